@@ -1,0 +1,282 @@
+"""BaseAgent: the small agent core.  Lifecycle ``setup -> start -> stop -> kill``.
+
+``__init__`` opens no socket and starts no thread.  ``setup`` binds the ROUTER (port 0 picks a
+free one); ``start`` runs the loop in a thread, ``run`` in the calling thread with SIGTERM and
+SIGINT wired to a graceful stop.  The registry link, metrics registry and zmq context are
+injected.  Subclasses add ``@handler`` methods, health checks, and the ``on_setup``,
+``on_tick`` and ``on_stop`` hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+from prometheus_client import CollectorRegistry
+
+from common.base_agent import protocol
+from common.base_agent.handlers import collect_handlers, dispatch, handler
+from common.base_agent.health import CheckResult, HealthCheck, Status, legacy_status, worst
+from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S, Heartbeat
+from common.base_agent.logs import bind_agent_name
+from common.base_agent.metrics import AgentMetrics
+from common.base_agent.registration import RegistryLink
+from common.base_agent.sockets import bind, endpoint_host, new_socket
+
+__all__ = ["STOP_TIMEOUT_S", "BaseAgent"]
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 5.0
+POLL_MS = 50  # upper bound on how long a stop request waits for the loop
+DRAIN_MAX = 256  # requests handled per wake-up before timers get a turn
+
+
+class BaseAgent:
+    version = "0.1.0"
+    capabilities: tuple[str, ...] = ()
+
+    def __init__(self, name: str, endpoint: str = "tcp://127.0.0.1:0", *,
+                 registry: str | None = None, host: str = "",
+                 settings: dict[str, Any] | None = None,
+                 metrics_registry: CollectorRegistry | None = None,
+                 ctx: zmq.Context | None = None,
+                 heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+                 multi_instance: bool = False, metadata: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.endpoint = endpoint
+        self.registry_endpoint = registry
+        self.host = host or endpoint_host(endpoint)
+        self.settings = dict(settings or {})
+        self.metrics = AgentMetrics(name, metrics_registry)
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.instance_id = f"{name}-{uuid.uuid4().hex[:8]}"
+        self.multi_instance = multi_instance
+        self.metadata = dict(metadata or {})
+        self.ready = threading.Event()
+        self._ctx = ctx
+        self._own_ctx = ctx is None
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._router: zmq.Socket | None = None
+        self._link: RegistryLink | None = None
+        self._started_at = 0.0
+        self._checks: list[HealthCheck] = []
+        self._handlers = collect_handlers(self)
+        self._pollees: list[tuple[zmq.Socket, Callable[[], None]]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Open and bind sockets; raises at once if the endpoint cannot be bound."""
+        bind_agent_name(self.name)
+        if self._ctx is None:
+            self._ctx = zmq.Context()
+        self._router = new_socket(self._ctx, zmq.ROUTER)
+        try:
+            self.endpoint = bind(self._router, self.endpoint)
+            self.host = self.host or endpoint_host(self.endpoint)
+            self.on_setup()
+        except BaseException:
+            self._teardown(deregister=False)
+            raise
+        if self.registry_endpoint:
+            self._link = RegistryLink(self._ctx, self.registry_endpoint, self.registration(),
+                                      Heartbeat(self.heartbeat_interval_s))
+        self._started_at = time.monotonic()
+
+    def start(self) -> None:
+        """setup() if needed, then serve in a background thread."""
+        if self._router is None:
+            self.setup()
+        self._thread = threading.Thread(target=self._serve, name=f"agent-{self.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def run(self) -> None:
+        """Serve in this thread until SIGTERM/SIGINT or stop(); the CLI's foreground mode."""
+        if self._router is None:
+            self.setup()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self._stopping.set())
+        self._serve()
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+        """Ask the loop to finish and wait up to timeout_s; True if it stopped in time."""
+        self._stopping.set()
+        if self._thread is None:
+            self._teardown()
+            return True
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def kill(self) -> None:
+        """Stop at once, without deregistering; idempotent and never raises."""
+        try:
+            self._stopping.set()
+            if self._thread is not None:
+                self._thread.join(POLL_MS * 4 / 1000)
+            if self._thread is None or self._thread.is_alive():
+                self._teardown(deregister=False)
+        except Exception:  # kill must not raise
+            log.debug("kill of %s ignored an error", self.name, exc_info=True)
+
+    # -- hooks -------------------------------------------------------------------------------
+    def on_setup(self) -> None:
+        """Open extra sockets (use :meth:`watch_socket` for ones to poll)."""
+
+    def on_tick(self) -> None:
+        """Called from the loop at least every POLL_MS; timers live here."""
+
+    def on_stop(self) -> None:
+        """Release resources; called from the loop thread before sockets close."""
+
+    def add_check(self, check: HealthCheck) -> None:
+        self._checks.append(check)
+
+    def watch_socket(self, sock: zmq.Socket, on_readable: Callable[[], None]) -> None:
+        self._pollees.append((sock, on_readable))
+
+    def registration(self) -> dict[str, Any]:
+        """The record sent to the registry."""
+        return {"name": self.name, "instance_id": self.instance_id, "host": self.host,
+                "endpoint": self.endpoint, "capabilities": list(self.capabilities),
+                "version": self.version, "pid": os.getpid(), "multi": self.multi_instance,
+                "metadata": self.metadata, "heartbeat_interval_s": self.heartbeat_interval_s}
+
+    # -- built-in handlers -------------------------------------------------------------------
+    @handler(protocol.ACTION_HEALTH)
+    def health(self, payload: Any = None) -> dict[str, Any]:
+        results = [self._run_check(c) for c in self._checks] + self._link_checks()
+        return {"status": worst(results).value, "name": self.name,
+                "instance_id": self.instance_id, "uptime_s": self.uptime_s(),
+                "pid": os.getpid(), "version": self.version, "host": self.host,
+                "endpoint": self.endpoint, "checks": [r.as_dict() for r in results],
+                "metrics": self.metrics.snapshot()}
+
+    @handler(protocol.ACTION_LEGACY_HEALTH)
+    def legacy_health(self, payload: Any = None) -> dict[str, Any]:
+        report = self.health()
+        report["status"] = legacy_status(Status(report["status"]))
+        return report
+
+    def uptime_s(self) -> float:
+        return round(time.monotonic() - self._started_at, 3) if self._started_at else 0.0
+
+    def _run_check(self, check: HealthCheck) -> CheckResult:
+        try:
+            return check.check()
+        except Exception as exc:
+            return CheckResult(check.name, Status.CRITICAL, f"check raised {exc!r}")
+
+    def _link_checks(self) -> list[CheckResult]:
+        if self._link is None:
+            return []
+        if self._link.registered:
+            return [CheckResult("registry", Status.PASSING, "registered")]
+        return [CheckResult("registry", Status.WARNING,
+                            self._link.last_error or "registration pending")]
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _serve(self) -> None:
+        bind_agent_name(self.name)
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        for sock, _ in self._pollees:
+            poller.register(sock, zmq.POLLIN)
+        link_sock: zmq.Socket | None = None
+        self.ready.set()
+        log.info("%s serving on %s (pid %d)", self.name, self.endpoint, os.getpid())
+        try:
+            while not self._stopping.is_set():
+                link_sock = self._track_link_socket(poller, link_sock)
+                self._wake(dict(poller.poll(POLL_MS)), link_sock)
+        finally:
+            self._teardown()
+
+    def _track_link_socket(self, poller: zmq.Poller, current: zmq.Socket | None):
+        if self._link is None:
+            return None
+        self._link.tick()
+        fresh = self._link.socket
+        if fresh is not current:
+            if current is not None and not current.closed:
+                poller.unregister(current)
+            poller.register(fresh, zmq.POLLIN)
+        return fresh
+
+    def _wake(self, ready: dict, link_sock: zmq.Socket | None) -> None:
+        if self._router in ready:
+            self._drain()
+        if link_sock is not None and link_sock in ready:
+            self._link.on_readable()  # type: ignore[union-attr]
+        for sock, on_readable in self._pollees:
+            if sock in ready:
+                on_readable()
+        self.on_tick()
+
+    def _drain(self) -> None:
+        router = self._router
+        for _ in range(DRAIN_MAX):
+            try:
+                frames = router.recv_multipart(zmq.NOBLOCK)  # type: ignore[union-attr]
+            except zmq.Again:
+                return
+            out = self._handle(frames)
+            if out is not None:
+                router.send_multipart(out)  # type: ignore[union-attr]
+
+    def _handle(self, frames: list[bytes]) -> list[bytes] | None:
+        t0 = time.perf_counter()
+        try:
+            incoming = protocol.decode_incoming(frames)
+        except protocol.ProtocolError as exc:
+            self.metrics.bad_frame(exc.code)
+            if not exc.route:
+                return None
+            return exc.route + protocol.encode_reply(
+                protocol.Reply("", False, code=exc.code, message=exc.message))
+        reply = dispatch(self._handlers, incoming.request, self.name)
+        self.metrics.observe(incoming.request.action, time.perf_counter() - t0, reply.code)
+        try:
+            return incoming.route + self._encode(incoming, reply)
+        except (TypeError, ValueError, OverflowError) as exc:
+            log.error("%s: reply to %r is not serialisable: %s", self.name, reply.id, exc)
+            return incoming.route + protocol.encode_reply(protocol.Reply(
+                reply.id, False, code=protocol.ErrorCode.INTERNAL,
+                message=f"reply not serialisable: {exc}"))
+
+    @staticmethod
+    def _encode(incoming: protocol.Incoming, reply: protocol.Reply) -> list[bytes]:
+        if incoming.legacy:
+            body = reply.result if reply.ok else {"status": "error", "error": reply.message}
+            return protocol.encode_legacy_reply(body)
+        return protocol.encode_reply(reply)
+
+    def _teardown(self, deregister: bool = True) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        try:
+            if self._link is not None:
+                if deregister:
+                    self._link.deregister()
+                self._link.close()
+            self.on_stop()
+        finally:
+            if self._router is not None:
+                self._router.close(linger=0)
+                self._router = None
+            for sock, _ in self._pollees:
+                sock.close(linger=0)
+            if self._own_ctx and self._ctx is not None:
+                self._ctx.destroy(linger=0)
+            log.info("%s stopped", self.name)

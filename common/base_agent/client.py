@@ -1,0 +1,209 @@
+"""Client: call an agent by name.
+
+``Client.call(name, action, payload, timeout_s=...)`` resolves the name through the registry
+(a local cache, invalidated by the registry's change events when ``watch=True``), sends the
+request on a DEALER kept per endpoint, and waits with a deadline.  Idempotent calls are
+retried Lazy-Pirate style: on a timeout the socket is closed and a new one opened, with a short
+doubling backoff.  A circuit breaker per peer opens after repeated failures.  Errors are typed:
+``MeshTimeoutError`` names the peer and the action, ``RemoteError`` carries the remote code.
+
+A Client belongs to one thread (ZeroMQ sockets are not thread-safe); make one per thread.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import zmq
+
+from common.base_agent import protocol
+from common.base_agent.breaker import Breaker
+from common.base_agent.errors import MeshTimeoutError, NotFoundError, remote_error
+from common.base_agent.protocol import Reply, Request
+from common.base_agent.sockets import connect
+
+__all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT_S", "REGISTRY_PEER", "Client", "registry_from_env"]
+
+DEFAULT_TIMEOUT_S = 2.0  # per attempt
+DEFAULT_RETRIES = 2
+RETRY_BACKOFF_S = 0.05  # doubles per retry
+REGISTRY_PEER = "ServiceRegistry"
+
+
+def registry_from_env(registry: str | None) -> str | None:
+    return registry or os.environ.get("MESH_REGISTRY") or None
+
+
+class Client:
+    def __init__(self, registry: str | None = None, *, ctx: zmq.Context | None = None,
+                 source: str = "client", watch: bool = False,
+                 breaker_threshold: int = 5, breaker_reset_s: float = 5.0) -> None:
+        self.registry = registry_from_env(registry)
+        self.source = source
+        self._ctx = ctx or zmq.Context.instance()
+        self._socks: dict[str, zmq.Socket] = {}
+        self._cache: dict[str, str] = {}
+        self._breakers: dict[str, Breaker] = {}
+        self._breaker_args = (breaker_threshold, breaker_reset_s)
+        self._view = None
+        if watch and self.registry:
+            from common.base_agent.discovery import RegistryView
+
+            self._view = RegistryView(self.registry, ctx=self._ctx, on_change=self.invalidate)
+            self._view.start()
+
+    # -- resolution --------------------------------------------------------------------------
+    def resolve(self, name: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
+        """The endpoint of name's preferred live instance (cached)."""
+        endpoint = self._cache.get(name)
+        if endpoint is not None:
+            return endpoint
+        if not self.registry:
+            raise NotFoundError(name, "resolve", "not_found",
+                                "no registry given (--registry or MESH_REGISTRY)")
+        found = self.call_endpoint(self.registry, protocol.ACTION_LOOKUP, {"name": name},
+                                   timeout_s=timeout_s, peer=REGISTRY_PEER)
+        if not found:
+            raise NotFoundError(name, "resolve", "not_found", f"no live instance of {name!r}")
+        self._cache[name] = found[0]["endpoint"]
+        return found[0]["endpoint"]
+
+    def invalidate(self, name: str | None = None) -> None:
+        """Forget name's endpoint (all names when None); called on registry change events."""
+        if name is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(name, None)
+
+    # -- calls -------------------------------------------------------------------------------
+    def call(self, name: str, action: str, payload: Any = None, *,
+             timeout_s: float = DEFAULT_TIMEOUT_S, retries: int = DEFAULT_RETRIES,
+             idempotent: bool = True) -> Any:
+        """Call action on the agent called name; retries only idempotent calls."""
+        breaker = self.breaker(name)
+        breaker.before_call()
+        attempts = 1 + (retries if idempotent else 0)
+        for attempt in range(attempts):
+            endpoint = self.resolve(name, timeout_s)
+            reply = self._roundtrip(endpoint, Request(action, payload, source=self.source),
+                                    timeout_s)
+            if reply is not None:
+                breaker.succeeded()
+                return self._result(name, action, reply)
+            self.invalidate(name)
+            if attempt + 1 < attempts:
+                time.sleep(RETRY_BACKOFF_S * 2**attempt)
+        breaker.failed()
+        raise MeshTimeoutError(name, action, timeout_s, attempts)
+
+    def call_endpoint(self, endpoint: str, action: str, payload: Any = None, *,
+                      timeout_s: float = DEFAULT_TIMEOUT_S, retries: int = DEFAULT_RETRIES,
+                      peer: str | None = None) -> Any:
+        """Call an endpoint directly (no name resolution); idempotent retries, breaker."""
+        peer = peer or endpoint
+        breaker = self.breaker(peer)
+        breaker.before_call()
+        for attempt in range(1 + retries):
+            reply = self._roundtrip(endpoint, Request(action, payload, source=self.source),
+                                    timeout_s)
+            if reply is not None:
+                breaker.succeeded()
+                return self._result(peer, action, reply)
+            if attempt < retries:
+                time.sleep(RETRY_BACKOFF_S * 2**attempt)
+        breaker.failed()
+        raise MeshTimeoutError(peer, action, timeout_s, 1 + retries)
+
+    def pipeline(self, name: str, action: str, payloads: Iterable[Any], *, window: int = 256,
+                 timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Any]:
+        """Send many requests with up to ``window`` in flight; results in input order.
+
+        No retries (a reply may be in flight); a silence of timeout_s raises MeshTimeoutError.
+        """
+        endpoint = self.resolve(name, timeout_s)
+        sock = self._socket(endpoint)
+        pending = iter(enumerate(payloads))
+        slots: dict[str, int] = {}
+        results: dict[int, Reply] = {}
+        total = self._fill(sock, pending, slots, action, window)
+        while slots:
+            if not sock.poll(int(timeout_s * 1000)):
+                self._drop(endpoint)
+                raise MeshTimeoutError(name, action, timeout_s, 1)
+            reply = protocol.decode_reply(sock.recv_multipart())
+            if reply.id in slots:
+                results[slots.pop(reply.id)] = reply
+                total += self._fill(sock, pending, slots, action, 1)
+        return [self._result(name, action, results[i]) for i in range(total)]
+
+    def _fill(self, sock: zmq.Socket, pending, slots: dict[str, int], action: str,
+              count: int) -> int:
+        sent = 0
+        for index, payload in pending:
+            req = Request(action, payload, source=self.source)
+            slots[req.id] = index
+            sock.send_multipart(protocol.encode_request(req))
+            sent += 1
+            if sent >= count:
+                break
+        return sent
+
+    def breaker(self, peer: str) -> Breaker:
+        found = self._breakers.get(peer)
+        if found is None:
+            found = self._breakers[peer] = Breaker(peer, *self._breaker_args)
+        return found
+
+    @staticmethod
+    def _result(peer: str, action: str, reply: Reply) -> Any:
+        if reply.ok:
+            return reply.result
+        raise remote_error(peer, action, reply.code, reply.message)
+
+    # -- sockets -----------------------------------------------------------------------------
+    def _socket(self, endpoint: str) -> zmq.Socket:
+        sock = self._socks.get(endpoint)
+        if sock is None:
+            sock = self._socks[endpoint] = connect(self._ctx, zmq.DEALER, endpoint)
+        return sock
+
+    def _drop(self, endpoint: str) -> None:
+        sock = self._socks.pop(endpoint, None)
+        if sock is not None:
+            sock.close(linger=0)
+
+    def _roundtrip(self, endpoint: str, req: Request, timeout_s: float) -> Reply | None:
+        """One attempt; None on timeout (the socket is then replaced: Lazy Pirate)."""
+        sock = self._socket(endpoint)
+        try:
+            sock.send_multipart(protocol.encode_request(req))
+        except zmq.Again:  # high-water mark reached: the peer is not reading
+            self._drop(endpoint)
+            return None
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            if not sock.poll(max(1, int(left * 1000))):
+                break
+            try:
+                reply = protocol.decode_reply(sock.recv_multipart())
+            except protocol.ProtocolError:
+                continue
+            if reply.id == req.id:
+                return reply
+        self._drop(endpoint)
+        return None
+
+    def close(self) -> None:
+        if self._view is not None:
+            self._view.stop()
+        for endpoint in list(self._socks):
+            self._drop(endpoint)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

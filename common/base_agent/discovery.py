@@ -1,0 +1,152 @@
+"""Discovery: the registry's watch protocol, client side (zguide Clone pattern).
+
+A :class:`RegistryView` keeps a live copy of every registered instance: it subscribes to the
+registry's change events, takes a snapshot, and applies each event whose sequence number is the
+next one.  A gap in the sequence (an event missed: a slow joiner, a dropped message, a registry
+restart) or a periodic ``tick`` carrying a newer sequence number makes it re-sync from a fresh
+snapshot.  ``on_change(name)`` is called for every name that changed (``None`` after a
+re-sync), which is how :class:`~common.base_agent.client.Client` invalidates its cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from common.base_agent import protocol
+from common.base_agent.client import REGISTRY_PEER, Client
+from common.base_agent.errors import MeshError, MeshTimeoutError
+from common.base_agent.sockets import connect
+
+__all__ = ["OP_TICK", "RegistryView"]
+
+log = logging.getLogger(__name__)
+
+OP_TICK = "tick"
+POLL_MS = 50
+
+
+class RegistryView:
+    def __init__(self, registry: str, *, ctx: zmq.Context | None = None,
+                 on_change: Callable[[str | None], None] | None = None,
+                 events_endpoint: str | None = None) -> None:
+        self.registry = registry
+        self.events_endpoint = events_endpoint
+        self.instances: dict[str, dict[str, Any]] = {}  # instance_id -> record
+        self.seq = 0
+        self.resyncs = 0
+        self.last_event_at = 0.0  # monotonic time of the last event or tick: the watch is live
+        self.changed = threading.Condition()
+        self._ctx = ctx or zmq.Context.instance()
+        self._on_change = on_change
+        self._stop = threading.Event()
+        self._synced = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: Exception | None = None
+
+    def start(self, timeout_s: float = 5.0) -> RegistryView:
+        """Start watching; returns once the first snapshot is in (or raises)."""
+        self._thread = threading.Thread(target=self._run, name="registry-view", daemon=True)
+        self._thread.start()
+        if not self._synced.wait(timeout_s):
+            self.stop()
+            raise self._error or MeshTimeoutError(REGISTRY_PEER, "snapshot", timeout_s, 1)
+        return self
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def endpoints(self, name: str) -> list[str]:
+        """Endpoints of name's live instances, preferred first."""
+        found = [r for r in list(self.instances.values()) if r["name"] == name]
+        found.sort(key=lambda r: (not r.get("preferred"), -r.get("registered_at", 0)))
+        return [r["endpoint"] for r in found]
+
+    def wait_for(self, predicate: Callable[[RegistryView], bool], timeout_s: float) -> bool:
+        """Block until predicate(view) holds, or timeout_s passes."""
+        with self.changed:
+            return self.changed.wait_for(lambda: predicate(self), timeout_s)
+
+    # -- the watching thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        client = Client(self.registry, ctx=self._ctx, source="registry-view")
+        sub = None
+        try:
+            endpoint = self.events_endpoint or client.call_endpoint(
+                self.registry, protocol.ACTION_INFO, peer=REGISTRY_PEER)["events_endpoint"]
+            sub = connect(self._ctx, zmq.SUB, endpoint)
+            sub.setsockopt(zmq.SUBSCRIBE, protocol.TOPIC_REGISTRY)
+            self._resync(client)
+            self._synced.set()
+            self._loop(sub, client)
+        except MeshError as exc:
+            self._error = exc
+            log.error("registry view stopped: %s", exc)
+        finally:
+            if sub is not None:
+                sub.close(linger=0)
+            client.close()
+
+    def _loop(self, sub: zmq.Socket, client: Client) -> None:
+        while not self._stop.is_set():
+            if not sub.poll(POLL_MS):
+                continue
+            try:
+                _, body = protocol.decode_event(sub.recv_multipart())
+            except protocol.ProtocolError as exc:
+                log.warning("bad registry event: %s", exc)
+                continue
+            with self.changed:
+                self.last_event_at = time.monotonic()
+                self.changed.notify_all()
+            if not self._apply(body):
+                self._retrying_resync(client)
+
+    def _retrying_resync(self, client: Client) -> None:
+        while not self._stop.is_set():
+            try:
+                self._resync(client)
+                return
+            except MeshError as exc:
+                log.warning("re-sync failed (%s); retrying", exc)
+                time.sleep(0.2)
+
+    def _resync(self, client: Client) -> None:
+        snap = client.call_endpoint(self.registry, protocol.ACTION_SNAPSHOT, peer=REGISTRY_PEER)
+        with self.changed:
+            self.instances = {r["instance_id"]: r for r in snap["instances"]}
+            self.seq = snap["seq"]
+            self.resyncs += 1
+            self.changed.notify_all()
+        if self._on_change is not None:
+            self._on_change(None)
+
+    def _apply(self, body: dict[str, Any]) -> bool:
+        """Apply one event; False when a gap means a re-sync is needed."""
+        seq, op = body.get("seq"), body.get("op")
+        if not isinstance(seq, int) or seq <= self.seq and op != OP_TICK:
+            return True  # old news: already in the snapshot
+        if op == OP_TICK:
+            return seq == self.seq  # a newer (or, after a reset, older) sequence: re-sync
+        if seq != self.seq + 1:
+            log.info("registry event %d after %d: missed %d, re-syncing",
+                     seq, self.seq, seq - self.seq - 1)
+            return False
+        record = body.get("instance") or {}
+        with self.changed:
+            if op in ("register", "update"):
+                self.instances[record["instance_id"]] = record
+            else:
+                self.instances.pop(record.get("instance_id"), None)
+            self.seq = seq
+            self.changed.notify_all()
+        if self._on_change is not None:
+            self._on_change(record.get("name"))
+        return True

@@ -1,0 +1,121 @@
+"""The agent's link to the registry: asynchronous, retrying registration and heartbeats.
+
+The agent never blocks on the registry: it serves requests while this link registers in the
+background (the original system blocked ~19 s in ``__init__``).  Liveness of the registry is
+judged by the one :class:`Heartbeat`; a silent registry gets a fresh socket after a doubling
+backoff, and an instance the registry no longer knows (it expired us, e.g. after SIGSTOP) is
+registered again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import zmq
+
+from common.base_agent import protocol
+from common.base_agent.heartbeat import Heartbeat
+from common.base_agent.protocol import ErrorCode, Request
+from common.base_agent.sockets import connect
+
+__all__ = ["RegistryLink"]
+
+log = logging.getLogger(__name__)
+
+DEREGISTER_TIMEOUT_S = 0.5
+
+
+class RegistryLink:
+    """Registers one instance and keeps it alive.  Used from the agent's loop thread only."""
+
+    def __init__(self, ctx: zmq.Context, endpoint: str, record: dict[str, Any],
+                 heartbeat: Heartbeat) -> None:
+        self.endpoint = endpoint
+        self.record = record
+        self.heartbeat = heartbeat
+        self.registered = False
+        self.last_error = ""
+        self._ctx = ctx
+        self._sock: zmq.Socket | None = None
+        self._pending: dict[str, str] = {}  # request id -> action
+        self._retry_at = 0.0
+
+    @property
+    def socket(self) -> zmq.Socket:
+        if self._sock is None:
+            self._sock = connect(self._ctx, zmq.DEALER, self.endpoint, hwm=100)
+        return self._sock
+
+    def _send(self, action: str, payload: Any) -> None:
+        req = Request(action=action, payload=payload, source=self.record["name"])
+        if len(self._pending) > 64:  # a silent registry must not grow this without bound
+            self._pending.clear()
+        self._pending[req.id] = action
+        try:
+            self.socket.send_multipart(protocol.encode_request(req), zmq.NOBLOCK)
+        except zmq.Again:
+            self._pending.pop(req.id, None)
+        self.heartbeat.sent()
+
+    def tick(self) -> None:
+        """Called by the agent loop: register, beat, or reconnect as due."""
+        if self.heartbeat.peer_lost():
+            self._reconnect()
+        elif not self.registered:
+            if time.monotonic() >= self._retry_at and self.heartbeat.send_due():
+                self._send(protocol.ACTION_REGISTER, self.record)
+        elif self.heartbeat.send_due():
+            self._send(protocol.ACTION_HEARTBEAT, {"instance_id": self.record["instance_id"]})
+
+    def _reconnect(self) -> None:
+        wait = self.heartbeat.next_backoff_s()
+        log.warning("registry %s silent for %.1f s; reconnecting in %.1f s",
+                    self.endpoint, self.heartbeat.silence_s(), wait)
+        self.close()
+        self.registered = False
+        self.last_error = f"registry {self.endpoint} unreachable"
+        self.heartbeat.reset(delay_s=wait)
+
+    def on_readable(self) -> None:
+        """Drain replies from the registry."""
+        while True:
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.heartbeat.heard()
+            try:
+                reply = protocol.decode_reply(frames)
+            except protocol.ProtocolError as exc:
+                log.warning("bad reply from registry: %s", exc)
+                continue
+            self._on_reply(self._pending.pop(reply.id, ""), reply)
+
+    def _on_reply(self, action: str, reply: protocol.Reply) -> None:
+        if reply.ok:
+            if action == protocol.ACTION_REGISTER:
+                log.info("registered %s at %s", self.record["name"], self.record["endpoint"])
+                self.registered, self.last_error = True, ""
+            return
+        self.last_error = f"{reply.code}: {reply.message}"
+        if reply.code == ErrorCode.NOT_FOUND:  # the registry expired us; register again
+            self.registered = False
+        elif action == protocol.ACTION_REGISTER:
+            log.error("registration refused: %s", self.last_error)
+            self._retry_at = time.monotonic() + self.heartbeat.interval_s
+
+    def deregister(self) -> None:
+        """Best effort, bounded by DEREGISTER_TIMEOUT_S; called once at stop."""
+        if not self.registered or self._sock is None:
+            return
+        self._send(protocol.ACTION_DEREGISTER, {"instance_id": self.record["instance_id"]})
+        if self._sock.poll(int(DEREGISTER_TIMEOUT_S * 1000)):
+            self.on_readable()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+        self._pending.clear()

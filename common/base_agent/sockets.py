@@ -1,0 +1,50 @@
+"""Socket construction in one place: linger 0, size limits and high-water marks on every socket.
+
+High-water marks (messages queued per peer before ZeroMQ drops or blocks) are bounded
+everywhere so no queue grows without limit; see docs/PROTOCOL.md.
+"""
+
+from __future__ import annotations
+
+import zmq
+
+from common.base_agent.protocol import MAX_MESSAGE_BYTES
+
+__all__ = ["DEFAULT_HWM", "SEND_TIMEOUT_MS", "bind", "connect", "endpoint_host", "new_socket"]
+
+DEFAULT_HWM = 10_000
+SEND_TIMEOUT_MS = 1000  # a send that finds the high-water mark reached raises zmq.Again
+
+
+def new_socket(ctx: zmq.Context, kind: int, hwm: int = DEFAULT_HWM) -> zmq.Socket:
+    sock = ctx.socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
+    sock.setsockopt(zmq.SNDHWM, hwm)
+    sock.setsockopt(zmq.RCVHWM, hwm)
+    # Checked by libzmq before the message reaches us: the peer is disconnected instead.
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES + 4096)
+    return sock
+
+
+def bind(sock: zmq.Socket, endpoint: str) -> str:
+    """Bind to endpoint; a tcp port of 0 (or ``*``) picks a free port.  Returns the real one."""
+    if endpoint.startswith("tcp://") and endpoint.rsplit(":", 1)[-1] in ("0", "*"):
+        endpoint = endpoint.rsplit(":", 1)[0] + ":*"
+    sock.bind(endpoint)
+    return sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+
+def connect(ctx: zmq.Context, kind: int, endpoint: str, hwm: int = DEFAULT_HWM) -> zmq.Socket:
+    sock = new_socket(ctx, kind, hwm)
+    sock.setsockopt(zmq.RECONNECT_IVL, 10)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+    sock.connect(endpoint)
+    return sock
+
+
+def endpoint_host(endpoint: str) -> str:
+    """The host part of ``tcp://HOST:PORT`` (empty for other transports)."""
+    if not endpoint.startswith("tcp://"):
+        return ""
+    return endpoint[len("tcp://"):].rsplit(":", 1)[0]

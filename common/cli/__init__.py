@@ -1,0 +1,3 @@
+"""The ``mesh`` command: one file per command group, wired together in ``main``."""
+
+__all__: list[str] = []

@@ -1,0 +1,25 @@
+"""The ``mesh`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from common.cli.agent_cmd import agent_app
+from common.cli.call_cmd import call
+from common.cli.registry_cmd import registry_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="agentmesh: a ZeroMQ agent mesh across two GPU hosts.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(registry_app, name="registry")
+app.add_typer(agent_app, name="agent")
+app.command("call")(call)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

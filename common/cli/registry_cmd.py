@@ -1,0 +1,75 @@
+"""``mesh registry``: run a registry, list what it holds."""
+
+from __future__ import annotations
+
+import typer
+
+from common.base_agent.client import Client, registry_from_env
+from common.base_agent.errors import MeshError
+from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S
+from common.base_agent.logs import configure_logging
+from common.cli.output import fail, print_json, print_table
+from common.cli.ready import announce_ready
+
+__all__ = ["registry_app"]
+
+registry_app = typer.Typer(help="Run the ServiceRegistry or read what it holds.",
+                           no_args_is_help=True)
+
+REGISTRY_OPTION = typer.Option(None, "--registry", "-r", envvar="MESH_REGISTRY",
+                               help="Registry endpoint, tcp://HOST:PORT.")
+
+
+@registry_app.command("serve")
+def serve(
+    endpoint: str = typer.Option("tcp://127.0.0.1:7200", help="ROUTER endpoint (port 0: any)."),
+    db: str = typer.Option("registry.db", help="SQLite database (WAL); survives restarts."),
+    events_endpoint: str = typer.Option(None, help="PUB endpoint for change events "
+                                        "(default: same host, a free port; see `info`)."),
+    heartbeat_interval_s: float = typer.Option(HEARTBEAT_INTERVAL_S, "--heartbeat-interval",
+                                               help="Seconds between heartbeats."),
+    log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
+) -> None:
+    """Run a ServiceRegistry in the foreground until SIGTERM or Ctrl-C.
+
+    Prints one line `MESH-READY {"endpoint": ..., "events_endpoint": ...}` once it serves.
+    """
+    from service_registry import ServiceRegistry
+
+    configure_logging(log_level)
+    registry = ServiceRegistry(endpoint, db_path=db, events_endpoint=events_endpoint,
+                               heartbeat_interval_s=heartbeat_interval_s)
+    try:
+        registry.setup()
+    except Exception as exc:
+        raise fail(f"cannot start the registry on {endpoint}: {exc}") from None
+    announce_ready({"name": registry.name, "endpoint": registry.endpoint,
+                    "events_endpoint": registry.events_endpoint, "db": db,
+                    "pid": registry.registration()["pid"]})
+    registry.run()
+
+
+@registry_app.command("list")
+def list_(
+    registry: str = REGISTRY_OPTION,
+    json_out: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    timeout_s: float = typer.Option(2.0, "--timeout", help="Seconds to wait per attempt."),
+) -> None:
+    """List every live instance: request `list`, reply a list of registrations."""
+    registry = registry_from_env(registry)
+    if not registry:
+        raise fail("no registry: pass --registry tcp://HOST:PORT or set MESH_REGISTRY", 2)
+    with Client(registry) as client:
+        try:
+            instances = client.call_endpoint(registry, "list", timeout_s=timeout_s,
+                                             peer="ServiceRegistry")
+        except MeshError as exc:
+            raise fail(str(exc)) from None
+    if json_out:
+        print_json(instances)
+        return
+    rows = [[r["name"], r["host"], r["endpoint"], r["pid"], r["version"],
+             "yes" if r["preferred"] else "", f"{r['heartbeat_age_s']:.2f}"] for r in instances]
+    print_table(f"{len(instances)} instances at {registry}",
+                ["name", "host", "endpoint", "pid", "version", "preferred", "heartbeat age s"],
+                rows)

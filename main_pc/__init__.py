@@ -1,0 +1,3 @@
+"""main_pc: arrives with its own issue."""
+
+__all__: list[str] = []

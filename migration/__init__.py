@@ -1,0 +1,3 @@
+"""migration: arrives with its own issue."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""pc2: arrives with its own issue."""
+
+__all__: list[str] = []

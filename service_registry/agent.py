@@ -1,0 +1,135 @@
+"""The ServiceRegistry agent: register / deregister / heartbeat / lookup / list / watch.
+
+Served on its ROUTER (the common protocol); change events go out on a PUB socket as
+``[TOPIC_REGISTRY, HEADER, {"seq", "op", "instance"}]`` with a ``tick`` carrying the current
+sequence number every heartbeat interval, so a watcher that missed the last event notices
+(zguide Clone).  Instances expire after ``expiry_s(interval)`` of silence.  State is persisted
+through a :class:`~service_registry.store.RegistryBackend` before each event is published.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import zmq
+
+from common.base_agent import protocol
+from common.base_agent.agent import BaseAgent
+from common.base_agent.discovery import OP_TICK
+from common.base_agent.errors import BadRequest
+from common.base_agent.handlers import handler, require
+from common.base_agent.heartbeat import expiry_s
+from common.base_agent.sockets import bind, new_socket
+from service_registry.state import Change, RegistryState
+from service_registry.store import RegistryBackend, SqliteBackend
+
+__all__ = ["REGISTRY_NAME", "ServiceRegistry"]
+
+log = logging.getLogger(__name__)
+
+REGISTRY_NAME = "ServiceRegistry"
+EVENTS_HWM = 100_000
+
+
+class ServiceRegistry(BaseAgent):
+    capabilities = ("service_registry",)
+
+    def __init__(self, endpoint: str = "tcp://127.0.0.1:0", *,
+                 backend: RegistryBackend | None = None, db_path: str = ":memory:",
+                 events_endpoint: str | None = None, name: str = REGISTRY_NAME,
+                 **kwargs: Any) -> None:
+        super().__init__(name, endpoint, registry=None, **kwargs)
+        self.events_endpoint = events_endpoint
+        self.state = RegistryState()
+        self.seq = 0
+        self._backend = backend if backend is not None else SqliteBackend(db_path)
+        self._pub: zmq.Socket | None = None
+        self._next_sweep = 0.0
+        self._next_tick = 0.0
+
+    def on_setup(self) -> None:
+        self._pub = new_socket(self._ctx, zmq.PUB, hwm=EVENTS_HWM)  # type: ignore[arg-type]
+        host = self.endpoint.rsplit(":", 1)[0]
+        self.events_endpoint = bind(self._pub, self.events_endpoint or f"{host}:0")
+        self.seq, records = self._backend.load()
+        log.info("registry: %d instances restored at seq %d; events on %s",
+                 len(records), self.seq, self.events_endpoint)
+        self.state.load(records)
+        for old_self in [r for r in records if r["name"] == self.name]:
+            self._publish(self.state.deregister(old_self["instance_id"]))
+        self._publish(self.state.register(self.registration()))
+
+    def on_tick(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.heartbeat_interval_s / 10
+            self.state.heartbeat(self.instance_id)
+            self._publish(self.state.expire())
+        if now >= self._next_tick:
+            self._next_tick = now + self.heartbeat_interval_s
+            self._pub.send_multipart(protocol.encode_event(  # type: ignore[union-attr]
+                protocol.TOPIC_REGISTRY, {"seq": self.seq, "op": OP_TICK}))
+
+    def on_stop(self) -> None:
+        if self._pub is not None:
+            self._pub.close(linger=0)
+        close = getattr(self._backend, "close", None)
+        if close is not None:
+            close()
+
+    def _publish(self, changes: list[Change]) -> None:
+        for op, record in changes:
+            self.seq += 1
+            self._backend.apply(self.seq, op, record)
+            if op == "expire":
+                log.info("expired %s (%s)", record["name"], record["instance_id"])
+            self._pub.send_multipart(protocol.encode_event(  # type: ignore[union-attr]
+                protocol.TOPIC_REGISTRY, {"seq": self.seq, "op": op, "instance": record}))
+
+    @handler(protocol.ACTION_REGISTER)
+    def register(self, payload: Any) -> dict[str, Any]:
+        changes = self.state.register(payload)
+        self._publish(changes)
+        record = changes[-1][1]
+        return {"seq": self.seq, "expires_after_s": expiry_s(record["heartbeat_interval_s"])}
+
+    @handler(protocol.ACTION_HEARTBEAT)
+    def heartbeat_(self, payload: Any) -> dict[str, Any]:
+        self.state.heartbeat(require(payload, "instance_id", str))
+        return {"seq": self.seq}
+
+    @handler(protocol.ACTION_DEREGISTER)
+    def deregister(self, payload: Any) -> dict[str, Any]:
+        changes = self.state.deregister(require(payload, "instance_id", str))
+        self._publish(changes)
+        return {"removed": bool(changes), "seq": self.seq}
+
+    @handler("prefer")
+    def prefer(self, payload: Any) -> dict[str, Any]:
+        self._publish(self.state.prefer(require(payload, "instance_id", str)))
+        return {"seq": self.seq}
+
+    @handler(protocol.ACTION_LOOKUP)
+    def lookup(self, payload: Any) -> list[dict[str, Any]]:
+        name = require(payload, "name", str, None)
+        capability = require(payload, "capability", str, None)
+        if name is None and capability is None:
+            raise BadRequest("payload.name or payload.capability is required")
+        return self.state.lookup(name, capability)
+
+    @handler(protocol.ACTION_LIST)
+    def list_(self, payload: Any = None) -> list[dict[str, Any]]:
+        return [dict(r, heartbeat_age_s=self.state.age_s(r["instance_id"]))
+                for r in self.state.lookup()]
+
+    @handler(protocol.ACTION_SNAPSHOT)
+    def snapshot(self, payload: Any = None) -> dict[str, Any]:
+        return {"seq": self.seq, "instances": self.state.lookup()}
+
+    @handler(protocol.ACTION_INFO)
+    def info(self, payload: Any = None) -> dict[str, Any]:
+        return {"name": self.name, "events_endpoint": self.events_endpoint, "seq": self.seq,
+                "instances": len(self.state.records),
+                "heartbeat_interval_s": self.heartbeat_interval_s}

@@ -1,0 +1,1 @@
+pytest_plugins = ["common.testing.pytest_plugin"]
