@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import zmq
@@ -25,6 +25,7 @@ from common.base_agent import protocol
 from common.base_agent.handlers import collect_handlers, dispatch, handler
 from common.base_agent.health import CheckResult, HealthCheck, Status, legacy_status, worst
 from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S, Heartbeat
+from common.base_agent.links import Link, LinkFactory
 from common.base_agent.logs import bind_agent_name
 from common.base_agent.metrics import AgentMetrics
 from common.base_agent.registration import RegistryLink
@@ -49,7 +50,8 @@ class BaseAgent:
                  metrics_registry: CollectorRegistry | None = None,
                  ctx: zmq.Context | None = None,
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
-                 multi_instance: bool = False, metadata: dict[str, Any] | None = None) -> None:
+                 multi_instance: bool = False, metadata: dict[str, Any] | None = None,
+                 links: Sequence[LinkFactory] = ()) -> None:
         self.name = name
         self.endpoint = endpoint
         self.registry_endpoint = registry
@@ -67,7 +69,8 @@ class BaseAgent:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._router: zmq.Socket | None = None
-        self._link: RegistryLink | None = None
+        self._link_factories = list(links)
+        self.links: list[Link] = []
         self._started_at = 0.0
         self._checks: list[HealthCheck] = []
         self._handlers = collect_handlers(self)
@@ -88,8 +91,10 @@ class BaseAgent:
             self._teardown(deregister=False)
             raise
         if self.registry_endpoint:
-            self._link = RegistryLink(self._ctx, self.registry_endpoint, self.registration(),
-                                      Heartbeat(self.heartbeat_interval_s))
+            self.links.append(RegistryLink(self._ctx, self.registry_endpoint,
+                                           self.registration(),
+                                           Heartbeat(self.heartbeat_interval_s)))
+        self.links.extend(factory(self._ctx, self) for factory in self._link_factories)
         self._started_at = time.monotonic()
 
     def start(self) -> None:
@@ -155,7 +160,7 @@ class BaseAgent:
     # -- built-in handlers -------------------------------------------------------------------
     @handler(protocol.ACTION_HEALTH)
     def health(self, payload: Any = None) -> dict[str, Any]:
-        results = [self._run_check(c) for c in self._checks] + self._link_checks()
+        results = [self._run_check(c) for c in [*self._checks, *self.links]]
         return {"status": worst(results).value, "name": self.name,
                 "instance_id": self.instance_id, "uptime_s": self.uptime_s(),
                 "pid": os.getpid(), "version": self.version, "host": self.host,
@@ -177,14 +182,6 @@ class BaseAgent:
         except Exception as exc:
             return CheckResult(check.name, Status.CRITICAL, f"check raised {exc!r}")
 
-    def _link_checks(self) -> list[CheckResult]:
-        if self._link is None:
-            return []
-        if self._link.registered:
-            return [CheckResult("registry", Status.PASSING, "registered")]
-        return [CheckResult("registry", Status.WARNING,
-                            self._link.last_error or "registration pending")]
-
     # -- the loop ----------------------------------------------------------------------------
     def _serve(self) -> None:
         bind_agent_name(self.name)
@@ -192,32 +189,34 @@ class BaseAgent:
         poller.register(self._router, zmq.POLLIN)
         for sock, _ in self._pollees:
             poller.register(sock, zmq.POLLIN)
-        link_sock: zmq.Socket | None = None
+        polled: list[zmq.Socket | None] = [None] * len(self.links)
         self.ready.set()
         log.info("%s serving on %s (pid %d)", self.name, self.endpoint, os.getpid())
         try:
             while not self._stopping.is_set():
-                link_sock = self._track_link_socket(poller, link_sock)
-                self._wake(dict(poller.poll(POLL_MS)), link_sock)
+                self._tick_links(poller, polled)
+                self._wake(dict(poller.poll(POLL_MS)), polled)
         finally:
             self._teardown()
 
-    def _track_link_socket(self, poller: zmq.Poller, current: zmq.Socket | None):
-        if self._link is None:
-            return None
-        self._link.tick()
-        fresh = self._link.socket
-        if fresh is not current:
-            if current is not None and not current.closed:
-                poller.unregister(current)
-            poller.register(fresh, zmq.POLLIN)
-        return fresh
+    def _tick_links(self, poller: zmq.Poller, polled: list[zmq.Socket | None]) -> None:
+        """Let each link act, and poll the socket it has now (a reconnect replaces it)."""
+        for i, link in enumerate(self.links):
+            link.tick()
+            fresh = link.socket
+            if fresh is not polled[i]:
+                old = polled[i]
+                if old is not None and not old.closed:
+                    poller.unregister(old)
+                poller.register(fresh, zmq.POLLIN)
+                polled[i] = fresh
 
-    def _wake(self, ready: dict, link_sock: zmq.Socket | None) -> None:
+    def _wake(self, ready: dict, polled: list[zmq.Socket | None]) -> None:
         if self._router in ready:
             self._drain()
-        if link_sock is not None and link_sock in ready:
-            self._link.on_readable()  # type: ignore[union-attr]
+        for link, sock in zip(self.links, polled, strict=True):
+            if sock in ready:
+                link.on_readable()
         for sock, on_readable in self._pollees:
             if sock in ready:
                 on_readable()
@@ -225,14 +224,13 @@ class BaseAgent:
 
     def _drain(self) -> None:
         router = self._router
-        for _ in range(DRAIN_MAX):
-            try:
-                frames = router.recv_multipart(zmq.NOBLOCK)  # type: ignore[union-attr]
-            except zmq.Again:
+        events = router.getsockopt  # type: ignore[union-attr]
+        for _ in range(DRAIN_MAX):  # EVENTS is ~3x cheaper than catching zmq.Again
+            if not events(zmq.EVENTS) & zmq.POLLIN:
                 return
-            out = self._handle(frames)
+            out = self._handle(router.recv_multipart(zmq.NOBLOCK))  # type: ignore[union-attr]
             if out is not None:
-                router.send_multipart(out)  # type: ignore[union-attr]
+                router.send_multipart(out, zmq.NOBLOCK)  # type: ignore[union-attr]
 
     def _handle(self, frames: list[bytes]) -> list[bytes] | None:
         t0 = time.perf_counter()
@@ -266,10 +264,8 @@ class BaseAgent:
             return
         self._stopped.set()
         try:
-            if self._link is not None:
-                if deregister:
-                    self._link.deregister()
-                self._link.close()
+            for link in self.links:
+                link.close(graceful=deregister)
             self.on_stop()
         finally:
             if self._router is not None:

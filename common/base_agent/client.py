@@ -45,6 +45,7 @@ class Client:
         self.source = source
         self._ctx = ctx or zmq.Context.instance()
         self._socks: dict[str, zmq.Socket] = {}
+        self._rcvtimeo: dict[zmq.Socket, int] = {}
         self._cache: dict[str, str] = {}
         self._breakers: dict[str, Breaker] = {}
         self._breaker_args = (breaker_threshold, breaker_reset_s)
@@ -130,10 +131,11 @@ class Client:
         results: dict[int, Reply] = {}
         total = self._fill(sock, pending, slots, action, window)
         while slots:
-            if not sock.poll(int(timeout_s * 1000)):
+            if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN and not sock.poll(
+                    int(timeout_s * 1000)):
                 self._drop(endpoint)
                 raise MeshTimeoutError(name, action, timeout_s, 1)
-            reply = protocol.decode_reply(sock.recv_multipart())
+            reply = protocol.decode_reply(sock.recv_multipart(zmq.NOBLOCK))
             if reply.id in slots:
                 results[slots.pop(reply.id)] = reply
                 total += self._fill(sock, pending, slots, action, 1)
@@ -173,6 +175,7 @@ class Client:
     def _drop(self, endpoint: str) -> None:
         sock = self._socks.pop(endpoint, None)
         if sock is not None:
+            self._rcvtimeo.pop(sock, None)
             sock.close(linger=0)
 
     def _roundtrip(self, endpoint: str, req: Request, timeout_s: float) -> Reply | None:
@@ -185,16 +188,24 @@ class Client:
             return None
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
-            if not sock.poll(max(1, int(left * 1000))):
-                break
+            self._set_rcvtimeo(sock, left)
             try:
                 reply = protocol.decode_reply(sock.recv_multipart())
+            except zmq.Again:
+                break
             except protocol.ProtocolError:
                 continue
             if reply.id == req.id:
                 return reply
         self._drop(endpoint)
         return None
+
+    def _set_rcvtimeo(self, sock: zmq.Socket, timeout_s: float) -> None:
+        """A blocking recv with RCVTIMEO costs less than poll + recv; set only on change."""
+        timeout_ms = max(1, int(timeout_s * 1000))
+        if self._rcvtimeo.get(sock) != timeout_ms:
+            sock.setsockopt(zmq.RCVTIMEO, timeout_ms)
+            self._rcvtimeo[sock] = timeout_ms
 
     def close(self) -> None:
         if self._view is not None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 __all__ = ["CheckResult", "HealthCheck", "Status", "legacy_status", "worst"]
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     PASSING = "passing"
     WARNING = "warning"
     CRITICAL = "critical"

@@ -1,60 +1,93 @@
-"""Per-agent request metrics on an injected prometheus_client registry."""
+"""Per-agent request metrics, exposed on an injected prometheus_client registry.
+
+The hot path only bumps plain Python numbers (one loop thread owns them); a custom collector
+turns them into metric families at scrape time, as client_python's own collectors do.  This
+keeps the per-request cost near 1 µs instead of the ~5 µs of locked Counter/Histogram children.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from bisect import bisect_left
+from collections.abc import Iterator
 
-__all__ = ["LATENCY_BUCKETS_S", "AgentMetrics"]
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+
+__all__ = ["LATENCY_BUCKETS_S", "MAX_ACTIONS", "AgentMetrics"]
 
 # From 50 µs (a loopback round trip) to 10 s.
 LATENCY_BUCKETS_S = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                      0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+MAX_ACTIONS = 256  # label cardinality bound against hostile action names
+OTHER = "_other"
+
+
+class _ActionStats:
+    __slots__ = ("buckets", "count", "errors", "sum_s")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sum_s = 0.0
+        self.buckets = [0] * (len(LATENCY_BUCKETS_S) + 1)
+        self.errors: dict[str, int] = {}
 
 
 class AgentMetrics:
-    """Requests, errors, latency per action, and dropped frames, labelled with the agent."""
+    """Requests, errors and latency per action, and bad frames per code, for one agent."""
 
     def __init__(self, agent: str, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry()
         self.agent = agent
-        self._requests = Counter("mesh_agent_requests_total", "Requests handled, by action",
-                                 ["agent", "action"], registry=self.registry)
-        self._errors = Counter("mesh_agent_errors_total", "Error replies, by action and code",
-                               ["agent", "action", "code"], registry=self.registry)
-        self._latency = Histogram("mesh_agent_request_duration_seconds",
-                                  "Time from decode to reply, by action",
-                                  ["agent", "action"], buckets=LATENCY_BUCKETS_S,
-                                  registry=self.registry)
-        self._dropped = Counter("mesh_agent_bad_frames_total",
-                                "Malformed, oversized or wrong-version frames, by code",
-                                ["agent", "code"], registry=self.registry)
-        self._children: dict[str, tuple[Counter, Histogram]] = {}
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._actions: dict[str, _ActionStats] = {}
+        self._bad_frames: dict[str, int] = {}
+        self.registry.register(self)
 
     def observe(self, action: str, duration_s: float, error_code: str = "") -> None:
-        pair = self._children.get(action)
-        if pair is None:
-            if len(self._children) >= 256:  # bound label cardinality against hostile actions
-                action = "_other"
-            pair = (self._requests.labels(self.agent, action),
-                    self._latency.labels(self.agent, action))
-            self._children[action] = pair
-        pair[0].inc()
-        pair[1].observe(duration_s)
+        stats = self._actions.get(action)
+        if stats is None:
+            if len(self._actions) >= MAX_ACTIONS:
+                action = OTHER
+            stats = self._actions.setdefault(action, _ActionStats())
+        stats.count += 1
+        stats.sum_s += duration_s
+        stats.buckets[bisect_left(LATENCY_BUCKETS_S, duration_s)] += 1
         if error_code:
-            self._errors.labels(self.agent, action, error_code).inc()
+            stats.errors[error_code] = stats.errors.get(error_code, 0) + 1
 
     def bad_frame(self, code: str) -> None:
-        self._dropped.labels(self.agent, code).inc()
+        self._bad_frames[code] = self._bad_frames.get(code, 0) + 1
 
     def snapshot(self) -> dict[str, float]:
-        """Totals for the health report and the hub: requests, errors, bad frames."""
-        totals = {"requests_total": 0.0, "errors_total": 0.0, "bad_frames_total": 0.0}
-        names = {"mesh_agent_requests_total": "requests_total",
-                 "mesh_agent_errors_total": "errors_total",
-                 "mesh_agent_bad_frames_total": "bad_frames_total"}
-        for family in self.registry.collect():
-            for sample in family.samples:
-                key = names.get(sample.name)
-                if key and sample.labels.get("agent") == self.agent:
-                    totals[key] += sample.value
-        return totals
+        """Totals for the health report and the hub."""
+        actions = list(self._actions.values())
+        return {"requests_total": sum(s.count for s in actions),
+                "errors_total": sum(sum(s.errors.values()) for s in actions),
+                "bad_frames_total": sum(self._bad_frames.values())}
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily("mesh_agent_requests", "Requests handled, by action",
+                                       labels=["agent", "action"])
+        errors = CounterMetricFamily("mesh_agent_errors", "Error replies, by action and code",
+                                     labels=["agent", "action", "code"])
+        latency = HistogramMetricFamily("mesh_agent_request_duration_seconds",
+                                        "Time from decode to reply, by action",
+                                        labels=["agent", "action"])
+        for action, stats in list(self._actions.items()):
+            requests.add_metric([self.agent, action], stats.count)
+            for code, count in list(stats.errors.items()):
+                errors.add_metric([self.agent, action, code], count)
+            latency.add_metric([self.agent, action], self._cumulative(stats), stats.sum_s)
+        bad = CounterMetricFamily("mesh_agent_bad_frames",
+                                  "Malformed, oversized or wrong-version frames, by code",
+                                  labels=["agent", "code"])
+        for code, count in list(self._bad_frames.items()):
+            bad.add_metric([self.agent, code], count)
+        return iter([requests, errors, latency, bad])
+
+    @staticmethod
+    def _cumulative(stats: _ActionStats) -> list[tuple[str, float]]:
+        out, running = [], 0
+        for bound, count in zip((*LATENCY_BUCKETS_S, float("inf")), stats.buckets, strict=True):
+            running += count
+            out.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        return out

@@ -16,6 +16,7 @@ from typing import Any
 import zmq
 
 from common.base_agent import protocol
+from common.base_agent.health import CheckResult, Status
 from common.base_agent.heartbeat import Heartbeat
 from common.base_agent.protocol import ErrorCode, Request
 from common.base_agent.sockets import connect
@@ -29,6 +30,8 @@ DEREGISTER_TIMEOUT_S = 0.5
 
 class RegistryLink:
     """Registers one instance and keeps it alive.  Used from the agent's loop thread only."""
+
+    name = "registry"
 
     def __init__(self, ctx: zmq.Context, endpoint: str, record: dict[str, Any],
                  heartbeat: Heartbeat) -> None:
@@ -114,7 +117,14 @@ class RegistryLink:
         if self._sock.poll(int(DEREGISTER_TIMEOUT_S * 1000)):
             self.on_readable()
 
-    def close(self) -> None:
+    def check(self) -> CheckResult:
+        if self.registered:
+            return CheckResult(self.name, Status.PASSING, "registered")
+        return CheckResult(self.name, Status.WARNING, self.last_error or "registration pending")
+
+    def close(self, graceful: bool = False) -> None:
+        if graceful:
+            self.deregister()
         if self._sock is not None:
             self._sock.close(linger=0)
             self._sock = None

@@ -47,7 +47,8 @@ def _one(rng: random.Random, oversize: bool) -> list[bytes]:
     return [b""] * rng.randint(1, 3)
 
 
-def hostile_messages(count: int, seed: int = 0, oversize_every: int = 2000) -> Iterator[list[bytes]]:
+def hostile_messages(count: int, seed: int = 0,
+                     oversize_every: int = 2000) -> Iterator[list[bytes]]:
     rng = random.Random(seed)
     for i in range(count):
         yield _one(rng, oversize=i % oversize_every == 0)

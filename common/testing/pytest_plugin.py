@@ -2,6 +2,8 @@
 
 Use from a conftest.py: ``pytest_plugins = ["common.testing.pytest_plugin"]``.
 Every fixture closes what it opened, so a test leaves no socket, context or process behind.
+A registry to test against: ``procs.registry(db)`` (a real process), or an in-process
+``ServiceRegistry`` passed to ``agents``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,7 @@ from common.base_agent.agent import BaseAgent
 from common.base_agent.client import Client
 from common.testing.processes import ProcessTracker
 
-__all__ = ["agents", "client_factory", "procs", "registry", "zmq_ctx"]
-
-FAST_HEARTBEAT_S = 0.2
-
+__all__ = ["agents", "client_factory", "procs", "zmq_ctx"]
 
 @pytest.fixture
 def zmq_ctx() -> Iterator[zmq.Context]:
@@ -42,15 +41,6 @@ def agents() -> Iterator[Callable[..., BaseAgent]]:
     for agent in reversed(started):
         if not agent.stop(timeout_s=5.0):
             agent.kill()
-
-
-@pytest.fixture
-def registry(agents: Callable[..., BaseAgent], tmp_path: Any):
-    """An in-process ServiceRegistry on a random port with a 0.2 s heartbeat interval."""
-    from service_registry import ServiceRegistry
-
-    return agents(ServiceRegistry(db_path=str(tmp_path / "registry.db"),
-                                  heartbeat_interval_s=FAST_HEARTBEAT_S))
 
 
 @pytest.fixture

@@ -36,7 +36,8 @@ def test_reply_round_trip_ok_and_error():
 
 
 def test_legacy_health_check_is_one_json_frame():
-    incoming = protocol.decode_incoming([b"id", b"", json.dumps({"action": "health_check"}).encode()])
+    frame = json.dumps({"action": "health_check"}).encode()
+    incoming = protocol.decode_incoming([b"id", b"", frame])
     assert incoming.legacy and incoming.request.action == "health_check"
 
 
