@@ -173,6 +173,12 @@ class BaseAgent:
         report["status"] = legacy_status(Status(report["status"]))
         return report
 
+    @property
+    def ctx(self) -> zmq.Context:
+        """The zmq context, for sockets opened in on_setup (valid after setup)."""
+        assert self._ctx is not None, "ctx is available from setup() on"
+        return self._ctx
+
     def uptime_s(self) -> float:
         return round(time.monotonic() - self._started_at, 3) if self._started_at else 0.0
 
