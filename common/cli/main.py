@@ -6,6 +6,7 @@ import typer
 
 from common.cli.agent_cmd import agent_app
 from common.cli.call_cmd import call
+from common.cli.config_cmd import config_app
 from common.cli.registry_cmd import registry_app
 
 __all__ = ["app", "main"]
@@ -14,6 +15,7 @@ app = typer.Typer(help="agentmesh: a ZeroMQ agent mesh across two GPU hosts.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(registry_app, name="registry")
 app.add_typer(agent_app, name="agent")
+app.add_typer(config_app, name="config")
 app.command("call")(call)
 
 

@@ -1,0 +1,166 @@
+"""Checks across the parts of a config, run after each part has passed the schema.
+
+Ports are one space for the whole mesh: every declared port of every agent on every host
+(``port``, ``health_port``, each ``ports:`` entry) and every host's ``reserved_ports`` must be
+different from all others, whatever the host. The original system ran both hosts' ports in one
+numbering plan, both hosts run on one machine in tests (127.0.0.1 and 127.0.0.2, where agents
+binding 0.0.0.0 would clash), and migration may move an agent to the other host without
+renumbering it. So a port used twice is an error even across hosts.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from common.config.graph import find_cycles
+from common.config.issues import REDACTED, ConfigIssue, join_path, looks_secret
+from common.config.schema import SINGLETON_ROLES, AgentConfig, HostConfig, MeshConfig
+
+__all__ = ["ConfigView", "check_config", "check_view"]
+
+
+@dataclass(frozen=True)
+class ConfigView:
+    """The parts of a config that passed the schema, plus every name written (valid or not),
+    so that one broken agent does not also produce 'unknown dependency' errors elsewhere."""
+
+    hosts: Mapping[str, HostConfig]
+    agents: Sequence[tuple[int, AgentConfig]]
+    known_hosts: frozenset[str]
+    known_agents: frozenset[str]
+
+
+def check_config(config: MeshConfig) -> list[ConfigIssue]:
+    """Every semantic issue of a config that already passed the schema."""
+    view = ConfigView(config.hosts, list(enumerate(config.agents)), frozenset(config.hosts),
+                      frozenset(agent.name for agent in config.agents))
+    return check_view(view)
+
+
+def check_view(view: ConfigView) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    for check in (_duplicate_names, _host_refs, _roles, _dependencies, _cycles, _ports,
+                  _secrets):
+        issues.extend(check(view))
+    return issues
+
+
+def _at(index: int, field: str = "") -> str:
+    path = f"agents[{index}]"
+    return f"{path}.{field}" if field else path
+
+
+def _duplicate_names(view: ConfigView) -> Iterator[ConfigIssue]:
+    first: dict[str, int] = {}
+    for index, agent in view.agents:
+        if agent.name in first:
+            yield ConfigIssue(_at(index, "name"), f"duplicate agent name, first defined at "
+                              f"{_at(first[agent.name])}", agent.name)
+        else:
+            first[agent.name] = index
+
+
+def _host_refs(view: ConfigView) -> Iterator[ConfigIssue]:
+    if not view.known_hosts:
+        return  # no hosts at all is reported once, at hosts:
+    hosts = ", ".join(sorted(view.known_hosts))
+    for index, agent in view.agents:
+        if agent.host not in view.known_hosts:
+            yield ConfigIssue(_at(index, "host"), f"unknown host; hosts are: {hosts}", agent.host)
+
+
+def _roles(view: ConfigView) -> Iterator[ConfigIssue]:
+    for role in SINGLETON_ROLES:
+        holders = [name for name, host in view.hosts.items() if role in host.roles]
+        for name in holders[1:]:
+            yield ConfigIssue(f"hosts.{name}.roles", f"role {role!r} is already held by host "
+                              f"{holders[0]!r}; only one host may hold it", role)
+
+
+def _dependencies(view: ConfigView) -> Iterator[ConfigIssue]:
+    by_name = {agent.name: agent for _, agent in view.agents}
+    for index, agent in view.agents:
+        seen: set[str] = set()
+        for position, dep in enumerate(agent.dependencies):
+            path = _at(index, f"dependencies[{position}]")
+            if dep in seen:
+                yield ConfigIssue(path, "dependency listed twice", dep)
+            elif dep not in view.known_agents:
+                yield ConfigIssue(path, _unknown_agent(dep, view.known_agents), dep)
+            elif agent.required and dep in by_name and not by_name[dep].required:
+                yield ConfigIssue(path, "a required agent depends on an optional one "
+                                  "(required: false); make both required or neither", dep)
+            seen.add(dep)
+
+
+def _unknown_agent(name: str, known: frozenset[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    hint = f"; did you mean {close[0]!r}?" if close else " defined on any host"
+    return f"depends on an unknown agent: no agent of that name{hint}"
+
+
+def _cycles(view: ConfigView) -> Iterator[ConfigIssue]:
+    first: dict[str, tuple[int, AgentConfig]] = {}
+    for index, agent in view.agents:
+        first.setdefault(agent.name, (index, agent))
+    graph = {name: agent.dependencies for name, (_, agent) in first.items()}
+    for cycle in find_cycles(graph):
+        index, agent = first[cycle[0]]
+        position = agent.dependencies.index(cycle[1])
+        yield ConfigIssue(_at(index, f"dependencies[{position}]"),
+                          "dependency cycle: " + " -> ".join(cycle))
+
+
+def _ports(view: ConfigView) -> Iterator[ConfigIssue]:
+    owners: dict[int, str] = {}
+    for path, owner, port in _port_claims(view):
+        if port in owners:
+            yield ConfigIssue(path, f"{port} collides with {owners[port]}")
+        else:
+            owners[port] = owner
+
+
+def _port_claims(view: ConfigView) -> Iterator[tuple[str, str, int]]:
+    """(field path, who holds it, port) for every port of the mesh: the agents' in document
+    order, then the hosts' reserved ports, so that a clash names the agent involved."""
+    for index, agent in view.agents:
+        for field, port in agent.declared_ports():
+            yield _at(index, field), f"{agent.host}.{agent.name}.{field}", port
+    for host_name, host in view.hosts.items():
+        for key, port in host.reserved_ports.items():
+            yield f"hosts.{host_name}.reserved_ports.{key}", f"{host_name}.{key}", port
+
+
+def _secrets(view: ConfigView) -> Iterator[ConfigIssue]:
+    for host_name, host in view.hosts.items():
+        yield from _secret_values(host.env, f"hosts.{host_name}.env")
+    for index, agent in view.agents:
+        yield from _secret_values(agent.env, _at(index, "env"))
+        yield from _secret_values(agent.settings, _at(index, "settings"))
+        for name in agent.secrets.keys() & agent.env.keys():
+            yield ConfigIssue(_at(index, f"env.{name}"), "also declared under secrets:; "
+                              "a variable comes from one place only", REDACTED)
+
+
+def _secret_values(data: Any, path: str) -> Iterator[ConfigIssue]:
+    """Literal values under keys named like credentials, anywhere in nested settings."""
+    items = data.items() if isinstance(data, Mapping) else enumerate(data)
+    for key, value in items:
+        here = join_path(path, key)
+        if isinstance(value, (Mapping, list)):
+            yield from _secret_values(value, here)
+        elif isinstance(key, str) and looks_secret(key) and _is_literal(value):
+            yield ConfigIssue(here, f"looks like a secret written as a value; declare it under "
+                              f"the agent's secrets: as {key}: {{env: VARIABLE}} or "
+                              f"{{file: PATH}}", REDACTED)
+
+
+def _is_literal(value: Any) -> bool:
+    """A non-empty string that is not a plain number or boolean word."""
+    if not isinstance(value, str) or not value.strip():
+        return False
+    text = value.strip().lower()
+    return not (text.isdecimal() or text in {"true", "false", "yes", "no", "on", "off"})

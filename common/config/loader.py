@@ -1,0 +1,193 @@
+"""Load and validate startup configs: every error of a document is collected, then raised at once.
+
+Each part (``global``, each host, each agent) is validated on its own, so one broken agent does
+not hide the errors of the others; the checks across parts then run on every part that passed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from common.config.checks import ConfigView, check_view
+from common.config.issues import ConfigError, ConfigIssue, format_path, path_sort_key
+from common.config.legacy import detect_schema, read_legacy
+from common.config.legacy_merge import combine_legacy
+from common.config.reader import read_yaml
+from common.config.schema import (
+    AgentConfig,
+    GlobalSettings,
+    HostConfig,
+    HostName,
+    MeshConfig,
+    peek_port_offset,
+)
+from common.config.validation import issues_from_validation_error, unknown_key_message
+
+__all__ = ["load_config", "load_legacy_pair", "parse_config", "validate_data", "validate_files"]
+
+logger = logging.getLogger(__name__)
+
+_TOP_KEYS = ("version", "global", "hosts", "agents")
+_HOST_NAME: TypeAdapter[str] = TypeAdapter(HostName)
+_LEGACY_ORDER = ("main_pc", "pc2")
+
+
+def load_config(path: str | Path, *, port_offset: int | None = None) -> MeshConfig:
+    """Load one file: a version-1 ``startup_config.yaml`` or one of the original system's two
+    files (told apart by their top-level keys). Raises ConfigError with every issue found."""
+    return _or_raise(validate_files([path], port_offset=port_offset))
+
+
+def load_legacy_pair(main_pc_path: str | Path, pc2_path: str | Path, *,
+                     port_offset: int | None = None) -> MeshConfig:
+    """Load the original MainPC and PC2 files together, so that ports and dependencies are
+    checked across both hosts. Raises ConfigError with every issue found."""
+    return _or_raise(validate_files([main_pc_path, pc2_path], port_offset=port_offset))
+
+
+def parse_config(data: Any, *, port_offset: int | None = None) -> MeshConfig:
+    """Validate already-parsed version-1 data. Raises ConfigError with every issue found."""
+    return _or_raise(validate_data(data, port_offset=port_offset))
+
+
+def validate_files(paths: Sequence[str | Path], *, port_offset: int | None = None
+                   ) -> tuple[MeshConfig | None, list[ConfigIssue]]:
+    """The config of one version-1 file, or of one or two legacy files taken together, and
+    every issue found; the config is None whenever there is an issue."""
+    if not paths:
+        raise ValueError("validate_files needs at least one path")
+    documents, issues = [], []
+    for path in paths:
+        data, read_issues = read_yaml(path)
+        issues.extend(read_issues)
+        if data is not None or not read_issues:
+            documents.append((str(path), data, detect_schema(data)))
+    issues.extend(_schema_issues(documents))
+    if issues:
+        return None, issues
+    if documents[0][2] == "mesh":
+        config, found = validate_data(documents[0][1], port_offset=port_offset)
+        return config, [_sourced(issue, documents[0][0]) for issue in found]
+    return _validate_legacy(documents, port_offset)
+
+
+def _schema_issues(documents: list[tuple[str, Any, str | None]]) -> list[ConfigIssue]:
+    issues = []
+    for source, _, kind in documents:
+        if kind is None:
+            issues.append(ConfigIssue("", "cannot tell the schema: expected a mapping with "
+                                      "'agents' (version 1), 'agent_groups' (legacy MainPC) or "
+                                      "'pc2_services' (legacy PC2), and only one of them",
+                                      source=source))
+    kinds = [kind for _, _, kind in documents if kind is not None]
+    if len(documents) > 1 and ("mesh" in kinds or len(set(kinds)) != len(kinds)):
+        issues.append(ConfigIssue("", f"several files are read together only as the legacy "
+                                  f"MainPC and PC2 pair; got {', '.join(kinds)}",
+                                  source=documents[1][0]))
+    return issues
+
+
+def _validate_legacy(documents: list[tuple[str, Any, str | None]], port_offset: int | None
+                     ) -> tuple[MeshConfig | None, list[ConfigIssue]]:
+    documents = sorted(documents, key=lambda doc: _LEGACY_ORDER.index(str(doc[2])))
+    files = [read_legacy(data, str(kind), source) for source, data, kind in documents]
+    data, paths = combine_legacy(files)
+    config, issues = validate_data(data, port_offset=port_offset)
+    legacy_issues = [issue for legacy in files for issue in legacy.issues]
+    return (None if legacy_issues else config), legacy_issues + paths.translate_all(issues)
+
+
+def validate_data(data: Any, *, port_offset: int | None = None
+                  ) -> tuple[MeshConfig | None, list[ConfigIssue]]:
+    """Validate version-1 data: (config, []) or (None, every issue, in document order)."""
+    if not isinstance(data, dict):
+        return None, [ConfigIssue("", "expected a mapping with version, global, hosts and "
+                                  "agents", type(data).__name__)]
+    offset = peek_port_offset(data) if port_offset is None else port_offset
+    context = {"port_offset": offset}
+    issues = _top_level_issues(data)
+    global_data, agent_data = data.get("global"), data.get("agents")
+    settings = _piece(GlobalSettings, {} if global_data is None else global_data, "global",
+                      context, issues)
+    hosts, host_names = _hosts(data.get("hosts"), context, issues)
+    agents, agent_names = _agents([] if agent_data is None else agent_data, context, issues)
+    view = ConfigView(hosts, agents, frozenset(host_names), frozenset(agent_names))
+    issues.extend(check_view(view))
+    if issues or settings is None:
+        return None, sorted(issues, key=lambda issue: path_sort_key(issue.path))
+    settings = settings.model_copy(update={"port_offset": offset})
+    fields = {"version": 1, "global": settings, "hosts": hosts,
+              "agents": [agent for _, agent in agents]}
+    return MeshConfig(**fields), []
+
+
+def _top_level_issues(data: dict[str, Any]) -> list[ConfigIssue]:
+    issues = [ConfigIssue(str(key), unknown_key_message(str(key), _TOP_KEYS), value)
+              for key, value in data.items() if key not in _TOP_KEYS]
+    if "version" not in data:
+        issues.append(ConfigIssue("version", "missing required key; this loader reads 1"))
+    elif type(data["version"]) is not int or data["version"] != 1:
+        issues.append(ConfigIssue("version", "unsupported version; this loader reads 1",
+                                  data["version"]))
+    return issues
+
+
+def _piece(model: type[BaseModel], data: Any, path: str, context: dict[str, Any],
+           issues: list[ConfigIssue]) -> Any:
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        issues.extend(issues_from_validation_error(exc, path, model))
+        return None
+
+
+def _hosts(data: Any, context: dict[str, Any], issues: list[ConfigIssue]
+           ) -> tuple[dict[str, HostConfig], list[str]]:
+    if not isinstance(data, dict) or not data:
+        message = "missing required key" if data is None else "expected a mapping of hosts"
+        issues.append(ConfigIssue("hosts", message + " (name -> {address, gpu, roles})"))
+        return {}, []
+    hosts = {}
+    for name, entry in data.items():
+        path = format_path([str(name)], "hosts")
+        try:
+            _HOST_NAME.validate_python(name)
+        except ValidationError as exc:
+            issues.extend(issues_from_validation_error(exc, path, HostConfig))
+            continue
+        host = _piece(HostConfig, entry, path, context, issues)
+        if host is not None:
+            hosts[name] = host
+    return hosts, [str(name) for name in data]
+
+
+def _agents(data: Any, context: dict[str, Any], issues: list[ConfigIssue]
+            ) -> tuple[list[tuple[int, AgentConfig]], list[str]]:
+    if not isinstance(data, list):
+        issues.append(ConfigIssue("agents", "expected a list of agents", data))
+        return [], []
+    agents = []
+    for index, entry in enumerate(data):
+        agent = _piece(AgentConfig, entry, f"agents[{index}]", context, issues)
+        if agent is not None:
+            agents.append((index, agent))
+    names = [entry["name"] for entry in data
+             if isinstance(entry, dict) and isinstance(entry.get("name"), str)]
+    return agents, names
+
+
+def _sourced(issue: ConfigIssue, source: str) -> ConfigIssue:
+    return issue if issue.source else ConfigIssue(issue.path, issue.message, issue.value, source)
+
+
+def _or_raise(result: tuple[MeshConfig | None, list[ConfigIssue]]) -> MeshConfig:
+    config, issues = result
+    if issues or config is None:
+        raise ConfigError(issues)
+    logger.debug("config loaded: %d agents on %d hosts", len(config.agents), len(config.hosts))
+    return config

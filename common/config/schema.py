@@ -1,0 +1,274 @@
+"""The one schema of ``startup_config.yaml`` (version 1), as strict pydantic models.
+
+Unknown keys are rejected at every level, types are strict (``"yes"`` is not a bool, ``"7150"``
+is not a port), and every port is resolved to an int while validating: port fields accept an int
+or ``${PORT_OFFSET}+N`` and hold an int afterwards. The offset comes from the validation context
+``{"port_offset": N}``; `MeshConfig.model_validate` fills it from ``global.port_offset`` itself.
+
+These models check the shape of each part. Checks across parts (dependencies, cycles, port
+collisions, secrets written as values) live in `common.config.checks`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
+
+from common.config.expressions import PORT_MAX, resolve_port
+
+__all__ = [
+    "AGENT_NAME_PATTERN",
+    "AgentConfig",
+    "GlobalSettings",
+    "GpuConfig",
+    "GpuDevice",
+    "HealthProbe",
+    "HostConfig",
+    "HostRole",
+    "LogRotation",
+    "MeshConfig",
+    "Resources",
+    "RestartPolicy",
+    "SecretRef",
+    "SINGLETON_ROLES",
+    "peek_port_offset",
+]
+
+AGENT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+HostRole = Literal["registry", "registry_replica", "hub_central", "hub_edge", "model_manager"]
+SINGLETON_ROLES: tuple[str, ...] = ("registry", "registry_replica", "hub_central", "model_manager")
+
+
+def _matching(pattern: str, what: str) -> AfterValidator:
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not regex.match(value):
+            raise ValueError(f"invalid {what}; expected {pattern}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _port(value: object, info: ValidationInfo) -> int:
+    context = info.context if isinstance(info.context, dict) else {}
+    return resolve_port(value, int(context.get("port_offset", 0)))
+
+
+def _ip_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("not an IP address (IPv4 or IPv6)") from None
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+Port = Annotated[int, BeforeValidator(_port)]
+AgentName = Annotated[str, _matching(AGENT_NAME_PATTERN, "agent name")]
+HostName = Annotated[str, _matching(r"^[a-z][a-z0-9_]{0,31}$", "host name")]
+EnvName = Annotated[str, _matching(r"^[A-Za-z_][A-Za-z0-9_]*$", "environment variable name")]
+PortKey = Annotated[str, _matching(r"^[a-z][a-z0-9_]{0,31}$", "port name")]
+ModuleRef = Annotated[str, _matching(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$",
+                                     "module reference 'package.module:Class'")]
+Text = Annotated[str, AfterValidator(_non_empty)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class LogRotation(_Model):
+    """Size-based rotation of each agent's log file."""
+
+    max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    backups: int = Field(default=5, ge=0)
+
+
+class HealthProbe(_Model):
+    """How the launcher probes an agent's health: readiness within start_period_s, then liveness."""
+
+    interval_s: float = Field(default=5.0, gt=0)
+    timeout_s: float = Field(default=2.0, gt=0)
+    retries: int = Field(default=3, ge=1)
+    start_period_s: float = Field(default=30.0, ge=0)
+
+
+class GlobalSettings(_Model):
+    """Mesh-wide settings (``global:``)."""
+
+    heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    timeout_s: float = Field(default=5.0, gt=0, description="default request timeout")
+    stop_timeout_s: float = Field(default=10.0, gt=0, description="SIGTERM to SIGKILL bound")
+    log_dir: Text = "logs"
+    log_rotation: LogRotation = LogRotation()
+    health: HealthProbe = HealthProbe()
+    port_offset: int = Field(default=0, ge=0, le=PORT_MAX)
+    security: Literal["plain", "curve"] = "plain"
+
+
+class GpuDevice(_Model):
+    name: Text
+    vram_mb: int = Field(gt=0)
+
+
+class GpuConfig(_Model):
+    backend: Literal["nvml", "simulated", "auto"] = "auto"
+    devices: list[GpuDevice] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _simulated_needs_devices(self) -> GpuConfig:
+        if self.backend == "simulated" and not self.devices:
+            raise ValueError("the simulated backend needs its devices listed (name, vram_mb)")
+        return self
+
+
+class HostConfig(_Model):
+    """One machine. `env` applies to every agent on it; `reserved_ports` are ports used on the
+    host by something that is not an agent (they take part in the collision check)."""
+
+    address: Annotated[str, AfterValidator(_ip_address)]
+    gpu: GpuConfig | None = None
+    roles: list[HostRole] = Field(default_factory=list)
+    env: dict[EnvName, str] = Field(default_factory=dict)
+    reserved_ports: dict[PortKey, Port] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _roles_unique(self) -> HostConfig:
+        if len(set(self.roles)) != len(self.roles):
+            raise ValueError(f"roles listed twice: {self.roles}")
+        return self
+
+
+class RestartPolicy(_Model):
+    policy: Literal["always", "on-failure", "never"] = "always"
+    backoff_initial_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RestartPolicy:
+        if self.backoff_initial_s > self.backoff_max_s:
+            raise ValueError(f"backoff_initial_s ({self.backoff_initial_s}) is above "
+                             f"backoff_max_s ({self.backoff_max_s})")
+        return self
+
+
+class SecretRef(_Model):
+    """Where a secret comes from: an environment variable of the launcher, or a file."""
+
+    env: EnvName | None = None
+    file: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _never_inline(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError("secret values are never written in the config; "
+                             "use {env: VARIABLE} or {file: PATH}")
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        return self
+
+
+class Resources(_Model):
+    vram_mb: int = Field(default=0, ge=0)
+    memory_mb: int | None = Field(default=None, gt=0)
+    cpu_percent: int | None = Field(default=None, gt=0)
+    max_threads: int | None = Field(default=None, gt=0)
+
+
+class AgentConfig(_Model):
+    """One agent process: a BaseAgent class (`module`) or an unmigrated script (`script_path`)."""
+
+    name: AgentName
+    host: HostName
+    module: ModuleRef | None = None
+    script_path: Text | None = None
+    port: Port
+    health_port: Port | None = None
+    ports: dict[PortKey, Port] = Field(default_factory=dict)
+    dependencies: list[str] = Field(default_factory=list)
+    required: bool = True
+    restart: RestartPolicy = RestartPolicy()
+    env: dict[EnvName, str] = Field(default_factory=dict)
+    secrets: dict[EnvName, SecretRef] = Field(default_factory=dict)
+    resources: Resources = Resources()
+    settings: dict[str, Any] = Field(default_factory=dict)
+    group: str | None = None
+
+    @model_validator(mode="after")
+    def _one_entry_point(self) -> AgentConfig:
+        if (self.module is None) == (self.script_path is None):
+            raise ValueError("give exactly one of module ('package.module:Class') "
+                             "or script_path (a legacy script)")
+        return self
+
+    def declared_ports(self) -> Iterator[tuple[str, int]]:
+        """Every port this agent binds, as (field path relative to the agent, port)."""
+        yield "port", self.port
+        if self.health_port is not None:
+            yield "health_port", self.health_port
+        for key, port in self.ports.items():
+            yield f"ports.{key}", port
+
+
+class MeshConfig(_Model):
+    """A whole startup config: hosts and their agents, resolved (ports are ints)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True,
+                              validate_by_name=True, validate_by_alias=True)
+
+    version: Literal[1]
+    global_: GlobalSettings = Field(default=GlobalSettings(), alias="global")
+    hosts: dict[HostName, HostConfig] = Field(min_length=1)
+    agents: list[AgentConfig] = Field(default_factory=list)
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> MeshConfig:  # type: ignore[override]
+        """Validate the shape only; ports are resolved with the document's own port_offset
+        unless a context gives one. Use `parse_config` for the full semantic check."""
+        if kwargs.get("context") is None:
+            kwargs["context"] = {"port_offset": peek_port_offset(obj)}
+        return super().model_validate(obj, **kwargs)
+
+    def agent(self, name: str) -> AgentConfig:
+        """The agent called `name`; KeyError if there is none."""
+        for agent in self.agents:
+            if agent.name == name:
+                return agent
+        raise KeyError(name)
+
+    def agents_on(self, host: str) -> list[AgentConfig]:
+        return [agent for agent in self.agents if agent.host == host]
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data as written in YAML (``global`` key, defaults filled, ports as ints)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def peek_port_offset(data: Any) -> int:
+    """``global.port_offset`` of raw config data if it is a valid int, else 0."""
+    settings = data.get("global") if isinstance(data, dict) else None
+    offset = settings.get("port_offset", 0) if isinstance(settings, dict) else 0
+    valid = isinstance(offset, int) and not isinstance(offset, bool) and 0 <= offset <= PORT_MAX
+    return offset if valid else 0
