@@ -36,15 +36,17 @@ EVENTS_HWM = 100_000
 class ServiceRegistry(BaseAgent):
     capabilities = ("service_registry",)
 
-    def __init__(self, endpoint: str = "tcp://127.0.0.1:0", *,
-                 backend: RegistryBackend | None = None, db_path: str = ":memory:",
-                 events_endpoint: str | None = None, name: str = REGISTRY_NAME,
-                 **kwargs: Any) -> None:
+    def __init__(self, name: str = REGISTRY_NAME, endpoint: str = "tcp://127.0.0.1:0", *,
+                 backend: RegistryBackend | None = None, **kwargs: Any) -> None:
+        """Settings: ``db_path`` (SQLite file, default in memory), ``events_endpoint``;
+        or a declared ``events_port`` in ``ports``.  Never registers with another registry."""
+        kwargs.pop("registry", None)
         super().__init__(name, endpoint, registry=None, **kwargs)
-        self.events_endpoint = events_endpoint
+        self.events_endpoint: str | None = self.settings.get("events_endpoint")
         self.state = RegistryState()
         self.seq = 0
-        self._backend = backend if backend is not None else SqliteBackend(db_path)
+        self._backend = backend if backend is not None else SqliteBackend(
+            self.settings.get("db_path", ":memory:"))
         self._pub: zmq.Socket | None = None
         self._next_sweep = 0.0
         self._next_tick = 0.0
@@ -52,7 +54,8 @@ class ServiceRegistry(BaseAgent):
     def on_setup(self) -> None:
         self._pub = new_socket(self._ctx, zmq.PUB, hwm=EVENTS_HWM)  # type: ignore[arg-type]
         host = self.endpoint.rsplit(":", 1)[0]
-        self.events_endpoint = bind(self._pub, self.events_endpoint or f"{host}:0")
+        port = self.ports.get("events_port", 0)
+        self.events_endpoint = bind(self._pub, self.events_endpoint or f"{host}:{port}")
         self.seq, records = self._backend.load()
         log.info("registry: %d instances restored at seq %d; events on %s",
                  len(records), self.seq, self.events_endpoint)

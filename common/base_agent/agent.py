@@ -31,7 +31,9 @@ from common.base_agent.metrics import AgentMetrics
 from common.base_agent.registration import RegistryLink
 from common.base_agent.sockets import bind, endpoint_host, new_socket
 
-__all__ = ["STOP_TIMEOUT_S", "BaseAgent"]
+__all__ = ["STOP_TIMEOUT_S", "BaseAgent", "Pollable"]
+
+Pollable = zmq.Socket | int
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +53,13 @@ class BaseAgent:
                  ctx: zmq.Context | None = None,
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
                  multi_instance: bool = False, metadata: dict[str, Any] | None = None,
-                 links: Sequence[LinkFactory] = ()) -> None:
+                 links: Sequence[LinkFactory] = (), ports: dict[str, int] | None = None) -> None:
         self.name = name
         self.endpoint = endpoint
         self.registry_endpoint = registry
         self.host = host or endpoint_host(endpoint)
         self.settings = dict(settings or {})
+        self.ports = dict(ports or {})  # declared extra ports (pub_port, ...), by name
         self.metrics = AgentMetrics(name, metrics_registry)
         self.heartbeat_interval_s = heartbeat_interval_s
         self.instance_id = f"{name}-{uuid.uuid4().hex[:8]}"
@@ -74,7 +77,8 @@ class BaseAgent:
         self._started_at = 0.0
         self._checks: list[HealthCheck] = []
         self._handlers = collect_handlers(self)
-        self._pollees: list[tuple[zmq.Socket, Callable[[], None]]] = []
+        self._pollees: dict[Pollable, Callable[[], None]] = {}
+        self._poller = zmq.Poller()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -147,8 +151,17 @@ class BaseAgent:
     def add_check(self, check: HealthCheck) -> None:
         self._checks.append(check)
 
-    def watch_socket(self, sock: zmq.Socket, on_readable: Callable[[], None]) -> None:
-        self._pollees.append((sock, on_readable))
+    def watch_socket(self, sock: Pollable, on_readable: Callable[[], None]) -> None:
+        """Poll sock (a zmq socket or a file descriptor) in the loop; call on_readable on input.
+
+        Call from setup hooks or from the loop thread; the owner closes sock (in on_stop).
+        """
+        self._pollees[sock] = on_readable
+        self._poller.register(sock, zmq.POLLIN)
+
+    def unwatch_socket(self, sock: Pollable) -> None:
+        if self._pollees.pop(sock, None) is not None:
+            self._poller.unregister(sock)
 
     def registration(self) -> dict[str, Any]:
         """The record sent to the registry."""
@@ -191,17 +204,14 @@ class BaseAgent:
     # -- the loop ----------------------------------------------------------------------------
     def _serve(self) -> None:
         bind_agent_name(self.name)
-        poller = zmq.Poller()
-        poller.register(self._router, zmq.POLLIN)
-        for sock, _ in self._pollees:
-            poller.register(sock, zmq.POLLIN)
+        self._poller.register(self._router, zmq.POLLIN)
         polled: list[zmq.Socket | None] = [None] * len(self.links)
         self.ready.set()
         log.info("%s serving on %s (pid %d)", self.name, self.endpoint, os.getpid())
         try:
             while not self._stopping.is_set():
-                self._tick_links(poller, polled)
-                self._wake(dict(poller.poll(POLL_MS)), polled)
+                self._tick_links(self._poller, polled)
+                self._wake(dict(self._poller.poll(POLL_MS)), polled)
         finally:
             self._teardown()
 
@@ -223,7 +233,7 @@ class BaseAgent:
         for link, sock in zip(self.links, polled, strict=True):
             if sock in ready:
                 link.on_readable()
-        for sock, on_readable in self._pollees:
+        for sock, on_readable in list(self._pollees.items()):
             if sock in ready:
                 on_readable()
         self.on_tick()
@@ -277,8 +287,6 @@ class BaseAgent:
             if self._router is not None:
                 self._router.close(linger=0)
                 self._router = None
-            for sock, _ in self._pollees:
-                sock.close(linger=0)
             if self._own_ctx and self._ctx is not None:
                 self._ctx.destroy(linger=0)
             log.info("%s stopped", self.name)

@@ -37,7 +37,8 @@ def serve(
     from service_registry import ServiceRegistry
 
     configure_logging(log_level)
-    registry = ServiceRegistry(endpoint, db_path=db, events_endpoint=events_endpoint,
+    settings = {"db_path": db, "events_endpoint": events_endpoint}
+    registry = ServiceRegistry(endpoint=endpoint, settings=settings,
                                heartbeat_interval_s=heartbeat_interval_s)
     try:
         registry.setup()
