@@ -115,8 +115,12 @@ class BaseAgent:
             self.setup()
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self._stopping.set())
+                signal.signal(sig, lambda *_: self.request_stop())
         self._serve()
+
+    def request_stop(self) -> None:
+        """What SIGTERM/SIGINT do in run(): end the loop.  Override for an ordered stop."""
+        self._stopping.set()
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         """Ask the loop to finish and wait up to timeout_s; True if it stopped in time."""

@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
-from common.base_agent.agent import BaseAgent
 from common.base_agent.client import registry_from_env
 from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S
+from common.base_agent.loader import load_agent_class
 from common.base_agent.logs import configure_logging
 from common.cli.output import fail, parse_json_option
 from common.cli.ready import announce_ready
 
-__all__ = ["agent_app", "load_agent_class"]
+__all__ = ["agent_app"]
 
 agent_app = typer.Typer(help="Run agents.", no_args_is_help=True)
-
-
-def load_agent_class(spec: str) -> type[BaseAgent]:
-    """``package.module:Class`` -> the class, checked to be a BaseAgent subclass."""
-    module_name, _, class_name = spec.partition(":")
-    if not module_name or not class_name:
-        raise ValueError(f"{spec!r} is not MODULE:CLASS (e.g. common.testing.agents:EchoAgent)")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import {module_name!r}: {exc}") from None
-    cls = getattr(module, class_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, BaseAgent)):
-        raise ValueError(f"{spec!r} is not a BaseAgent subclass")
-    return cls
 
 
 @agent_app.command("run")

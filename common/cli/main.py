@@ -8,6 +8,8 @@ from common.cli.agent_cmd import agent_app
 from common.cli.call_cmd import call
 from common.cli.config_cmd import config_app
 from common.cli.registry_cmd import registry_app
+from common.cli.status_cmd import logs, restart, status
+from common.cli.up_cmd import down, up
 
 __all__ = ["app", "main"]
 
@@ -16,6 +18,8 @@ app = typer.Typer(help="agentmesh: a ZeroMQ agent mesh across two GPU hosts.",
 app.add_typer(registry_app, name="registry")
 app.add_typer(agent_app, name="agent")
 app.add_typer(config_app, name="config")
+for command in (up, down, status, restart, logs):
+    app.command(command.__name__)(command)
 app.command("call")(call)
 
 

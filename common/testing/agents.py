@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from typing import Any
 
@@ -9,14 +11,18 @@ from common.base_agent.agent import BaseAgent
 from common.base_agent.errors import MeshError
 from common.base_agent.handlers import handler, require
 
-__all__ = ["MAX_SLEEP_S", "EchoAgent"]
+__all__ = ["MAX_SLEEP_S", "CrashingAgent", "EchoAgent"]
+
+log = logging.getLogger(__name__)
 
 MAX_SLEEP_S = 30.0
 
 
 class EchoAgent(BaseAgent):
     """``echo`` returns its payload; ``sleep`` waits ``seconds`` (≤ 30) then answers;
-    ``fail`` answers an error with ``code`` (default ``internal``) and ``message``."""
+    ``fail`` answers an error with ``code`` (default ``internal``) and ``message``;
+    ``settings`` answers the settings, ports and pid it was started with;
+    ``log`` writes ``lines`` log lines (≤ 100,000) of ``size`` characters."""
 
     capabilities = ("echo",)
 
@@ -35,3 +41,22 @@ class EchoAgent(BaseAgent):
         payload = payload if isinstance(payload, dict) else {}
         raise MeshError(str(payload.get("message", "failed on request")),
                         str(payload.get("code", "internal")))
+
+    @handler("settings")
+    def settings_(self, payload: Any = None) -> dict[str, Any]:
+        return {"settings": self.settings, "ports": self.ports, "pid": os.getpid()}
+
+    @handler("log")
+    def log_lines(self, payload: Any) -> dict[str, int]:
+        lines = min(int(require(payload, "lines", int)), 100_000)
+        text = "x" * min(int(require(payload, "size", int, 100)), 10_000)
+        for i in range(lines):
+            log.info("line %d %s", i, text)
+        return {"logged": lines}
+
+
+class CrashingAgent(EchoAgent):
+    """Exits with code 3 right after it starts serving: a crash loop for launcher tests."""
+
+    def on_tick(self) -> None:
+        raise SystemExit(3)

@@ -1,0 +1,54 @@
+"""Options and helpers shared by the commands that act on hosts of the startup config."""
+
+from __future__ import annotations
+
+import typer
+
+from common.cli.output import fail
+from common.config import ConfigError, MeshConfig, load_config
+from common.launcher import HostPlan
+
+__all__ = ["ADDRESS_OPTION", "CONFIG_OPTION", "HOST_OPTION", "RUN_DIR_OPTION", "load_plan",
+           "parse_addresses", "selected_hosts"]
+
+HOST_OPTION = typer.Option("all", "--host", help="A host of the config, or `all`.")
+CONFIG_OPTION = typer.Option("startup_config.yaml", "--config", "-c", envvar="MESH_CONFIG",
+                             help="The startup config.")
+ADDRESS_OPTION = typer.Option([], "--address", metavar="HOST=IP",
+                              help="Override a host's address, e.g. pc2=127.0.0.2 (repeatable).")
+RUN_DIR_OPTION = typer.Option("run", "--run-dir", help="Where launchers keep their control "
+                              "sockets and locks (local to each host).")
+
+
+def load(config: str) -> MeshConfig:
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        typer.echo("\n".join(str(issue) for issue in exc.errors), err=True)
+        raise fail(f"{config} has {len(exc.errors)} error(s); see `mesh config check`", 2) \
+            from None
+    except OSError as exc:
+        raise fail(f"cannot read {config}: {exc.strerror}", 2) from None
+
+
+def selected_hosts(config: str, host: str) -> list[str]:
+    hosts = list(load(config).hosts)
+    if host == "all":
+        return hosts
+    if host not in hosts:
+        raise fail(f"unknown host {host!r}; {config} has: {', '.join(hosts)}", 2)
+    return [host]
+
+
+def parse_addresses(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, ip = pair.partition("=")
+        if not sep or not name or not ip:
+            raise fail(f"--address {pair!r} is not HOST=IP", 2)
+        out[name] = ip
+    return out
+
+
+def load_plan(config: str, host: str, addresses: dict[str, str]) -> HostPlan:
+    return HostPlan(load(config), host, addresses)

@@ -1,0 +1,170 @@
+"""The launcher of one host: the only thing that starts or restarts that host's agents.
+
+A BaseAgent whose ROUTER is the control socket (``ipc://RUN_DIR/launcher-HOST.sock``, local to
+the host) answering ``status``, ``restart {name}`` and ``down``.  Its loop reads the fork
+server's exit events, health replies and the clock, and lets the Supervisor decide.
+SIGTERM/SIGINT and ``down`` stop every agent in reverse dependency order, then the launcher.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from common.base_agent.agent import BaseAgent
+from common.base_agent.errors import MeshError
+from common.base_agent.handlers import handler, require
+from common.base_agent.protocol import ErrorCode
+from common.config import AgentConfig
+from common.launcher.forkserver import ForkServer
+from common.launcher.lock import HostLock
+from common.launcher.plan import HostPlan
+from common.launcher.probe import Prober
+from common.launcher.remote import RemoteLookup
+from common.launcher.supervisor import Supervisor
+
+__all__ = ["DEFAULT_PRELOAD", "Launcher", "control_endpoint"]
+
+log = logging.getLogger(__name__)
+
+# Imported once in the fork server, shared copy-on-write by every agent.
+DEFAULT_PRELOAD = ("zmq", "msgpack", "prometheus_client", "common.base_agent",
+                   "common.testing.agents", "service_registry")
+REMOTE = "remote:"
+
+
+def control_endpoint(run_dir: str, host: str) -> str:
+    return f"ipc://{Path(run_dir).resolve()}/launcher-{host}.sock"
+
+
+class Launcher(BaseAgent):
+    def __init__(self, plan: HostPlan, run_dir: str = "run",
+                 preload: tuple[str, ...] = DEFAULT_PRELOAD) -> None:
+        super().__init__(f"Launcher-{plan.host}", control_endpoint(run_dir, plan.host),
+                         host=plan.host)
+        self.plan = plan
+        self.lock = HostLock(run_dir, plan.host)
+        self.forks = ForkServer(preload)
+        self.events: deque[dict[str, Any]] = deque(maxlen=200)
+        self.supervisor = Supervisor(plan, {
+            "spawn": self._spawn, "signal": self._signal, "probe": self._probe,
+            "forget": lambda cfg: self.prober.forget(cfg.name),
+            "outstanding_s": lambda cfg: self.prober.outstanding_s(cfg.name),
+            "remote_ready": self._remote_ready, "notify": self._notify})
+        self._remote_healthy: set[str] = set()
+        self.remote = RemoteLookup(plan.registry_endpoint,
+                                   {d for a in plan.agents.values()
+                                    for d in plan.remote_dependencies(a)})
+
+    def setup(self) -> None:
+        self.forks.start()  # before any zmq context or thread exists in this process
+        try:
+            self.lock.acquire()
+            Path(self.endpoint[len("ipc://"):]).unlink(missing_ok=True)
+            super().setup()
+        except BaseException:
+            self.forks.close()
+            self.lock.release()
+            raise
+
+    def on_setup(self) -> None:
+        self.prober = Prober(self.ctx, self.watch_socket, self.unwatch_socket, self._on_health)
+        self.watch_socket(self.forks.fileno(), self._on_fork_events)
+        self.remote.start()
+        log.info("launcher for %s: %d agents in %d waves", self.plan.host,
+                 len(self.plan.agents), len(self.plan.waves))
+
+    def on_tick(self) -> None:
+        now = time.monotonic()
+        self._on_fork_events()
+        if self.supervisor.stopping:
+            if self.supervisor.stop_step(now):
+                log.info("launcher for %s: every agent stopped", self.plan.host)
+                self._stopping.set()
+        else:
+            self.supervisor.step(now)
+
+    def request_stop(self) -> None:
+        if not self.supervisor.stopping:
+            log.info("launcher for %s: stopping in reverse dependency order", self.plan.host)
+            self.supervisor.begin_stop(time.monotonic())
+
+    def on_stop(self) -> None:
+        self.prober.close()
+        self.remote.stop()
+        self.forks.close()
+        self.lock.release()
+
+    # -- actions for the supervisor ----------------------------------------------------------
+    def _spawn(self, cfg: AgentConfig) -> int:
+        pid = self.forks.spawn(self.plan.spec(cfg))
+        log.info("started %s (pid %d) on %s", cfg.name, pid, self.plan.endpoint(cfg))
+        return pid
+
+    @staticmethod
+    def _signal(pid: int, sig: int) -> None:
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _probe(self, cfg: AgentConfig) -> None:
+        endpoint, legacy = self.plan.probe_endpoint(cfg)
+        self.prober.probe(cfg.name, endpoint, legacy)
+
+    def _remote_ready(self, name: str) -> bool:
+        if name in self._remote_healthy:
+            return True
+        endpoint = self.remote.endpoints.get(name)
+        if endpoint is None:
+            return False
+        if self.prober.outstanding_s(REMOTE + name) > self.supervisor.timeout_s:
+            self.prober.forget(REMOTE + name)
+            self.remote.forget(name)
+        elif not self.prober.outstanding_s(REMOTE + name):
+            self.prober.probe(REMOTE + name, endpoint)
+        return False
+
+    def _notify(self, event: dict[str, Any]) -> None:
+        event = {"host": self.plan.host, "ts": time.time(), **event}
+        self.events.append(event)
+
+    # -- inputs ------------------------------------------------------------------------------
+    def _on_health(self, key: str, report: dict[str, Any]) -> None:
+        if key.startswith(REMOTE):
+            self._remote_healthy.add(key[len(REMOTE):])
+            self.prober.forget(key)
+        else:
+            self.supervisor.on_health(key, time.monotonic())
+
+    def _on_fork_events(self) -> None:
+        for event in self.forks.events():
+            if event.get("op") == "exited":
+                self.supervisor.on_exit(event["pid"], event["code"], time.monotonic())
+
+    # -- control -----------------------------------------------------------------------------
+    @handler("status")
+    def status(self, payload: Any = None) -> dict[str, Any]:
+        """Request ``status``; reply ``{host, pid, stopping, agents: [...], events: [...]}``."""
+        return {"host": self.plan.host, "pid": os.getpid(), "stopping": self.supervisor.stopping,
+                "waves": self.plan.waves, "agents": self.supervisor.status(),
+                "events": list(self.events)[-20:]}
+
+    @handler("restart")
+    def restart(self, payload: Any) -> dict[str, Any]:
+        """Request ``restart {name}``; reply ``{restarting: name}``."""
+        name = require(payload, "name", str)
+        if name not in self.supervisor.agents:
+            raise MeshError(f"no agent {name!r} on host {self.plan.host}", ErrorCode.NOT_FOUND)
+        self.supervisor.restart(name, time.monotonic())
+        return {"restarting": name}
+
+    @handler("down")
+    def down(self, payload: Any = None) -> dict[str, Any]:
+        """Request ``down``; reply ``{stopping: true, pid}``; the launcher exits when done."""
+        self.request_stop()
+        return {"stopping": True, "pid": os.getpid()}

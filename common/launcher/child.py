@@ -1,0 +1,116 @@
+"""What a forked agent process does before it runs the agent.
+
+The spec the launcher sends (over the fork server's socketpair, never argv):
+
+    {"name": str, "module": "pkg.mod:Class" | None, "script_path": str | None,
+     "endpoint": "tcp://ADDR:PORT", "registry": str | None, "host": str,
+     "settings": {...}, "ports": {name: int}, "heartbeat_interval_s": float,
+     "env": {NAME: value} (secrets resolved by the launcher), "log_path": str,
+     "log_max_bytes": int, "log_backups": int, "cwd": str}
+
+The child leads its own process group (so a stop reaches anything it starts), dies with the
+fork server (PR_SET_PDEATHSIG), names itself after the agent (``ps -o comm``), sends its stdout
+and stderr to its own rotating log file, then runs the agent and exits with its status.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+from collections.abc import Iterable
+from typing import Any, NoReturn
+
+__all__ = ["AgentLogHandler", "enter"]
+
+PR_SET_NAME = 15
+PR_SET_PDEATHSIG = 1
+
+
+class AgentLogHandler(logging.handlers.RotatingFileHandler):
+    """Size-rotated log of one agent process; fds 1 and 2 follow the file across rotations,
+    so tracebacks and prints land in the current file too.  One writer per file."""
+
+    def __init__(self, path: str, max_bytes: int, backups: int) -> None:
+        super().__init__(path, maxBytes=max_bytes, backupCount=backups)
+        self._follow()
+
+    def doRollover(self) -> None:  # noqa: N802 - the stdlib's name
+        super().doRollover()
+        self._follow()
+
+    def _follow(self) -> None:
+        if self.stream is not None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(self.stream.fileno(), 1)
+            os.dup2(self.stream.fileno(), 2)
+
+
+def _prctl(option: int, arg: Any) -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: best effort
+
+
+def _detach(name: str, close_fds: Iterable[int]) -> None:
+    os.setsid()
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    _prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]))
+    for fd in close_fds:
+        os.close(fd)
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _setup_logging(spec: dict[str, Any]) -> None:
+    from common.base_agent.logs import LOG_FORMAT, install_agent_field
+
+    os.makedirs(os.path.dirname(spec["log_path"]) or ".", exist_ok=True)
+    handler = AgentLogHandler(spec["log_path"], spec["log_max_bytes"], spec["log_backups"])
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    install_agent_field()
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(spec.get("log_level", "INFO"))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+
+def _run_agent(spec: dict[str, Any]) -> int:
+    from common.base_agent.loader import load_agent_class
+
+    cls = load_agent_class(spec["module"])
+    agent = cls(spec["name"], spec["endpoint"], registry=spec.get("registry"),
+                host=spec.get("host", ""), settings=spec.get("settings") or {},
+                heartbeat_interval_s=spec.get("heartbeat_interval_s", 1.0),
+                ports=spec.get("ports") or {})
+    agent.run()
+    return 0
+
+
+def enter(spec: dict[str, Any], close_fds: Iterable[int] = ()) -> NoReturn:
+    """Become the agent described by spec; never returns."""
+    code = 1
+    try:
+        _detach(spec["name"], close_fds)
+        os.environ.update(spec.get("env") or {})
+        if spec.get("cwd"):
+            os.chdir(spec["cwd"])
+        _setup_logging(spec)
+        if spec.get("script_path"):
+            os.execv(sys.executable, [sys.executable, spec["script_path"]])
+        code = _run_agent(spec)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        logging.getLogger(__name__).exception("agent %s failed", spec.get("name"))
+    finally:
+        logging.shutdown()
+        os._exit(code)

@@ -1,0 +1,205 @@
+"""The fork server: agents start as forks of a process that already imported the heavy modules.
+
+Started before the launcher opens any zmq context or thread (forking those is unsafe), it
+imports ``preload`` once, then forks one child per ``spawn`` request and reports every child's
+exit with its code.  A cold Python interpreter per agent costs ~100 ms of imports each, which
+at 77 agents on 2 cores is seconds; a fork costs about a millisecond.
+
+The launcher talks to it over a socketpair, one JSON object per line:
+
+    launcher -> server  {"op": "spawn", "id": str, "spec": {...}}    (see common.launcher.child)
+    server -> launcher  {"op": "spawned", "id": str, "pid": int}
+                        {"op": "spawn_failed", "id": str, "error": str}
+                        {"op": "exited", "pid": int, "code": int}   (negative: killed by signal)
+
+If the launcher dies, the socketpair closes; the server then stops every child (SIGTERM, then
+SIGKILL) and exits, and each child also has PR_SET_PDEATHSIG, so no agent is orphaned.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from common.launcher import child
+
+__all__ = ["ForkServer"]
+
+log = logging.getLogger(__name__)
+
+STOP_CHILDREN_S = 5.0
+
+
+class ForkServer:
+    """The launcher's handle on the fork-server process."""
+
+    def __init__(self, preload: Sequence[str] = ()) -> None:
+        self.preload = list(preload)
+        self.pid = 0
+        self._sock: socket.socket | None = None
+        self._buffer = b""
+        self._events: list[dict[str, Any]] = []
+        self._next_id = 0
+
+    def start(self) -> None:
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:  # the server
+            ours.close()
+            code = 0
+            try:
+                _Server(theirs, self.preload).serve()
+            except BaseException:  # the server must never return into the launcher's code
+                code = 1
+            os._exit(code)
+        theirs.close()
+        self.pid, self._sock = pid, ours
+
+    def fileno(self) -> int:
+        assert self._sock is not None
+        return self._sock.fileno()
+
+    def spawn(self, spec: dict[str, Any], timeout_s: float = 5.0) -> int:
+        """Fork an agent from spec; returns its pid.  Exit events read meanwhile are kept."""
+        self._next_id += 1
+        rid = str(self._next_id)
+        self._send({"op": "spawn", "id": rid, "spec": spec})
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for msg in self._read(deadline - time.monotonic()):
+                if msg.get("id") != rid:
+                    self._events.append(msg)
+                elif msg["op"] == "spawned":
+                    return int(msg["pid"])
+                else:
+                    raise RuntimeError(f"cannot start {spec.get('name')}: {msg.get('error')}")
+        raise TimeoutError(f"fork server did not answer spawn of {spec.get('name')} "
+                           f"within {timeout_s:g} s")
+
+    def events(self) -> list[dict[str, Any]]:
+        """Exit events received so far (non-blocking)."""
+        out, self._events = self._events + list(self._read(0)), []
+        return out
+
+    def close(self, timeout_s: float = STOP_CHILDREN_S + 1) -> None:
+        if self._sock is None:
+            return
+        self._sock.close()  # EOF: the server stops its remaining children and exits
+        self._sock = None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if os.waitpid(self.pid, os.WNOHANG)[0]:
+                return
+            time.sleep(0.01)
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+
+    def _send(self, msg: dict[str, Any]) -> None:
+        assert self._sock is not None, "fork server not started"
+        self._sock.sendall(json.dumps(msg).encode() + b"\n")
+
+    def _read(self, timeout_s: float) -> list[dict[str, Any]]:
+        assert self._sock is not None
+        ready, _, _ = select.select([self._sock], [], [], max(0.0, timeout_s))
+        if not ready:
+            return []
+        data = self._sock.recv(65536)
+        if not data:
+            raise RuntimeError("fork server exited")
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        return [json.loads(line) for line in lines if line]
+
+
+class _Server:
+    """Runs in the fork-server process: single-threaded, no zmq context, ever."""
+
+    def __init__(self, sock: socket.socket, preload: Sequence[str]) -> None:
+        self.sock = sock
+        self.children: set[int] = set()
+        self._buffer = b""
+        for name in preload:
+            importlib.import_module(name)
+        self._wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle
+        signal.set_wakeup_fd(wake_w)
+
+    def serve(self) -> None:
+        while True:
+            ready, _, _ = select.select([self.sock, self._wake_r], [], [], 1.0)
+            if self._wake_r in ready:
+                os.read(self._wake_r, 4096)
+            if self.sock in ready and not self._handle_input():
+                break
+            self._reap()
+        self._stop_children()
+
+    def _handle_input(self) -> bool:
+        data = self.sock.recv(65536)
+        if not data:
+            return False
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            msg = json.loads(line)
+            if msg.get("op") == "spawn":
+                self._spawn(msg)
+        return True
+
+    def _spawn(self, msg: dict[str, Any]) -> None:
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            self._send({"op": "spawn_failed", "id": msg["id"], "error": str(exc)})
+            return
+        if pid == 0:
+            child.enter(msg["spec"], close_fds=(self.sock.fileno(), self._wake_r))
+        self.children.add(pid)
+        self._send({"op": "spawned", "id": msg["id"], "pid": pid})
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+            self._send({"op": "exited", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
+
+    def _send(self, msg: dict[str, Any]) -> None:
+        try:
+            self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        except OSError:
+            pass  # the launcher is gone; serve() sees EOF and stops the children
+
+    def _stop_children(self) -> None:
+        for pid in list(self.children):
+            _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_CHILDREN_S
+        while self.children and time.monotonic() < deadline:
+            self._reap()
+            time.sleep(0.02)
+        for pid in list(self.children):
+            _signal(pid, signal.SIGKILL)
+        while self.children:
+            self._reap()
+            time.sleep(0.01)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # each agent leads its own process group
+    except ProcessLookupError:
+        pass

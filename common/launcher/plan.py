@@ -1,0 +1,110 @@
+"""From a startup config to what one host's launcher runs: endpoints, specs, stop order.
+
+Secrets are resolved here, from the launcher's environment or from files, into the child's
+environment; they never reach argv, logs or ``mesh config show``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from common.config import AgentConfig, MeshConfig, dependency_waves
+
+__all__ = ["HostPlan", "SecretError", "registry_agent"]
+
+REGISTRY_MODULE_PREFIX = "service_registry."
+
+
+class SecretError(Exception):
+    """A secret the config names cannot be read; the message names agent and source."""
+
+
+def registry_agent(config: MeshConfig) -> AgentConfig | None:
+    """The agent that runs the ServiceRegistry (on the host with the registry role)."""
+    for agent in config.agents:
+        if (agent.module or "").startswith(REGISTRY_MODULE_PREFIX):
+            return agent
+    return None
+
+
+class HostPlan:
+    """Everything one host's launcher needs to know about the mesh."""
+
+    def __init__(self, config: MeshConfig, host: str, addresses: dict[str, str] | None = None,
+                 base_dir: str = ".") -> None:
+        if host not in config.hosts:
+            raise KeyError(f"unknown host {host!r}; the config has: {', '.join(config.hosts)}")
+        self.config = config
+        self.host = host
+        self.addresses = {name: h.address for name, h in config.hosts.items()}
+        self.addresses.update(addresses or {})
+        self.base_dir = base_dir
+        self.agents = {a.name: a for a in config.agents_on(host)}
+        self.waves = dependency_waves(config, host)
+
+    def address(self, agent: AgentConfig) -> str:
+        return self.addresses[agent.host]
+
+    def endpoint(self, agent: AgentConfig) -> str:
+        return f"tcp://{self.address(agent)}:{agent.port}"
+
+    def probe_endpoint(self, agent: AgentConfig) -> tuple[str, bool]:
+        """Where to ask for health, and whether it is the legacy one-JSON-frame request."""
+        if agent.script_path and agent.health_port is not None:
+            return f"tcp://{self.address(agent)}:{agent.health_port}", True
+        return self.endpoint(agent), bool(agent.script_path)
+
+    @property
+    def registry_endpoint(self) -> str | None:
+        agent = registry_agent(self.config)
+        return self.endpoint(agent) if agent else None
+
+    def remote_dependencies(self, agent: AgentConfig) -> list[str]:
+        return [d for d in agent.dependencies if d not in self.agents]
+
+    def log_path(self, name: str) -> str:
+        return str(Path(self.base_dir, self.config.global_.log_dir, self.host, f"{name}.log"))
+
+    def spec(self, agent: AgentConfig) -> dict[str, Any]:
+        """What the fork server's child needs (see common.launcher.child)."""
+        g = self.config.global_
+        settings = dict(agent.settings)
+        is_registry = (agent.module or "").startswith(REGISTRY_MODULE_PREFIX)
+        if is_registry:
+            settings.setdefault("db_path", str(Path(self.base_dir, g.log_dir, "registry.db")))
+        return {
+            "name": agent.name, "module": agent.module, "script_path": agent.script_path,
+            "endpoint": self.endpoint(agent), "host": self.address(agent),
+            "registry": None if is_registry else self.registry_endpoint,
+            "settings": settings, "ports": dict(agent.ports),
+            "heartbeat_interval_s": g.heartbeat_interval_s, "env": self.environment(agent),
+            "log_path": self.log_path(agent.name), "log_max_bytes": g.log_rotation.max_bytes,
+            "log_backups": g.log_rotation.backups, "cwd": self.base_dir,
+        }
+
+    def environment(self, agent: AgentConfig) -> dict[str, str]:
+        env = dict(self.config.hosts[agent.host].env)
+        env.update(agent.env)
+        env.update({"MESH_AGENT_NAME": agent.name, "MESH_AGENT_PORT": str(agent.port),
+                    "MESH_HOST": agent.host})
+        if agent.health_port is not None:
+            env["MESH_HEALTH_PORT"] = str(agent.health_port)
+        if self.registry_endpoint:
+            env["MESH_REGISTRY"] = self.registry_endpoint
+        for name, ref in agent.secrets.items():
+            env[name] = self._secret(agent.name, name, ref.env, ref.file)
+        return env
+
+    def _secret(self, agent: str, name: str, env: str | None, file: str | None) -> str:
+        if env is not None:
+            if env not in os.environ:
+                raise SecretError(f"agents.{agent}.secrets.{name}: environment variable "
+                                  f"{env} is not set for the launcher")
+            return os.environ[env]
+        try:
+            return Path(self.base_dir, file or "").read_text().strip()
+        except OSError as exc:
+            raise SecretError(f"agents.{agent}.secrets.{name}: cannot read {file}: "
+                              f"{exc.strerror}") from None

@@ -1,0 +1,98 @@
+"""Health probes for the launcher: one DEALER per target, answered inside the launcher's loop.
+
+A probe is the agent's own ``health`` request (or the legacy one-JSON-frame ``health_check``
+for an unmigrated script), so "ready" means the agent answers, not that a process exists.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from common.base_agent import protocol
+from common.base_agent.protocol import Request
+from common.base_agent.sockets import connect
+
+__all__ = ["Prober"]
+
+Watch = Callable[[zmq.Socket, Callable[[], None]], None]
+LEGACY_PROBE = [b"", json.dumps({"action": protocol.ACTION_LEGACY_HEALTH}).encode()]
+
+
+class _Target:
+    __slots__ = ("endpoint", "legacy", "sent_at", "sock")
+
+    def __init__(self, sock: zmq.Socket, endpoint: str, legacy: bool) -> None:
+        self.sock, self.endpoint, self.legacy = sock, endpoint, legacy
+        self.sent_at = 0.0  # 0: no probe outstanding
+
+
+class Prober:
+    """``probe(key, endpoint)`` sends; ``on_answer(key, report)`` is called on the reply."""
+
+    def __init__(self, ctx: zmq.Context, watch: Watch, unwatch: Callable[[zmq.Socket], None],
+                 on_answer: Callable[[str, dict[str, Any]], None]) -> None:
+        self._ctx, self._watch, self._unwatch = ctx, watch, unwatch
+        self._on_answer = on_answer
+        self._targets: dict[str, _Target] = {}
+
+    def probe(self, key: str, endpoint: str, legacy: bool = False) -> None:
+        target = self._targets.get(key)
+        if target is None or target.endpoint != endpoint:
+            self.forget(key)
+            target = self._open(key, endpoint, legacy)
+        frames = LEGACY_PROBE if legacy else protocol.encode_request(
+            Request(protocol.ACTION_HEALTH, source="launcher"))
+        try:
+            target.sock.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        if not target.sent_at:
+            target.sent_at = time.monotonic()
+
+    def _open(self, key: str, endpoint: str, legacy: bool) -> _Target:
+        sock = connect(self._ctx, zmq.DEALER, endpoint, hwm=16)
+        target = self._targets[key] = _Target(sock, endpoint, legacy)
+        self._watch(sock, lambda: self._drain(key))
+        return target
+
+    def outstanding_s(self, key: str) -> float:
+        """How long the oldest unanswered probe of key has waited (0 if none)."""
+        target = self._targets.get(key)
+        return time.monotonic() - target.sent_at if target and target.sent_at else 0.0
+
+    def forget(self, key: str) -> None:
+        """Drop key's socket: stale replies of a dead process must not count for its successor."""
+        target = self._targets.pop(key, None)
+        if target is not None:
+            self._unwatch(target.sock)
+            target.sock.close(linger=0)
+
+    def close(self) -> None:
+        for key in list(self._targets):
+            self.forget(key)
+
+    def _drain(self, key: str) -> None:
+        target = self._targets.get(key)
+        while target is not None and target.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            frames = target.sock.recv_multipart(zmq.NOBLOCK)
+            report = self._decode(frames, target.legacy)
+            if report is not None:
+                target.sent_at = 0.0
+                self._on_answer(key, report)
+            target = self._targets.get(key)  # on_answer may forget key
+
+    @staticmethod
+    def _decode(frames: list[bytes], legacy: bool) -> dict[str, Any] | None:
+        try:
+            if legacy:
+                report = json.loads(frames[-1])
+                return report if isinstance(report, dict) else None
+            reply = protocol.decode_reply(frames)
+        except (ValueError, protocol.ProtocolError):
+            return None
+        return reply.result if reply.ok and isinstance(reply.result, dict) else None

@@ -1,0 +1,241 @@
+"""The launcher's decisions for one host: what to start, when it is ready, when to restart.
+
+Pure bookkeeping over injected actions (spawn, signal, probe), driven by ``step()`` from the
+launcher's loop and by ``on_exit`` / ``on_health`` as events arrive.  An agent starts as soon
+as every dependency is ready (health answered), so independent chains do not wait for a
+global wave; restarts back off exponentially (``Backoff``); a crash loop is flagged and logged
+as an alert and the launcher keeps trying at the cap.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.config import AgentConfig
+from common.launcher.plan import HostPlan
+from common.launcher.state import AgentState, Backoff, Event, transition
+
+__all__ = ["CRASH_LOOP_RESTARTS", "Managed", "Supervisor"]
+
+log = logging.getLogger(__name__)
+
+CRASH_LOOP_RESTARTS = 5  # restarts within CRASH_LOOP_WINDOW_S that make a crash loop
+CRASH_LOOP_WINDOW_S = 60.0
+STARTING_PROBE_S = 0.02  # while starting, probe this often until it answers
+
+
+@dataclass
+class Managed:
+    cfg: AgentConfig
+    backoff: Backoff
+    state: AgentState = AgentState.WAITING
+    pid: int = 0
+    restarts: int = 0
+    started_at: float = 0.0
+    ready_at: float = 0.0
+    started_wall: float = 0.0  # time.time() of the last start and readiness, for operators
+    ready_wall: float = 0.0
+    restart_at: float = 0.0
+    last_exit_code: int | None = None
+    probe_failures: int = 0
+    next_probe_at: float = 0.0
+    crash_loop: bool = False
+    restart_times: deque = field(default_factory=lambda: deque(maxlen=CRASH_LOOP_RESTARTS))
+
+    def move(self, event: Event) -> None:
+        self.state = transition(self.state, event)
+
+    def status(self, now: float) -> dict[str, Any]:
+        up = self.state in (AgentState.STARTING, AgentState.READY)
+        return {"name": self.cfg.name, "host": self.cfg.host, "pid": self.pid or None,
+                "state": self.state.value, "ready": self.state is AgentState.READY,
+                "restarts": self.restarts, "required": self.cfg.required,
+                "uptime_s": round(now - self.started_at, 2) if up else 0.0,
+                "last_exit_code": self.last_exit_code, "crash_loop": self.crash_loop,
+                "started_at": self.started_wall, "ready_at": self.ready_wall}
+
+
+Actions = dict[str, Callable[..., Any]]
+
+
+class Supervisor:
+    """actions: spawn(cfg) -> pid, signal(pid, sig), probe(cfg), forget(cfg),
+    remote_ready(name) -> bool, notify(event: dict)."""
+
+    def __init__(self, plan: HostPlan, actions: Actions) -> None:
+        self.plan = plan
+        self.act = actions
+        probe = plan.config.global_.health
+        self.interval_s, self.timeout_s = probe.interval_s, probe.timeout_s
+        self.retries, self.start_period_s = probe.retries, probe.start_period_s
+        self.agents = {name: Managed(cfg, Backoff(cfg.restart.backoff_initial_s,
+                                                  cfg.restart.backoff_max_s))
+                       for name, cfg in plan.agents.items()}
+        self.stopping = False
+
+    # -- start ---------------------------------------------------------------------------
+    def deps_ready(self, m: Managed) -> bool:
+        for dep in m.cfg.dependencies:
+            local = self.agents.get(dep)
+            ready = local.state is AgentState.READY if local else self.act["remote_ready"](dep)
+            if not ready:
+                return False
+        return True
+
+    def start(self, m: Managed, now: float) -> None:
+        try:
+            m.pid = self.act["spawn"](m.cfg)
+        except Exception as exc:  # a spawn failure is an exit: back off and retry
+            log.error("cannot start %s: %s", m.cfg.name, exc)
+            m.move(Event.SPAWN)
+            self.on_exit_of(m, -1, now)
+            return
+        m.move(Event.SPAWN)
+        m.started_at, m.probe_failures, m.next_probe_at = now, 0, now
+        m.started_wall, m.ready_wall = time.time(), 0.0
+        self.act["notify"]({"event": "started", "agent": m.cfg.name, "pid": m.pid})
+
+    # -- events ----------------------------------------------------------------------------
+    def on_health(self, name: str, now: float) -> None:
+        m = self.agents.get(name)
+        if m is None or m.state not in (AgentState.STARTING, AgentState.READY):
+            return
+        m.probe_failures = 0
+        if m.state is AgentState.STARTING:
+            m.ready_at, m.ready_wall = now, time.time()
+            log.info("%s ready (pid %d) in %.3f s", name, m.pid, now - m.started_at)
+        m.move(Event.HEALTHY)
+
+    def on_exit(self, pid: int, code: int, now: float) -> None:
+        for m in self.agents.values():
+            if m.pid == pid:
+                self.on_exit_of(m, code, now)
+                return
+
+    def on_exit_of(self, m: Managed, code: int, now: float) -> None:
+        m.last_exit_code, m.pid = code, 0
+        self.act["forget"](m.cfg)
+        was_stopping = m.state is AgentState.STOPPING
+        m.move(Event.EXIT)
+        if was_stopping:
+            return
+        self.act["notify"]({"event": "exited", "agent": m.cfg.name, "code": code})
+        policy = m.cfg.restart.policy
+        if self.stopping or policy == "never" or (policy == "on-failure" and code == 0):
+            if not self.stopping:
+                log.warning("%s exited with %d; restart policy %s: not restarting",
+                            m.cfg.name, code, policy)
+            m.move(Event.GIVE_UP)
+            return
+        self._schedule_restart(m, code, now)
+
+    def _schedule_restart(self, m: Managed, code: int, now: float) -> None:
+        if m.ready_at and now - m.ready_at >= m.backoff.stable_after_s:
+            m.backoff.reset()
+        delay = m.backoff.next_s()
+        m.restart_at = now + delay
+        m.restart_times.append(now)
+        m.crash_loop = (len(m.restart_times) == CRASH_LOOP_RESTARTS
+                        and now - m.restart_times[0] <= CRASH_LOOP_WINDOW_S)
+        level = logging.ERROR if m.cfg.required or m.crash_loop else logging.WARNING
+        log.log(level, "%s exited with %d; restart %d in %.2f s%s", m.cfg.name, code,
+                m.restarts + 1, delay, " (CRASH LOOP)" if m.crash_loop else "")
+        if m.crash_loop:
+            self.act["notify"]({"event": "crash_loop", "agent": m.cfg.name, "code": code})
+
+    # -- the periodic step -----------------------------------------------------------------
+    def step(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if self.stopping:
+            return
+        for m in self.agents.values():
+            if m.state is AgentState.WAITING and self.deps_ready(m):
+                self.start(m, now)
+            elif m.state is AgentState.BACKOFF and now >= m.restart_at:
+                m.restarts += 1
+                m.move(Event.RESTART_DUE)
+                self.act["notify"]({"event": "restarted", "agent": m.cfg.name})
+            elif m.state is AgentState.READY or (m.state is AgentState.STARTING
+                                                  and now >= m.next_probe_at):
+                self._probe(m, now)
+
+    def _probe(self, m: Managed, now: float) -> None:
+        if m.state is AgentState.STARTING:
+            if now - m.started_at > self.start_period_s:
+                m.probe_failures = self.retries
+                self._hung(m)
+                return
+            self.act["probe"](m.cfg)
+            m.next_probe_at = now + STARTING_PROBE_S
+        elif self.act["outstanding_s"](m.cfg) >= self.timeout_s:
+            m.probe_failures += 1
+            self.act["forget"](m.cfg)  # a fresh socket: no stale replies counted later
+            if m.probe_failures >= self.retries:
+                self._hung(m)
+                return
+            self.act["probe"](m.cfg)
+        elif not self.act["outstanding_s"](m.cfg):
+            self.act["probe"](m.cfg)
+            m.next_probe_at = now + self.interval_s
+
+    def _hung(self, m: Managed) -> None:
+        log.error("%s (pid %d) did not answer %d health probes: killing it as hung",
+                  m.cfg.name, m.pid, m.probe_failures)
+        self.act["notify"]({"event": "hung", "agent": m.cfg.name, "pid": m.pid})
+        self.act["signal"](m.pid, signal.SIGKILL)
+        m.next_probe_at = float("inf")  # the exit event moves it on
+
+    def restart(self, name: str, now: float) -> None:
+        """`mesh restart NAME`: stop it now; it comes back after its initial backoff."""
+        m = self.agents[name]
+        m.backoff.reset()
+        m.ready_at = 0.0
+        if m.pid:
+            self.act["signal"](m.pid, signal.SIGTERM)
+        elif m.state is AgentState.STOPPED:
+            m.move(Event.RESTART_DUE)
+        elif m.state is AgentState.BACKOFF:
+            m.restart_at = now
+
+    # -- ordered stop ----------------------------------------------------------------------
+    def begin_stop(self, now: float) -> None:
+        """Stop every agent in reverse dependency order: SIGTERM a wave, SIGKILL it after
+        stop_timeout_s, then the next wave."""
+        self.stopping = True
+        self._stop_waves = [list(w) for w in reversed(self.plan.waves)]
+        self._wave_deadline = 0.0
+
+    def stop_step(self, now: float) -> bool:
+        """Advance the ordered stop; True once every agent is stopped."""
+        while self._stop_waves:
+            wave = [self.agents[n] for n in self._stop_waves[0]]
+            if not self._wave_deadline:
+                self._wave_deadline = now + self.plan.config.global_.stop_timeout_s
+                for m in wave:
+                    self._stop_one(m)
+            running = [m for m in wave if m.pid]
+            if not running:
+                self._stop_waves.pop(0)
+                self._wave_deadline = 0.0
+                continue
+            if now >= self._wave_deadline:
+                for m in running:
+                    log.warning("%s did not stop in time: SIGKILL", m.cfg.name)
+                    self.act["signal"](m.pid, signal.SIGKILL)
+            return False
+        return all(m.state is AgentState.STOPPED for m in self.agents.values())
+
+    def _stop_one(self, m: Managed) -> None:
+        m.move(Event.STOP)
+        if m.pid:
+            self.act["signal"](m.pid, signal.SIGTERM)
+
+    def status(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        return [m.status(now) for m in self.agents.values()]

@@ -1,0 +1,75 @@
+"""Run a mesh from a startup config in tests: write the config, `mesh up`, ask the launchers."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from common.base_agent.client import Client
+from common.base_agent.errors import MeshError
+from common.launcher import control_endpoint
+from common.testing.processes import MeshProcess, ProcessTracker
+from common.testing.wait import wait_until
+
+__all__ = ["MeshRun", "free_ports"]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Ports free right now on host (bound and released; fine for tests on loopback)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind((host, 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+class MeshRun:
+    def __init__(self, procs: ProcessTracker, workdir: Path, config: dict[str, Any]) -> None:
+        self.procs = procs
+        self.workdir = Path(workdir)
+        self.run_dir = str(self.workdir / "run")
+        self.config_path = self.workdir / "mesh.yaml"
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.client = Client(source="test")
+
+    def up(self, host: str = "all", *extra: str) -> MeshProcess:
+        return self.procs.mesh("up", "--host", host, "--config", str(self.config_path),
+                               "--run-dir", self.run_dir, *extra, ready=False)
+
+    def status(self, host: str) -> dict[str, Any] | None:
+        try:
+            return self.client.call_endpoint(control_endpoint(self.run_dir, host), "status",
+                                             timeout_s=1.0, retries=0, peer=f"launcher {host}")
+        except MeshError:
+            return None
+
+    def agents(self, *hosts: str) -> dict[str, dict[str, Any]]:
+        out = {}
+        for host in hosts:
+            report = self.status(host)
+            for agent in (report or {}).get("agents", []):
+                out[agent["name"]] = agent
+        return out
+
+    def wait(self, hosts: tuple[str, ...], predicate, timeout_s: float = 20.0,
+             what: str = "agents") -> dict[str, dict[str, Any]]:
+        """Poll the launchers until predicate(agents by name) holds; returns the agents."""
+        def check() -> dict[str, dict[str, Any]] | None:
+            agents = self.agents(*hosts)
+            return agents if agents and predicate(agents) else None
+
+        return wait_until(check, timeout_s, interval_s=0.02, what=what)
+
+    def wait_ready(self, hosts: tuple[str, ...] = ("main_pc", "pc2"),
+                   timeout_s: float = 20.0) -> dict[str, dict[str, Any]]:
+        return self.wait(hosts, lambda a: all(x["ready"] for x in a.values()), timeout_s,
+                         "every agent ready")
+
+    def close(self) -> None:
+        self.client.close()
