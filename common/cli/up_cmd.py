@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from common.cli.hosts import (
     selected_hosts,
 )
 from common.cli.output import fail
-from common.launcher import Launcher, LauncherRunning, control_endpoint
+from common.launcher import HostPlan, Launcher, LauncherRunning, control_endpoint
 
 __all__ = ["down", "up"]
 
@@ -35,42 +36,62 @@ def up(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
        detach: bool = typer.Option(False, help="Run in the background; control with "
                                    "`mesh status`, `mesh down`."),
        log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR.")) -> None:
-    """Start a host's agents in dependency order (or `--host all`: every host), supervise them
-    (restart with backoff), and stop them all in reverse order on Ctrl-C or SIGTERM."""
+    """Start a host's agents in dependency order (or `--host all`: every host, one launcher
+    process each), supervise them (restart with backoff, hang detection), and stop them all in
+    reverse order on Ctrl-C or SIGTERM."""
     hosts = selected_hosts(config, host)
-    if detach or len(hosts) > 1:
-        _run_children(hosts, config, address, run_dir, log_level, detach)
+    addresses = parse_addresses(address)
+    plans = [load_plan(config, name, addresses) for name in hosts]
+    if detach:
+        _detach(hosts, config, address, run_dir, log_level)
         return
-    plan = load_plan(config, hosts[0], parse_addresses(address))
     configure_logging(log_level)
+    if len(plans) == 1:
+        raise typer.Exit(_run_launcher(plans[0], run_dir))
+    pids = [_fork_launcher(plan, run_dir) for plan in plans]
+    _forward_signals(pids)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
+    if any(codes):
+        raise typer.Exit(max(abs(c) for c in codes))
+
+
+def _run_launcher(plan: HostPlan, run_dir: str) -> int:
     launcher = Launcher(plan, run_dir)
     try:
         launcher.setup()
     except LauncherRunning as exc:
-        raise fail(str(exc)) from None
+        fail(str(exc))
+        return 1
     launcher.run()
+    return 0
 
 
-def _run_children(hosts: list[str], config: str, address: list[str], run_dir: str,
-                  log_level: str, detach: bool) -> None:
+def _fork_launcher(plan: HostPlan, run_dir: str) -> int:
+    """One launcher process per host, as on two machines; forked (this process has no zmq
+    context or thread yet), which saves each a fresh interpreter's imports."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = _run_launcher(plan, run_dir)
+        finally:
+            logging.shutdown()
+            os._exit(code)
+    return pid
+
+
+def _detach(hosts: list[str], config: str, address: list[str], run_dir: str,
+            log_level: str) -> None:
+    os.makedirs(run_dir, exist_ok=True)
     children = []
     for host in hosts:
         argv = [sys.executable, "-m", "common.cli.main", "up", "--host", host, "--config",
                 config, "--run-dir", run_dir, "--log-level", log_level]
         argv += [arg for pair in address for arg in ("--address", pair)]
-        out = None
-        if detach:
-            os.makedirs(run_dir, exist_ok=True)
-            out = open(os.path.join(run_dir, f"launcher-{host}.log"), "ab")  # noqa: SIM115
-        children.append(subprocess.Popen(argv, stdout=out, stderr=out,
-                                         start_new_session=detach))
-    if detach:
-        _wait_detached(hosts, run_dir, children)
-        return
-    _forward_signals(children)
-    codes = [child.wait() for child in children]
-    if any(codes):
-        raise typer.Exit(max(abs(c) for c in codes))
+        out = open(os.path.join(run_dir, f"launcher-{host}.log"), "ab")  # noqa: SIM115
+        children.append(subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                                         start_new_session=True))
+    _wait_detached(hosts, run_dir, children)
 
 
 def _wait_detached(hosts: list[str], run_dir: str, children: list) -> None:
@@ -90,11 +111,13 @@ def _wait_detached(hosts: list[str], run_dir: str, children: list) -> None:
                            f"{os.path.join(run_dir, f'launcher-{host}.log')}")
 
 
-def _forward_signals(children: list) -> None:
+def _forward_signals(pids: list[int]) -> None:
     def forward(sig: int, _frame: object) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(sig)
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)

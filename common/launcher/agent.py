@@ -20,7 +20,7 @@ from common.base_agent.errors import MeshError
 from common.base_agent.handlers import handler, require
 from common.base_agent.protocol import ErrorCode
 from common.config import AgentConfig
-from common.launcher.forkserver import ForkServer
+from common.spawn.forkserver import ForkServer
 from common.launcher.lock import HostLock
 from common.launcher.plan import HostPlan
 from common.launcher.probe import Prober

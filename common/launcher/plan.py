@@ -68,7 +68,7 @@ class HostPlan:
         return str(Path(self.base_dir, self.config.global_.log_dir, self.host, f"{name}.log"))
 
     def spec(self, agent: AgentConfig) -> dict[str, Any]:
-        """What the fork server's child needs (see common.launcher.child)."""
+        """What the fork server's child needs (see common.spawn.child)."""
         g = self.config.global_
         settings = dict(agent.settings)
         is_registry = (agent.module or "").startswith(REGISTRY_MODULE_PREFIX)

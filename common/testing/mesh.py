@@ -37,14 +37,18 @@ class MeshRun:
         self.config_path = self.workdir / "mesh.yaml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.client = Client(source="test")
+        self.run_dirs: dict[str, str] = {}  # per host, where hosts share no run dir
 
-    def up(self, host: str = "all", *extra: str) -> MeshProcess:
+    def up(self, host: str = "all", *extra: str, prefix: tuple[str, ...] = (),
+           run_dir: str | None = None) -> MeshProcess:
         return self.procs.mesh("up", "--host", host, "--config", str(self.config_path),
-                               "--run-dir", self.run_dir, *extra, ready=False)
+                               "--run-dir", run_dir or self.run_dir, *extra, ready=False,
+                               prefix=prefix)
 
     def status(self, host: str) -> dict[str, Any] | None:
+        run_dir = self.run_dirs.get(host, self.run_dir)
         try:
-            return self.client.call_endpoint(control_endpoint(self.run_dir, host), "status",
+            return self.client.call_endpoint(control_endpoint(run_dir, host), "status",
                                              timeout_s=1.0, retries=0, peer=f"launcher {host}")
         except MeshError:
             return None

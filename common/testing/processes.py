@@ -72,9 +72,10 @@ class ProcessTracker:
         self.procs: list[MeshProcess] = []
         self.log_dir = log_dir
 
-    def mesh(self, *args: str, ready: bool = True,
-             timeout_s: float = READY_TIMEOUT_S) -> MeshProcess:
-        argv = [sys.executable, "-m", "common.cli.main", *args]
+    def mesh(self, *args: str, ready: bool = True, timeout_s: float = READY_TIMEOUT_S,
+             prefix: tuple[str, ...] = ()) -> MeshProcess:
+        """Run ``mesh ARGS`` (after ``prefix``, e.g. ``ip netns exec NS``)."""
+        argv = [*prefix, sys.executable, "-m", "common.cli.main", *args]
         stderr = self._stderr(args)
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr,
                                 start_new_session=True)

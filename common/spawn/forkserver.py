@@ -1,13 +1,13 @@
 """The fork server: agents start as forks of a process that already imported the heavy modules.
 
-Started before the launcher opens any zmq context or thread (forking those is unsafe), it
-imports ``preload`` once, then forks one child per ``spawn`` request and reports every child's
-exit with its code.  A cold Python interpreter per agent costs ~100 ms of imports each, which
+Started as a fresh interpreter (so agents inherit only what they need, not the launcher's CLI,
+config schema and zmq context), it imports ``preload`` once, then forks one child per ``spawn``
+request and reports every child's exit with its code.  A cold Python interpreter per agent costs ~100 ms of imports each, which
 at 77 agents on 2 cores is seconds; a fork costs about a millisecond.
 
 The launcher talks to it over a socketpair, one JSON object per line:
 
-    launcher -> server  {"op": "spawn", "id": str, "spec": {...}}    (see common.launcher.child)
+    launcher -> server  {"op": "spawn", "id": str, "spec": {...}}    (see common.spawn.child)
     server -> launcher  {"op": "spawned", "id": str, "pid": int}
                         {"op": "spawn_failed", "id": str, "error": str}
                         {"op": "exited", "pid": int, "code": int}   (negative: killed by signal)
@@ -25,11 +25,13 @@ import os
 import select
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from common.launcher import child
+from common.spawn import child
 
 __all__ = ["ForkServer"]
 
@@ -44,24 +46,21 @@ class ForkServer:
     def __init__(self, preload: Sequence[str] = ()) -> None:
         self.preload = list(preload)
         self.pid = 0
+        self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._buffer = b""
         self._events: list[dict[str, Any]] = []
         self._next_id = 0
 
     def start(self) -> None:
+        """Start the server as a fresh interpreter (lean: only ``preload`` is imported, so
+        every agent forked from it stays small), connected by a socketpair."""
         ours, theirs = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:  # the server
-            ours.close()
-            code = 0
-            try:
-                _Server(theirs, self.preload).serve()
-            except BaseException:  # the server must never return into the launcher's code
-                code = 1
-            os._exit(code)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "common.spawn.forkserver", str(theirs.fileno()),
+             ",".join(self.preload)], pass_fds=[theirs.fileno()], start_new_session=True)
         theirs.close()
-        self.pid, self._sock = pid, ours
+        self.pid, self._sock = self._proc.pid, ours
 
     def fileno(self) -> int:
         assert self._sock is not None
@@ -94,13 +93,11 @@ class ForkServer:
             return
         self._sock.close()  # EOF: the server stops its remaining children and exits
         self._sock = None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if os.waitpid(self.pid, os.WNOHANG)[0]:
-                return
-            time.sleep(0.01)
-        os.kill(self.pid, signal.SIGKILL)
-        os.waitpid(self.pid, 0)
+        try:
+            self._proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(5)
 
     def _send(self, msg: dict[str, Any]) -> None:
         assert self._sock is not None, "fork server not started"
@@ -203,3 +200,13 @@ def _signal(pid: int, sig: int) -> None:
         os.killpg(pid, sig)  # each agent leads its own process group
     except ProcessLookupError:
         pass
+
+
+def main(argv: list[str]) -> None:
+    """``python -m common.launcher.forkserver FD PRELOAD``: run the server on inherited FD."""
+    sock = socket.socket(fileno=int(argv[1]))
+    _Server(sock, [name for name in argv[2].split(",") if name]).serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

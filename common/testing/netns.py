@@ -1,0 +1,63 @@
+"""Two hosts in two network namespaces joined by a veth pair, for partition and failover tests.
+
+Needs root and ``ip`` (iproute2).  ``Netns.available()`` says why not when it cannot run.
+Only the project's own namespaces and addresses are touched; everything is removed on close.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+
+__all__ = ["TwoHosts"]
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+class TwoHosts:
+    """Namespaces ``am-a-N`` and ``am-b-N`` with 10.231.N.1 and 10.231.N.2 on a veth pair."""
+
+    def __init__(self) -> None:
+        self.n = random.randint(1, 250)
+        self.ns = (f"am-a-{self.n}", f"am-b-{self.n}")
+        self.addresses = (f"10.231.{self.n}.1", f"10.231.{self.n}.2")
+        self._veth = (f"ama{self.n}", f"amb{self.n}")
+
+    @staticmethod
+    def unavailable_reason() -> str | None:
+        if os.geteuid() != 0:
+            return "network namespaces need root"
+        if shutil.which("ip") is None:
+            return "`ip` (iproute2) is not installed"
+        probe = subprocess.run(["ip", "netns", "list"], capture_output=True, timeout=10)
+        return None if probe.returncode == 0 else f"ip netns unavailable: {probe.stderr!r}"
+
+    def __enter__(self) -> TwoHosts:
+        for ns in self.ns:
+            _ip("netns", "add", ns)
+        try:
+            _ip("link", "add", self._veth[0], "type", "veth", "peer", "name", self._veth[1])
+            for ns, veth, addr in zip(self.ns, self._veth, self.addresses, strict=True):
+                _ip("link", "set", veth, "netns", ns)
+                _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", veth)
+                _ip("-n", ns, "link", "set", "lo", "up")
+                _ip("-n", ns, "link", "set", veth, "up")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def prefix(self, index: int) -> tuple[str, ...]:
+        return ("ip", "netns", "exec", self.ns[index])
+
+    def link(self, up: bool) -> None:
+        """Cut (or heal) the link between the hosts, as a pulled cable would."""
+        _ip("-n", self.ns[0], "link", "set", self._veth[0], "up" if up else "down")
+
+    def __exit__(self, *exc: object) -> None:
+        for ns in self.ns:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
