@@ -13,16 +13,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+test: lint
+	$(PY) -m pytest -q tests
+
+lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q tests
+	$(VENV)/bin/mypy --ignore-missing-imports common service_registry
 
 run: $(STAMP)
 	@echo "make run: the reference mesh arrives with the reference-deployment issue (#7)."; exit 2
 
 bench: $(STAMP)
 	$(PY) benchmarks/discovery.py
+	$(PY) benchmarks/startup.py
 
 clean:
 	rm -rf $(VENV)

@@ -237,8 +237,8 @@ class BaseAgent:
         for link, sock in zip(self.links, polled, strict=True):
             if sock in ready:
                 link.on_readable()
-        for sock, on_readable in list(self._pollees.items()):
-            if sock in ready:
+        for pollee, on_readable in list(self._pollees.items()):
+            if pollee in ready:
                 on_readable()
         self.on_tick()
 
@@ -246,7 +246,7 @@ class BaseAgent:
         router = self._router
         events = router.getsockopt  # type: ignore[union-attr]
         for _ in range(DRAIN_MAX):  # EVENTS is ~3x cheaper than catching zmq.Again
-            if not events(zmq.EVENTS) & zmq.POLLIN:
+            if not int(events(zmq.EVENTS)) & zmq.POLLIN:
                 return
             out = self._handle(router.recv_multipart(zmq.NOBLOCK))  # type: ignore[union-attr]
             if out is not None:

@@ -131,7 +131,7 @@ class Client:
         results: dict[int, Reply] = {}
         total = self._fill(sock, pending, slots, action, window)
         while slots:
-            if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN and not sock.poll(
+            if not int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN and not sock.poll(
                     int(timeout_s * 1000)):
                 self._drop(endpoint)
                 raise MeshTimeoutError(name, action, timeout_s, 1)

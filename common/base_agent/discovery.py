@@ -144,7 +144,7 @@ class RegistryView:
             if op in ("register", "update"):
                 self.instances[record["instance_id"]] = record
             else:
-                self.instances.pop(record.get("instance_id"), None)
+                self.instances.pop(record.get("instance_id", ""), None)
             self.seq = seq
             self.changed.notify_all()
         if self._on_change is not None:

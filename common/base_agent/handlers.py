@@ -13,7 +13,6 @@ __all__ = ["collect_handlers", "dispatch", "handler", "require"]
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
-T = TypeVar("T")
 
 
 def handler(action: str) -> Callable[[F], F]:
@@ -39,7 +38,7 @@ def collect_handlers(obj: object) -> dict[str, Callable[[Any], Any]]:
     return found
 
 
-def require(payload: Any, key: str, kind: type[T], default: Any = ...) -> T:
+def require(payload: Any, key: str, kind: Any, default: Any = ...) -> Any:
     """``payload[key]`` checked to be of ``kind``; raises BadRequest naming the field."""
     if not isinstance(payload, dict):
         raise BadRequest(f"payload must be a map, got {type(payload).__name__}")

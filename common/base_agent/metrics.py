@@ -86,7 +86,8 @@ class AgentMetrics:
 
     @staticmethod
     def _cumulative(stats: _ActionStats) -> list[tuple[str, float]]:
-        out, running = [], 0
+        out: list[tuple[str, float]] = []
+        running = 0
         for bound, count in zip((*LATENCY_BUCKETS_S, float("inf")), stats.buckets, strict=True):
             running += count
             out.append(("+Inf" if bound == float("inf") else repr(bound), running))

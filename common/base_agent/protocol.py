@@ -246,7 +246,9 @@ def decode_reply(frames: list[bytes]) -> Reply:
         raise ProtocolError(ErrorCode.BAD_FRAME, "reply needs string 'id' and bool 'ok'")
     if ok:
         return Reply(id=rid, ok=True, result=body.get("result"))
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    error = body.get("error")
+    if not isinstance(error, dict):
+        error = {}
     return Reply(id=rid, ok=False, code=str(error.get("code", ErrorCode.INTERNAL)),
                  message=str(error.get("message", "")))
 

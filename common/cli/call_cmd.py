@@ -21,11 +21,11 @@ def call(
     retries: int = typer.Option(2, min=0, help="Retries after a timeout (idempotent calls)."),
 ) -> None:
     """Send ACTION to NAME and print the result as JSON; exit 1 with the error on stderr."""
-    registry = registry_from_env(registry)
-    if not registry:
+    endpoint = registry_from_env(registry)
+    if not endpoint:
         raise fail("no registry: pass --registry tcp://HOST:PORT or set MESH_REGISTRY", 2)
     payload = parse_json_option(data, "--data")
-    with Client(registry, source="mesh-call") as client:
+    with Client(endpoint, source="mesh-call") as client:
         try:
             result = client.call(name, action, payload, timeout_s=timeout_s, retries=retries)
         except MeshError as exc:

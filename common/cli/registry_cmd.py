@@ -57,12 +57,12 @@ def list_(
     timeout_s: float = typer.Option(2.0, "--timeout", help="Seconds to wait per attempt."),
 ) -> None:
     """List every live instance: request `list`, reply a list of registrations."""
-    registry = registry_from_env(registry)
-    if not registry:
+    endpoint = registry_from_env(registry)
+    if not endpoint:
         raise fail("no registry: pass --registry tcp://HOST:PORT or set MESH_REGISTRY", 2)
-    with Client(registry) as client:
+    with Client(endpoint) as client:
         try:
-            instances = client.call_endpoint(registry, "list", timeout_s=timeout_s,
+            instances = client.call_endpoint(endpoint, "list", timeout_s=timeout_s,
                                              peer="ServiceRegistry")
         except MeshError as exc:
             raise fail(str(exc)) from None
@@ -71,6 +71,6 @@ def list_(
         return
     rows = [[r["name"], r["host"], r["endpoint"], r["pid"], r["version"],
              "yes" if r["preferred"] else "", f"{r['heartbeat_age_s']:.2f}"] for r in instances]
-    print_table(f"{len(instances)} instances at {registry}",
+    print_table(f"{len(instances)} instances at {endpoint}",
                 ["name", "host", "endpoint", "pid", "version", "preferred", "heartbeat age s"],
                 rows)

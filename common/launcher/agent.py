@@ -20,12 +20,12 @@ from common.base_agent.errors import MeshError
 from common.base_agent.handlers import handler, require
 from common.base_agent.protocol import ErrorCode
 from common.config import AgentConfig
-from common.spawn.forkserver import ForkServer
 from common.launcher.lock import HostLock
 from common.launcher.plan import HostPlan
 from common.launcher.probe import Prober
 from common.launcher.remote import RemoteLookup
 from common.launcher.supervisor import Supervisor
+from common.spawn.forkserver import ForkServer
 
 __all__ = ["DEFAULT_PRELOAD", "Launcher", "control_endpoint"]
 

@@ -78,7 +78,7 @@ class Prober:
 
     def _drain(self, key: str) -> None:
         target = self._targets.get(key)
-        while target is not None and target.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while target is not None and int(target.sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
             frames = target.sock.recv_multipart(zmq.NOBLOCK)
             report = self._decode(frames, target.legacy)
             if report is not None:

@@ -2,8 +2,9 @@
 
 Started as a fresh interpreter (so agents inherit only what they need, not the launcher's CLI,
 config schema and zmq context), it imports ``preload`` once, then forks one child per ``spawn``
-request and reports every child's exit with its code.  A cold Python interpreter per agent costs ~100 ms of imports each, which
-at 77 agents on 2 cores is seconds; a fork costs about a millisecond.
+request and reports every child's exit with its code.  A cold Python interpreter per agent
+costs ~100 ms of imports each, which at 77 agents on 2 cores is seconds; a fork costs about a
+millisecond.
 
 The launcher talks to it over a socketpair, one JSON object per line:
 
@@ -93,6 +94,7 @@ class ForkServer:
             return
         self._sock.close()  # EOF: the server stops its remaining children and exits
         self._sock = None
+        assert self._proc is not None
         try:
             self._proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
@@ -133,7 +135,8 @@ class _Server:
 
     def serve(self) -> None:
         while True:
-            ready, _, _ = select.select([self.sock, self._wake_r], [], [], 1.0)
+            watched: list[Any] = [self.sock, self._wake_r]
+            ready, _, _ = select.select(watched, [], [], 1.0)
             if self._wake_r in ready:
                 os.read(self._wake_r, 4096)
             if self.sock in ready and not self._handle_input():

@@ -50,7 +50,7 @@ class MeshProcess:
 def _read_ready(proc: subprocess.Popen, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     assert proc.stdout is not None
-    lines = []
+    lines: list[bytes] = []
     while (left := deadline - time.monotonic()) > 0:
         readable, _, _ = select.select([proc.stdout], [], [], left)
         if not readable:

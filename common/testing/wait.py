@@ -11,7 +11,7 @@ __all__ = ["wait_registered", "wait_until"]
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout_s: float, interval_s: float = 0.005,
+def wait_until(predicate: Callable[[], T | None], timeout_s: float, interval_s: float = 0.005,
                what: str = "condition") -> T:
     """Return predicate()'s first truthy value; raise TimeoutError after timeout_s."""
     deadline = time.monotonic() + timeout_s
