@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
 
+from common.base_agent.client import Client
+from common.base_agent.errors import MeshError
 from common.cli.output import fail
 from common.config import ConfigError, MeshConfig, load_config
-from common.launcher import HostPlan
+from common.launcher import HostPlan, control_endpoint
 
-__all__ = ["ADDRESS_OPTION", "CONFIG_OPTION", "HOST_OPTION", "RUN_DIR_OPTION", "load_plan",
-           "parse_addresses", "selected_hosts"]
+__all__ = ["ADDRESS_OPTION", "CONFIG_OPTION", "HOST_OPTION", "RUN_DIR_OPTION", "ask_launcher",
+           "load_plan", "parse_addresses", "selected_hosts"]
 
 HOST_OPTION = typer.Option("all", "--host", help="A host of the config, or `all`.")
 CONFIG_OPTION = typer.Option("startup_config.yaml", "--config", "-c", envvar="MESH_CONFIG",
@@ -48,6 +53,16 @@ def parse_addresses(pairs: list[str]) -> dict[str, str]:
             raise fail(f"--address {pair!r} is not HOST=IP", 2)
         out[name] = ip
     return out
+
+
+def ask_launcher(client: Client, run_dir: str, host: str, action: str,
+                 payload: Any = None, timeout_s: float = 2.0) -> Any:
+    """One control request to host's launcher; MeshError at once if none has a socket here."""
+    endpoint = control_endpoint(run_dir, host)
+    if not Path(endpoint[len("ipc://"):]).exists():
+        raise MeshError(f"no launcher for {host} in {run_dir}")
+    return client.call_endpoint(endpoint, action, payload, timeout_s=timeout_s, retries=0,
+                                peer=f"launcher {host}")
 
 
 def load_plan(config: str, host: str, addresses: dict[str, str]) -> HostPlan:

@@ -7,9 +7,11 @@ import typer
 from common.cli.agent_cmd import agent_app
 from common.cli.call_cmd import call
 from common.cli.config_cmd import config_app
+from common.cli.hub_cmd import alerts, health
 from common.cli.registry_cmd import registry_app
 from common.cli.status_cmd import logs, restart, status
 from common.cli.up_cmd import down, up
+from common.cli.vram_cmd import vram
 
 __all__ = ["app", "main"]
 
@@ -21,6 +23,9 @@ app.add_typer(config_app, name="config")
 for command in (up, down, status, restart, logs):
     app.command(command.__name__)(command)
 app.command("call")(call)
+app.command("health")(health)
+app.command("alerts")(alerts)
+app.command("vram")(vram)
 
 
 def main() -> None:

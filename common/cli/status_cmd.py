@@ -9,18 +9,19 @@ import typer
 
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
-from common.cli.hosts import CONFIG_OPTION, HOST_OPTION, RUN_DIR_OPTION, load, selected_hosts
+from common.cli.hosts import (
+    CONFIG_OPTION,
+    HOST_OPTION,
+    RUN_DIR_OPTION,
+    ask_launcher,
+    load,
+    selected_hosts,
+)
 from common.cli.output import fail, print_json, print_table
-from common.launcher import control_endpoint
 
 __all__ = ["logs", "restart", "status"]
 
 FOLLOW_POLL_S = 0.2
-
-
-def _ask(client: Client, run_dir: str, host: str, action: str, payload: object = None):
-    return client.call_endpoint(control_endpoint(run_dir, host), action, payload,
-                                timeout_s=2.0, retries=0, peer=f"launcher {host}")
 
 
 def status(host: str = HOST_OPTION, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
@@ -31,7 +32,7 @@ def status(host: str = HOST_OPTION, config: str = CONFIG_OPTION, run_dir: str = 
     with Client(source="mesh-status") as client:
         for name in selected_hosts(config, host):
             try:
-                reports.append(_ask(client, run_dir, name, "status"))
+                reports.append(ask_launcher(client, run_dir, name, "status"))
             except MeshError:
                 missing.append(name)
     if json_out:
@@ -62,7 +63,7 @@ def restart(name: str = typer.Argument(..., help="The agent to restart."),
         raise fail(f"no agent {name!r} in {config}", 2) from None
     with Client(source="mesh-restart") as client:
         try:
-            _ask(client, run_dir, host, "restart", {"name": name})
+            ask_launcher(client, run_dir, host, "restart", {"name": name})
         except MeshError as exc:
             raise fail(str(exc)) from None
     typer.echo(f"{name}: restarting on {host}")

@@ -19,6 +19,7 @@ from common.cli.hosts import (
     CONFIG_OPTION,
     HOST_OPTION,
     RUN_DIR_OPTION,
+    ask_launcher,
     load_plan,
     parse_addresses,
     selected_hosts,
@@ -132,8 +133,7 @@ def down(host: str = HOST_OPTION, config: str = CONFIG_OPTION, run_dir: str = RU
     with Client(source="mesh-down") as client:
         for name in selected_hosts(config, host):
             try:
-                reply = client.call_endpoint(control_endpoint(run_dir, name), "down",
-                                             timeout_s=2.0, retries=0, peer=f"launcher {name}")
+                reply = ask_launcher(client, run_dir, name, "down")
             except MeshError:
                 typer.echo(f"{name}: no launcher running")
                 continue
