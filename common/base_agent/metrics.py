@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
-__all__ = ["LATENCY_BUCKETS_S", "MAX_ACTIONS", "AgentMetrics"]
+__all__ = ["LATENCY_BUCKETS_S", "MAX_ACTIONS", "AgentMetrics", "PlainHistogram"]
 
 # From 50 µs (a loopback round trip) to 10 s.
 LATENCY_BUCKETS_S = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
@@ -22,13 +22,37 @@ MAX_ACTIONS = 256  # label cardinality bound against hostile action names
 OTHER = "_other"
 
 
+class PlainHistogram:
+    """Counts per bucket, a sum and a count, owned by one thread; exported by a collector
+    through ``cumulative()`` (HistogramMetricFamily's bucket form)."""
+
+    __slots__ = ("bounds", "count", "counts", "sum_s")
+
+    def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS_S) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum_s = 0.0
+        self.count = 0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.sum_s += seconds
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        out: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += count
+            out.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        return out
+
+
 class _ActionStats:
-    __slots__ = ("buckets", "count", "errors", "sum_s")
+    __slots__ = ("errors", "latency")
 
     def __init__(self) -> None:
-        self.count = 0
-        self.sum_s = 0.0
-        self.buckets = [0] * (len(LATENCY_BUCKETS_S) + 1)
+        self.latency = PlainHistogram()
         self.errors: dict[str, int] = {}
 
 
@@ -48,9 +72,7 @@ class AgentMetrics:
             if len(self._actions) >= MAX_ACTIONS:
                 action = OTHER
             stats = self._actions.setdefault(action, _ActionStats())
-        stats.count += 1
-        stats.sum_s += duration_s
-        stats.buckets[bisect_left(LATENCY_BUCKETS_S, duration_s)] += 1
+        stats.latency.observe(duration_s)
         if error_code:
             stats.errors[error_code] = stats.errors.get(error_code, 0) + 1
 
@@ -60,7 +82,7 @@ class AgentMetrics:
     def snapshot(self) -> dict[str, float]:
         """Totals for the health report and the hub."""
         actions = list(self._actions.values())
-        return {"requests_total": sum(s.count for s in actions),
+        return {"requests_total": sum(s.latency.count for s in actions),
                 "errors_total": sum(sum(s.errors.values()) for s in actions),
                 "bad_frames_total": sum(self._bad_frames.values())}
 
@@ -73,22 +95,14 @@ class AgentMetrics:
                                         "Time from decode to reply, by action",
                                         labels=["agent", "action"])
         for action, stats in list(self._actions.items()):
-            requests.add_metric([self.agent, action], stats.count)
+            requests.add_metric([self.agent, action], stats.latency.count)
             for code, count in list(stats.errors.items()):
                 errors.add_metric([self.agent, action, code], count)
-            latency.add_metric([self.agent, action], self._cumulative(stats), stats.sum_s)
+            latency.add_metric([self.agent, action], stats.latency.cumulative(),
+                               stats.latency.sum_s)
         bad = CounterMetricFamily("mesh_agent_bad_frames",
                                   "Malformed, oversized or wrong-version frames, by code",
                                   labels=["agent", "code"])
         for code, count in list(self._bad_frames.items()):
             bad.add_metric([self.agent, code], count)
         return iter([requests, errors, latency, bad])
-
-    @staticmethod
-    def _cumulative(stats: _ActionStats) -> list[tuple[str, float]]:
-        out: list[tuple[str, float]] = []
-        running = 0
-        for bound, count in zip((*LATENCY_BUCKETS_S, float("inf")), stats.buckets, strict=True):
-            running += count
-            out.append(("+Inf" if bound == float("inf") else repr(bound), running))
-        return out

@@ -31,10 +31,10 @@ def vram(
     timeout_s: float = typer.Option(2.0, "--timeout", help="Seconds to wait per attempt."),
 ) -> None:
     """Per GPU: capacity, committed, used, free; leases and queue of the VRAM pool."""
-    registry = registry_from_env(registry)
-    if not registry:
+    endpoint = registry_from_env(registry)
+    if not endpoint:
         raise fail("no registry: pass --registry tcp://HOST:PORT or set MESH_REGISTRY", 2)
-    with Client(registry, source="mesh-vram") as client:
+    with Client(endpoint, source="mesh-vram") as client:
         try:
             status = LeaseClient(client, manager=manager_name, timeout_s=timeout_s).status()
         except MeshError as exc:

@@ -1,0 +1,261 @@
+"""TorchModelAgent: a BaseAgent that owns one torch model under a VRAM lease.
+
+It acquires a lease from the ModelManagerAgent, loads weights (a deterministic synthetic model
+of the declared size), serves ``infer``, unloads on request (``vram_unload``, ``unload``) or when
+idle, and releases.  With CUDA it loads onto the granted GPU and reports
+``torch.cuda.memory_allocated``; on a CPU-only machine ``weights_scale`` loads a proportionally
+smaller real tensor set while the lease accounts the full declared size.
+
+Settings: ``model`` (default: the agent name), ``vram_mb`` (declared, required),
+``true_vram_mb`` (what the weights really take; default vram_mb), ``priority``, ``pinned``,
+``hosts``, ``weights_scale`` (default 1.0), ``manager``, ``autoload`` (default true),
+``idle_unload_s`` (0: never), ``keepalive_interval_s`` (default 5), ``call_timeout_s``.
+Actions: ``infer {seed}``, ``load``, ``unload``, ``model_status``, and the manager's notices.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+import torch
+
+from common.base_agent import BaseAgent, handler, require
+from common.base_agent.client import Client
+from common.base_agent.errors import MeshError, NotFoundError
+from common.base_agent.protocol import ErrorCode
+from common.gpu.backend import MIB
+from common.model_agent.state import ModelState, next_state
+from common.model_agent.weights import SyntheticModel, build_model, param_bytes
+from common.vram import protocol as vp
+from common.vram.client import LeaseClient
+
+__all__ = ["TorchModelAgent"]
+
+log = logging.getLogger(__name__)
+RETRY_S = 0.5  # after a failed call to the manager
+TOUCH_EVERY_S = 0.5  # infer marks the lease used at most this often
+
+
+class TorchModelAgent(BaseAgent):
+    capabilities = ("model",)
+
+    def on_setup(self) -> None:
+        s = self.settings
+        self.model_name = str(s.get("model") or self.name)
+        self.vram_mb = float(s["vram_mb"])
+        self.true_vram_mb = float(s.get("true_vram_mb") or self.vram_mb)
+        self.scale = float(s.get("weights_scale", 1.0))
+        self.state = ModelState.UNLOADED
+        self.want_loaded = bool(s.get("autoload", True))
+        self.lease: dict[str, Any] | None = None
+        self.model: SyntheticModel | None = None
+        self.unload_asked = ""
+        self.last_error = ""
+        self._loader: threading.Thread | None = None
+        self._loaded: SyntheticModel | BaseException | None = None
+        self._next_call_at = self._next_keepalive_at = self._touched_at = 0.0
+        self.last_used_at = time.monotonic()
+        client = Client(self.registry_endpoint, ctx=self.ctx, source=self.name)
+        self.leases = LeaseClient(client, manager=s.get("manager", vp.DEFAULT_MANAGER),
+                                  holder=self._holder(),
+                                  timeout_s=float(s.get("call_timeout_s", 1.0)))
+
+    def _holder(self) -> dict[str, Any]:
+        return {"name": self.name, "instance_id": self.instance_id, "endpoint": self.endpoint,
+                "pid": os.getpid(), "host": self.settings.get("host_name", self.host)}
+
+    # -- actions -----------------------------------------------------------------------------
+    @handler("infer")
+    def infer(self, payload: Any) -> dict[str, Any]:
+        seed = require(payload, "seed", int, 0)
+        self.last_used_at = time.monotonic()
+        if self.state is not ModelState.READY or self.model is None:
+            self.want_loaded = True
+            raise MeshError(f"{self.model_name} is {self.state.value}; try again",
+                            ErrorCode.UNAVAILABLE)
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randn(1, self.model.width, generator=gen).to(self._device())
+        out = float(self.model(x).sum())
+        if self.last_used_at - self._touched_at >= TOUCH_EVERY_S:
+            self._touched_at = self.last_used_at
+            self._guard(lambda: self.leases.touch(self.lease["lease_id"]))  # type: ignore[index]
+        return {"model": self.model_name, "output": out, "gpu": self.lease and self.lease["gpu"]}
+
+    @handler("load")
+    def load(self, payload: Any = None) -> dict[str, Any]:
+        self.want_loaded = True
+        return self.model_status()
+
+    @handler("unload")
+    def unload(self, payload: Any = None) -> dict[str, Any]:
+        self.want_loaded = False
+        if self.lease is not None:
+            self.unload_asked = self.lease["lease_id"]
+        return self.model_status()
+
+    @handler("model_status")
+    def model_status(self, payload: Any = None) -> dict[str, Any]:
+        return {"model": self.model_name, "state": self.state.value, "lease": self.lease,
+                "param_bytes": param_bytes(self.model) if self.model is not None else 0,
+                "last_error": self.last_error}
+
+    @handler(vp.NOTICE_UNLOAD)
+    def on_unload_notice(self, payload: Any) -> dict[str, bool]:
+        lease_id = require(payload, "lease_id", str)
+        if self.lease is not None and self.lease["lease_id"] == lease_id:
+            self.unload_asked = lease_id
+            self.want_loaded = False
+        return {"ok": True}
+
+    @handler(vp.NOTICE_GRANTED)
+    def on_granted_notice(self, payload: Any) -> dict[str, bool]:
+        if self.state is ModelState.ACQUIRING and self.lease is not None \
+                and self.lease["lease_id"] == require(payload, "lease_id", str):
+            self._start_loading(dict(payload))
+        return {"ok": True}
+
+    # -- the loop ----------------------------------------------------------------------------
+    def on_tick(self) -> None:
+        now = time.monotonic()
+        if self.state is ModelState.LOADING:
+            self._finish_loading()
+        elif self.unload_asked and self.state in (ModelState.READY, ModelState.ACQUIRING):
+            self._unload_and_release()
+        elif now >= self._next_call_at:
+            self._timers(now)
+
+    def _timers(self, now: float) -> None:
+        if self.state is ModelState.UNLOADED and self.want_loaded:
+            self._guard(self._acquire)
+        elif self.state is ModelState.ACQUIRING:
+            self._guard(self._poll_queued)
+        elif self.state is ModelState.READY:
+            idle_s = float(self.settings.get("idle_unload_s", 0))
+            if idle_s and now - self.last_used_at >= idle_s:
+                self.want_loaded = False
+                self.unload_asked = self.lease["lease_id"]  # type: ignore[index]
+            elif now >= self._next_keepalive_at:
+                self._next_keepalive_at = now + float(
+                    self.settings.get("keepalive_interval_s", 5.0))
+                self._guard(self._keepalive)
+
+    def _guard(self, call: Any) -> None:
+        """Call the manager; on failure, note it and retry after RETRY_S."""
+        try:
+            call()
+        except NotFoundError:
+            self._lost_lease("the manager no longer knows the lease")
+        except MeshError as exc:
+            self.last_error = str(exc)
+            self._next_call_at = time.monotonic() + RETRY_S
+            log.warning("%s: %s", self.name, exc)
+
+    def _acquire(self) -> None:
+        s = self.settings
+        view = self.leases.acquire(self.model_name, self.vram_mb,
+                                   priority=int(s.get("priority", 0)),
+                                   pinned=bool(s.get("pinned", False)), hosts=s.get("hosts"))
+        self._on_view(view)
+
+    def _poll_queued(self) -> None:
+        self._on_view(self.leases.keepalive(self.lease["lease_id"]))  # type: ignore[index]
+        self._next_call_at = time.monotonic() + RETRY_S
+
+    def _keepalive(self) -> None:
+        view = self.leases.keepalive(self.lease["lease_id"])  # type: ignore[index]
+        if view["status"] != vp.Decision.GRANTED:
+            self._lost_lease(f"lease {view['state']}")
+
+    def _on_view(self, view: dict[str, Any]) -> None:
+        status = view["status"]
+        if status == vp.Decision.GRANTED and self.state is not ModelState.LOADING:
+            self._start_loading(view)
+        elif status == vp.Decision.QUEUED:
+            self.lease = view
+            if self.state is ModelState.UNLOADED:
+                self.state = next_state(self.state, ModelState.ACQUIRING)
+        elif status in (vp.Decision.REFUSED, vp.Decision.ENDED):
+            self.last_error = f"lease {status}: {view.get('reason')}"
+            log.warning("%s: %s", self.name, self.last_error)
+            self.want_loaded = False
+            self.lease = None
+            if self.state is ModelState.ACQUIRING:
+                self.state = next_state(self.state, ModelState.UNLOADED)
+
+    def _start_loading(self, view: dict[str, Any]) -> None:
+        self.lease = view
+        self.state = next_state(self.state, ModelState.LOADING)
+        self._loaded = None
+        size = int(self.true_vram_mb * MIB * self.scale)
+        device = self._device()
+
+        def load() -> None:
+            try:
+                self._loaded = build_model(self.model_name, size, device)
+            except BaseException as exc:  # reported from the loop thread
+                self._loaded = exc
+
+        self._loader = threading.Thread(target=load, name=f"load-{self.name}", daemon=True)
+        self._loader.start()
+
+    def _finish_loading(self) -> None:
+        if self._loader is None or self._loader.is_alive():
+            return
+        loaded, self._loader, self._loaded = self._loaded, None, None
+        if not isinstance(loaded, SyntheticModel):
+            self.last_error = f"load failed: {loaded!r}"
+            self.state = next_state(self.state, ModelState.UNLOADING)
+            self._unload_and_release()
+            return
+        self.model = loaded
+        self.state = next_state(self.state, ModelState.READY)
+        self.last_used_at = time.monotonic()
+        self._guard(lambda: self.leases.report(self.lease["lease_id"],  # type: ignore[index]
+                                               self._used_bytes()))
+
+    def _used_bytes(self) -> int:
+        device = self._device()
+        if device.startswith("cuda"):
+            return int(torch.cuda.memory_allocated(device))
+        return int(param_bytes(self.model) / self.scale) if self.model is not None else 0
+
+    def _device(self) -> str:
+        if not torch.cuda.is_available() or self.lease is None:
+            return "cpu"
+        return f"cuda:{self.lease.get('gpu_index') or 0}"
+
+    def _unload_and_release(self) -> None:
+        """Drop the weights for real, then give the lease back."""
+        if self.state is not ModelState.UNLOADING:
+            self.state = next_state(self.state, ModelState.UNLOADING)
+        device = self._device()
+        self.model = None
+        gc.collect()
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        lease, self.lease, self.unload_asked = self.lease, None, ""
+        self.state = next_state(self.state, ModelState.UNLOADED)
+        if lease is not None:
+            self._guard(lambda: self.leases.release(lease["lease_id"]))
+        log.info("%s unloaded %s", self.name, self.model_name)
+
+    def _lost_lease(self, why: str) -> None:
+        """The lease is gone (expired, reclaimed): holding weights now would over-commit."""
+        log.warning("%s: %s; unloading", self.name, why)
+        self.last_error = why
+        if self.state in (ModelState.READY, ModelState.ACQUIRING):
+            self.lease = None
+            self._unload_and_release()
+
+    def on_stop(self) -> None:
+        if self.lease is not None and self.state is not ModelState.UNLOADED:
+            try:
+                self.leases.release(self.lease["lease_id"], timeout_s=0.3, retries=0)
+            except MeshError as exc:
+                log.warning("%s: release at stop failed: %s", self.name, exc)
+        self.leases.client.close()

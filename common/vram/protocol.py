@@ -1,0 +1,112 @@
+"""The VRAM lease protocol spoken between model agents and the ModelManagerAgent.
+
+Requests go to the manager (default name ``ModelManagerAgent``) over the mesh wire protocol
+(common.base_agent.protocol).  Sizes on the wire are MB (``vram_mb``) where people write them
+and bytes where measured (``used_bytes``).  A GPU is named ``HOST:INDEX`` (``main_pc:0``).
+
+Manager actions
+---------------
+``acquire``   ``{model: str, vram_mb: int > 0, priority: int = 0 (higher wins), pinned: bool =
+              False, hosts: [str] | None (allowed hosts, preferred first; None = any),
+              wait: bool = True (False: refuse instead of queueing), holder: {name,
+              instance_id, endpoint, pid, host} (all optional; endpoint lets the manager ask
+              for unloads and announce grants; instance_id ties the lease to the registry)}``
+              -> LeaseView with ``status`` granted | queued | refused.  Never a silent wait:
+              queued carries ``position`` and ``reason``; refused carries ``reason``.
+``release``   ``{lease_id}`` -> LeaseView (state released, or cancelled when still queued).
+``keepalive`` ``{lease_id}`` -> LeaseView.  A lease (or queued request) without keepalive for
+              ``keepalive_ttl_s`` expires.  Unknown lease -> error ``not_found``.
+``touch``     ``{lease_id}`` -> LeaseView; marks the model used now (idle time 0, LRU order).
+``report``    ``{lease_id, used_bytes: int >= 0}`` -> LeaseView plus ``over_use`` and
+              ``estimate_mb`` (the corrected estimate for the next lease of this model).
+``lease``     ``{lease_id}`` -> LeaseView (for holders polling a queued request).
+``holder_exited`` ``{instance_id} | {host, pid}`` -> ``{reclaimed: [lease_id]}``: the event a
+              launcher sends when a holder process dies; the registry's expiry does the same.
+``status``    ``{}`` -> ``{gpus: [...], leases: [LeaseView], queue: [LeaseView],
+              counters: {...}}`` (what ``mesh vram`` prints).
+
+LeaseView: ``{lease_id, status, state, model, vram_mb (committed), requested_mb, priority,
+pinned, gpu, host, gpu_index, position, reason, holder, idle_s, granted_mb, reported_mb,
+over_use}``.
+
+Notices (manager -> holder endpoint, ordinary requests; the holder answers ``{ok: true}``)
+------------------------------------------------------------------------------------------
+``vram_unload``  ``{lease_id, reason, deadline_s}``: unload the weights, then ``release``.
+``vram_granted`` ``{lease_id, gpu, host, gpu_index, vram_mb}``: a queued request was granted.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "ACTION_ACQUIRE",
+    "ACTION_HOLDER_EXITED",
+    "ACTION_KEEPALIVE",
+    "ACTION_LEASE",
+    "ACTION_RELEASE",
+    "ACTION_REPORT",
+    "ACTION_STATUS",
+    "ACTION_TOUCH",
+    "DEFAULT_MANAGER",
+    "NOTICE_GRANTED",
+    "NOTICE_UNLOAD",
+    "TERMINAL",
+    "Decision",
+    "LeaseState",
+    "Reason",
+    "gpu_id",
+]
+
+DEFAULT_MANAGER = "ModelManagerAgent"
+
+ACTION_ACQUIRE = "acquire"
+ACTION_RELEASE = "release"
+ACTION_KEEPALIVE = "keepalive"
+ACTION_TOUCH = "touch"
+ACTION_REPORT = "report"
+ACTION_LEASE = "lease"
+ACTION_HOLDER_EXITED = "holder_exited"
+ACTION_STATUS = "status"
+
+NOTICE_UNLOAD = "vram_unload"
+NOTICE_GRANTED = "vram_granted"
+
+
+class Decision(StrEnum):
+    """The answer to ``acquire`` (``status`` of a LeaseView)."""
+
+    GRANTED = "granted"
+    QUEUED = "queued"
+    REFUSED = "refused"
+    ENDED = "ended"  # the lease is over (released, expired, reclaimed, cancelled)
+
+
+class LeaseState(StrEnum):
+    QUEUED = "queued"  # waiting for room (maybe for an eviction it started)
+    GRANTED = "granted"  # memory committed; the holder is loading
+    LOADED = "loaded"  # the holder reported what it really uses
+    EVICTING = "evicting"  # the holder was asked to unload and release
+    RELEASED = "released"
+    CANCELLED = "cancelled"  # released while still queued
+    EXPIRED = "expired"  # no keepalive within keepalive_ttl_s
+    RECLAIMED = "reclaimed"  # its holder process died
+
+
+TERMINAL = frozenset({LeaseState.RELEASED, LeaseState.CANCELLED, LeaseState.EXPIRED,
+                      LeaseState.RECLAIMED})
+
+
+class Reason(StrEnum):
+    TOO_LARGE = "too_large"  # larger than any allowed GPU's capacity minus reserve
+    NO_ROOM = "no_room"  # wait=False and no room now
+    UNKNOWN_HOST = "unknown_host"
+    QUEUE_FULL = "queue_full"
+    WAITING = "waiting_for_room"
+    EVICTING = "evicting"
+    IDLE = "idle"
+    PRIORITY = "preempted"  # evicted for a request of higher (or equal) priority
+
+
+def gpu_id(host: str, index: int) -> str:
+    return f"{host}:{index}"

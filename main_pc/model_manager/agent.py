@@ -1,0 +1,205 @@
+"""ModelManagerAgent: the VRAM pool served over the mesh (lease protocol: common.vram.protocol).
+
+Settings: ``hosts`` (per-host ``gpu`` entries, see hosts.py), ``local_host`` (default
+``main_pc``), the :class:`Policy` knobs (``reserve_mb``, ``keepalive_ttl_s``, ...), and
+``watch_registry`` (default true: reclaim leases of holders the registry loses).
+Everything runs in the agent's loop thread; notices to holders never block it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from common.base_agent import BadRequest, BaseAgent, handler, require
+from common.base_agent.errors import MeshError
+from common.base_agent.protocol import ErrorCode
+from common.gpu.backend import MIB
+from common.gpu.probe import ProbeBackend
+from common.vram import protocol as vp
+from main_pc.model_manager.holders import HolderWatch
+from main_pc.model_manager.hosts import DEFAULT_HOSTS, HostGpus, build_hosts
+from main_pc.model_manager.lease import ACTIVE, Holder, Lease
+from main_pc.model_manager.metrics import VramCollector
+from main_pc.model_manager.outbox import Outbox
+from main_pc.model_manager.policy import Policy
+from main_pc.model_manager.pool import VramPool
+
+__all__ = ["ModelManagerAgent"]
+
+log = logging.getLogger(__name__)
+
+
+class ModelManagerAgent(BaseAgent):
+    capabilities = ("vram_pool",)
+
+    def on_setup(self) -> None:
+        policy = Policy.from_settings(self.settings)
+        remote = None
+        if self.registry_endpoint:
+            registry = self.registry_endpoint
+            remote = lambda host, spec: ProbeBackend(registry, host, ctx=self.ctx)  # noqa: E731
+        self.gpus: HostGpus = build_hosts(self.settings.get("hosts") or DEFAULT_HOSTS,
+                                          self.settings.get("local_host", "main_pc"),
+                                          policy.reserve_mb, remote)
+        self.pool = VramPool(self.gpus.slots, policy, **self._clock_kw())
+        self.outbox = Outbox(self.ctx, self.name)
+        self.metrics.registry.register(VramCollector(self.pool, self.gpus.used_bytes))
+        self.watch: HolderWatch | None = None
+        if self.registry_endpoint and self.settings.get("watch_registry", True):
+            self.watch = HolderWatch(self.registry_endpoint, self.ctx)
+            self.watch.start()
+
+    def _clock_kw(self) -> dict[str, Any]:
+        clock = self.settings.get("clock")  # tests inject a manual clock (in-process only)
+        return {"clock": clock} if callable(clock) else {}
+
+    # -- the lease protocol ------------------------------------------------------------------
+    @handler(vp.ACTION_ACQUIRE)
+    def acquire(self, payload: Any) -> dict[str, Any]:
+        model = require(payload, "model", str)
+        vram_mb = require(payload, "vram_mb", int | float)
+        if not model or vram_mb <= 0:
+            raise BadRequest("payload.model must be non-empty and payload.vram_mb > 0")
+        hosts = require(payload, "hosts", list, [])
+        if not all(isinstance(h, str) for h in hosts):
+            raise BadRequest("payload.hosts must be a list of host names")
+        holder = Holder.from_payload(require(payload, "holder", dict, {}))
+        lease = self.pool.acquire(
+            model, int(vram_mb * MIB), priority=require(payload, "priority", int, 0),
+            pinned=require(payload, "pinned", bool, False), hosts=hosts, holder=holder,
+            wait=require(payload, "wait", bool, True))
+        if holder.instance_id and self.watch is not None:
+            self.watch.watch(holder.instance_id)
+        self._after_change(lease)
+        return lease.view(self.pool.clock())
+
+    @handler(vp.ACTION_RELEASE)
+    def release(self, payload: Any) -> dict[str, Any]:
+        lease = self._lease(payload)
+        self.pool.release(lease.lease_id)
+        self._after_change(lease)
+        return lease.view(self.pool.clock())
+
+    @handler(vp.ACTION_KEEPALIVE)
+    def keepalive(self, payload: Any) -> dict[str, Any]:
+        lease = self.pool.keepalive(self._lease(payload).lease_id)
+        self._flush()
+        return lease.view(self.pool.clock())
+
+    @handler(vp.ACTION_TOUCH)
+    def touch(self, payload: Any) -> dict[str, Any]:
+        lease = self.pool.keepalive(self._lease(payload).lease_id, used=True)
+        self._flush()
+        return lease.view(self.pool.clock())
+
+    @handler(vp.ACTION_LEASE)
+    def lease(self, payload: Any) -> dict[str, Any]:
+        return self._lease(payload).view(self.pool.clock())
+
+    @handler(vp.ACTION_REPORT)
+    def report(self, payload: Any) -> dict[str, Any]:
+        lease = self._lease(payload)
+        used = require(payload, "used_bytes", int)
+        if used < 0:
+            raise BadRequest("payload.used_bytes must be >= 0")
+        if lease.state in ACTIVE:
+            host, _, index = lease.gpu.rpartition(":")
+            used = max(used, self.gpus.process_bytes(host, int(index), lease.holder.pid))
+        self.pool.report(lease.lease_id, used)
+        self._after_change(lease)
+        estimate = self.pool.estimates.effective(lease.model, lease.requested_bytes)
+        return {**lease.view(self.pool.clock()), "estimate_mb": round(estimate / MIB, 1)}
+
+    @handler(vp.ACTION_HOLDER_EXITED)
+    def holder_exited(self, payload: Any) -> dict[str, Any]:
+        instance_id = require(payload, "instance_id", str, "")
+        pid = require(payload, "pid", int, 0)
+        if not instance_id and not pid:
+            raise BadRequest("payload needs instance_id, or host and pid")
+        gone = self.reclaim(instance_id=instance_id, host=require(payload, "host", str, ""),
+                            pid=pid, reason="holder exited (event)")
+        return {"reclaimed": gone}
+
+    @handler(vp.ACTION_STATUS)
+    def status(self, payload: Any = None) -> dict[str, Any]:
+        pool, now = self.pool, self.pool.clock()
+        committed, used = pool.committed(), self.gpus.used_bytes()
+        gpus = []
+        for slot in pool.slots:
+            gpus.append({**slot.as_dict(),
+                         "committed_mb": round(committed[slot.gpu] / MIB, 1),
+                         "used_mb": round(used.get(slot.gpu, 0) / MIB, 1),
+                         "free_mb": round((slot.usable_bytes - committed[slot.gpu]) / MIB, 1),
+                         "peak_committed_mb": round(pool.peak_committed[slot.gpu] / MIB, 1)})
+        active = [le.view(now) for le in pool.leases.values() if le.state in ACTIVE]
+        return {"gpus": gpus, "leases": active, "queue": [le.view(now) for le in pool.queue()],
+                "counters": dict(pool.counters),
+                "estimates_mb": {m: round(b / MIB, 1) for m, b in pool.estimates.as_dict().items()},
+                "notices": {"sent": self.outbox.sent, "dropped": self.outbox.dropped}}
+
+    # -- reclaim, timers, notices ------------------------------------------------------------
+    def reclaim(self, *, instance_id: str = "", host: str = "", pid: int = 0,
+                reason: str = "holder exited") -> list[str]:
+        """End a dead holder's leases; any event source (registry, launcher) calls this."""
+        gone = self.pool.reclaim(instance_id=instance_id, host=host, pid=pid, reason=reason)
+        if gone:
+            log.info("reclaimed %s (%s)", gone, reason)
+            self._sync_usage()
+            self._flush()
+        return gone
+
+    def on_tick(self) -> None:
+        self.pool.tick()
+        if self.watch is not None:
+            holders = {le.holder.instance_id for le in self.pool.leases.values()}
+            for instance_id in self.watch.dead(holders - {""}):
+                self.reclaim(instance_id=instance_id, reason="holder left the registry")
+        self._flush()
+        self.outbox.drain()
+
+    def on_stop(self) -> None:
+        if self.watch is not None:
+            self.watch.stop()
+        self.outbox.close()
+        for backend in self.gpus.backends.values():
+            close = getattr(backend, "close", None)
+            if close is not None:
+                close()
+
+    def _lease(self, payload: Any) -> Lease:
+        lease_id = require(payload, "lease_id", str)
+        try:
+            return self.pool.get(lease_id)
+        except KeyError:
+            raise MeshError(f"no lease {lease_id!r}", ErrorCode.NOT_FOUND) from None
+
+    def _after_change(self, lease: Lease) -> None:
+        self._sync_usage(lease.gpu)
+        self._flush()
+
+    def _sync_usage(self, gpu: str = "") -> None:
+        """Feed holders' reports to simulated GPUs: their "used" is what holders report."""
+        for slot in self.pool.slots:
+            if gpu and slot.gpu != gpu:
+                continue
+            by_pid: dict[int, int] = {}
+            for le in self.pool.leases.values():
+                if le.gpu == slot.gpu and le.state in ACTIVE and le.reported_bytes:
+                    by_pid[le.holder.pid] = by_pid.get(le.holder.pid, 0) + le.reported_bytes
+            self.gpus.record(slot.host, slot.index, by_pid)
+
+    def _flush(self) -> None:
+        notices, self.pool.notices = self.pool.notices, []
+        for notice in notices:
+            lease = notice.lease
+            if not lease.holder.endpoint:
+                continue
+            payload: dict[str, Any] = {"lease_id": lease.lease_id, "gpu": lease.gpu}
+            if notice.action == vp.NOTICE_UNLOAD:
+                payload.update(reason=lease.reason, deadline_s=self.pool.policy.evict_timeout_s)
+            else:
+                payload.update(lease.view(self.pool.clock()))
+            self.outbox.send(lease.holder.endpoint, notice.action, payload)
+        if notices:
+            self.outbox.keep_only({le.holder.endpoint for le in self.pool.leases.values()})

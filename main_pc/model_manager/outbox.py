@@ -1,0 +1,66 @@
+"""Notices to holders (``vram_unload``, ``vram_granted``) sent without blocking the loop.
+
+One DEALER per holder endpoint; sends never wait (a full queue drops the notice and logs it:
+the holder also polls ``lease``, and an unanswered unload is abandoned at its deadline).
+Replies are drained from ``on_tick`` and only logged: the manager waits for the ``release``,
+not for the acknowledgement.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import zmq
+
+from common.base_agent import protocol
+from common.base_agent.protocol import Request
+from common.base_agent.sockets import connect
+
+__all__ = ["Outbox"]
+
+log = logging.getLogger(__name__)
+NOTICE_HWM = 100
+
+
+class Outbox:
+    def __init__(self, ctx: zmq.Context, source: str) -> None:
+        self._ctx = ctx
+        self._source = source
+        self._socks: dict[str, zmq.Socket] = {}
+        self.sent = 0
+        self.dropped = 0
+
+    def send(self, endpoint: str, action: str, payload: Any) -> bool:
+        sock = self._socks.get(endpoint)
+        if sock is None:
+            sock = self._socks[endpoint] = connect(self._ctx, zmq.DEALER, endpoint, NOTICE_HWM)
+        try:
+            sock.send_multipart(protocol.encode_request(
+                Request(action, payload, source=self._source)), zmq.NOBLOCK)
+        except zmq.Again:
+            self.dropped += 1
+            log.warning("notice %s to %s dropped: its queue is full", action, endpoint)
+            return False
+        self.sent += 1
+        return True
+
+    def drain(self) -> None:
+        for endpoint, sock in list(self._socks.items()):
+            while int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+                try:
+                    reply = protocol.decode_reply(sock.recv_multipart(zmq.NOBLOCK))
+                except (zmq.Again, protocol.ProtocolError) as exc:
+                    log.debug("bad notice reply from %s: %s", endpoint, exc)
+                    break
+                if not reply.ok:
+                    log.warning("%s answered a notice with %s: %s", endpoint, reply.code,
+                                reply.message)
+
+    def keep_only(self, endpoints: set[str]) -> None:
+        """Close the sockets of holders that no longer hold anything."""
+        for endpoint in [e for e in self._socks if e not in endpoints]:
+            self._socks.pop(endpoint).close(linger=0)
+
+    def close(self) -> None:
+        self.keep_only(set())

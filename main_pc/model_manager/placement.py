@@ -1,0 +1,70 @@
+"""Where a request goes: a GPU where it fits now, or one where evicting idle leases makes room.
+
+Pure functions over the pool's state; the pool applies what they choose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from common.vram.protocol import LeaseState
+from main_pc.model_manager.lease import Lease
+from main_pc.model_manager.policy import GpuSlot, Policy
+
+__all__ = ["allowed_slots", "evictable", "pick_fit", "plan_eviction"]
+
+
+def allowed_slots(slots: Sequence[GpuSlot], hosts: Sequence[str]) -> list[GpuSlot]:
+    """The GPUs a request may use, in its order of preference (hosts listed first)."""
+    if not hosts:
+        return list(slots)
+    rank = {h: i for i, h in enumerate(hosts)}
+    return sorted((s for s in slots if s.host in rank), key=lambda s: (rank[s.host], s.index))
+
+
+def pick_fit(want_bytes: int, slots: Iterable[GpuSlot],
+             free: Mapping[str, int]) -> GpuSlot | None:
+    """The first allowed GPU (preference order) with room now."""
+    for slot in slots:
+        if free[slot.gpu] >= want_bytes:
+            return slot
+    return None
+
+
+def evictable(lease: Lease, request: Lease, now: float, policy: Policy) -> bool:
+    """May lease be evicted to make room for request?"""
+    if lease.pinned or lease.state not in (LeaseState.GRANTED, LeaseState.LOADED):
+        return False
+    if not lease.holder.endpoint or now < lease.evict_backoff_until:
+        return False
+    if lease.state is LeaseState.GRANTED and now - lease.granted_at < policy.load_grace_s:
+        return False  # still loading
+    if lease.priority > request.priority or (
+            lease.priority == request.priority and not policy.evict_equal_priority):
+        return False
+    return (now - lease.last_used_at >= policy.min_idle_s
+            and now - lease.granted_at >= policy.min_resident_s)
+
+
+def plan_eviction(request: Lease, slots: Iterable[GpuSlot], free: Mapping[str, int],
+                  on_gpu: Mapping[str, list[Lease]], now: float,
+                  policy: Policy) -> tuple[GpuSlot, list[Lease]] | None:
+    """The GPU and the fewest-cost victims (lowest priority, least recently used first)."""
+    best: tuple[tuple[int, int], GpuSlot, list[Lease]] | None = None
+    for slot in slots:
+        short = request.want_bytes - free[slot.gpu]
+        candidates = sorted((le for le in on_gpu.get(slot.gpu, ())
+                             if evictable(le, request, now, policy)),
+                            key=lambda le: (le.priority, le.last_used_at))
+        victims, gained = [], 0
+        for lease in candidates:
+            if gained >= short:
+                break
+            victims.append(lease)
+            gained += lease.committed_bytes
+        if gained < short:
+            continue
+        cost = (len(victims), sum(v.committed_bytes for v in victims))
+        if best is None or cost < best[0]:
+            best = (cost, slot, victims)
+    return None if best is None else (best[1], best[2])

@@ -1,0 +1,61 @@
+"""The pool's policy knobs (agent settings) and its GPUs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from common.gpu.backend import MIB
+from common.vram.protocol import gpu_id
+
+__all__ = ["GpuSlot", "Policy"]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    reserve_mb: int = 512  # per GPU, never committed: absorbs allocator slack and over-use
+    keepalive_ttl_s: float = 30.0  # a lease without keepalive for this long expires
+    evict_timeout_s: float = 10.0  # how long an asked holder has to release
+    evict_backoff_s: float = 30.0  # a holder that did not release is not asked again for this
+    min_idle_s: float = 1.0  # a lease used more recently than this is busy, not evictable
+    load_grace_s: float = 60.0  # a granted lease still loading (no report yet) is not evicted
+    min_resident_s: float = 5.0  # anti-thrash: a fresh grant is not evicted before this
+    evict_equal_priority: bool = True  # False: evict only strictly lower priorities
+    aging_s: float = 30.0  # a queued request gains one priority level per aging_s waited
+    starvation_s: float = 60.0  # after this, a queued request stops others backfilling its GPUs
+    estimate_margin: float = 0.05  # headroom added to a learned estimate
+    unknown_margin: float = 0.2  # headroom on a model never measured (first loads over-use)
+    over_use_tolerance: float = 0.05  # reported use above grant * (1 + this) is over-use
+    max_queue: int = 1024
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> Policy:
+        known = {f.name: f.type for f in fields(cls)}
+        picked = {k: v for k, v in settings.items() if k in known}
+        for key, value in picked.items():
+            if isinstance(value, bool) != (known[key] == "bool") or not isinstance(
+                    value, int | float):
+                raise ValueError(f"settings.{key}: {value!r} is not a {known[key]}")
+        return cls(**picked)
+
+
+@dataclass(frozen=True, slots=True)
+class GpuSlot:
+    host: str
+    index: int
+    name: str
+    total_bytes: int
+    reserve_bytes: int
+
+    @property
+    def gpu(self) -> str:
+        return gpu_id(self.host, self.index)
+
+    @property
+    def usable_bytes(self) -> int:
+        return max(0, self.total_bytes - self.reserve_bytes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"gpu": self.gpu, "host": self.host, "index": self.index, "name": self.name,
+                "capacity_mb": round(self.total_bytes / MIB, 1),
+                "reserve_mb": round(self.reserve_bytes / MIB, 1)}

@@ -1,0 +1,168 @@
+"""VramPool policy, driven directly with a manual clock: the rules one by one."""
+
+import pytest
+
+from common.gpu.backend import MIB
+from common.vram.protocol import NOTICE_GRANTED, NOTICE_UNLOAD, Decision, LeaseState
+from main_pc.model_manager import GpuSlot, Policy, VramPool
+from main_pc.model_manager.lease import Holder, TransitionError, transition
+
+pytestmark = pytest.mark.timeout(30)
+GB = 1024 * MIB
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def make_pool(**policy):
+    clock = Clock()
+    slots = [GpuSlot("main_pc", 0, "RTX 4090", 24 * GB, GB // 2),
+             GpuSlot("pc2", 0, "RTX 3060", 12 * GB, GB // 2)]
+    defaults = {"min_idle_s": 0.0, "reserve_mb": 512, "min_resident_s": 0.0,
+                "unknown_margin": 0.0, "load_grace_s": 0.0}
+    return VramPool(slots, Policy(**{**defaults, **policy}), clock=clock), clock
+
+
+def holder(name):
+    return Holder(name, f"{name}-iid", f"tcp://127.0.0.1:1/{name}", 100, "main_pc")
+
+
+def test_grant_places_by_preference_and_refuses_what_never_fits():
+    pool, _ = make_pool()
+    a = pool.acquire("suite", 6450 * MIB, hosts=["pc2", "main_pc"])
+    assert a.decision() is Decision.GRANTED and a.gpu == "pc2:0"
+    b = pool.acquire("big", 12 * GB, hosts=["pc2", "main_pc"])
+    assert b.gpu == "main_pc:0"  # does not fit pc2 (12 GB minus reserve): placed on main_pc
+    huge = pool.acquire("huge", 24 * GB)
+    assert huge.decision() is Decision.REFUSED and huge.reason == "too_large"
+    assert pool.acquire("x", GB, hosts=["pc3"]).reason == "unknown_host"
+
+
+def test_queue_when_short_and_no_wait_refuses_and_grant_follows_release():
+    pool, _ = make_pool()
+    first = pool.acquire("a", 23 * GB, hosts=["main_pc"], pinned=True)
+    no_wait = pool.acquire("b", 2 * GB, hosts=["main_pc"], wait=False)
+    assert no_wait.decision() is Decision.REFUSED and no_wait.reason == "no_room"
+    queued = pool.acquire("b", 2 * GB, hosts=["main_pc"])
+    assert queued.decision() is Decision.QUEUED and queued.position == 0
+    pool.release(first.lease_id)
+    assert queued.state is LeaseState.GRANTED
+    assert [n.action for n in pool.notices] == [NOTICE_GRANTED]
+
+
+def test_eviction_asks_idle_lower_priority_lru_first_and_never_pinned():
+    pool, clock = make_pool()
+    pinned = pool.acquire("pinned", 8 * GB, hosts=["pc2"], pinned=True, holder=holder("p"))
+    clock.now += 1
+    old = pool.acquire("old", 2 * GB, hosts=["pc2"], holder=holder("old"))
+    clock.now += 1
+    new = pool.acquire("new", 1 * GB, hosts=["pc2"], holder=holder("new"))
+    clock.now += 1
+    pool.keepalive(old.lease_id, used=False)
+    want = pool.acquire("want", 2 * GB, hosts=["pc2"], priority=1, holder=holder("w"))
+    assert want.decision() is Decision.QUEUED and want.reason.startswith("evicting 1")
+    assert [(n.action, n.lease.model) for n in pool.notices] == [(NOTICE_UNLOAD, "old")]
+    assert old.state is LeaseState.EVICTING and pinned.state is LeaseState.GRANTED
+    other = pool.acquire("other", 1, hosts=["pc2"])  # the freed room is held for `want`
+    assert other.decision() is Decision.QUEUED
+    pool.release(old.lease_id)
+    assert want.state is LeaseState.GRANTED and new.state is LeaseState.GRANTED
+    assert pool.counters["evictions"] == 1
+
+
+def test_busy_higher_priority_and_holderless_leases_are_not_evicted():
+    pool, clock = make_pool(min_idle_s=5.0, evict_equal_priority=False)
+    busy = pool.acquire("busy", 10 * GB, hosts=["pc2"], holder=holder("busy"))
+    want = pool.acquire("want", 4 * GB, hosts=["pc2"], priority=1, holder=holder("w"))
+    assert want.decision() is Decision.QUEUED and busy.state is LeaseState.GRANTED
+    clock.now += 6
+    pool.keepalive(busy.lease_id)  # keeps it alive, not used: now idle
+    pool.tick()
+    assert busy.state is LeaseState.EVICTING
+    pool2, _ = make_pool()
+    pool2.acquire("anon", 11 * GB, hosts=["pc2"])  # no endpoint: nobody to ask
+    assert pool2.acquire("w", 2 * GB, hosts=["pc2"], priority=5).decision() is Decision.QUEUED
+
+
+def test_unanswered_eviction_is_abandoned_at_its_deadline():
+    pool, clock = make_pool(evict_timeout_s=2.0, keepalive_ttl_s=100)
+    victim = pool.acquire("v", 11 * GB, hosts=["pc2"], holder=holder("v"))
+    want = pool.acquire("w", 2 * GB, hosts=["pc2"], priority=1, holder=holder("w"))
+    assert victim.state is LeaseState.EVICTING
+    clock.now += 2.5
+    pool.tick()
+    assert victim.state is LeaseState.LOADED and want.state is LeaseState.QUEUED
+    assert pool.counters["eviction_timeouts"] == 1 and not pool.pending
+
+
+def test_keepalive_expiry_and_reclaim_free_the_memory():
+    pool, clock = make_pool(keepalive_ttl_s=3.0)
+    a = pool.acquire("a", 4 * GB, hosts=["pc2"], holder=holder("a"))
+    b = pool.acquire("b", 4 * GB, hosts=["pc2"], holder=holder("b"))
+    clock.now += 2
+    pool.keepalive(b.lease_id)
+    clock.now += 2
+    pool.tick()
+    assert a.state is LeaseState.EXPIRED and b.state is LeaseState.GRANTED
+    assert pool.reclaim(instance_id="b-iid") == [b.lease_id]
+    assert pool.committed()["pc2:0"] == 0 and not pool.leases
+
+
+def test_reconciliation_flags_over_use_and_corrects_later_estimates():
+    pool, _ = make_pool()
+    a = pool.acquire("tinyllama", 2800 * MIB, hosts=["pc2"])
+    pool.report(a.lease_id, 3400 * MIB)
+    assert a.over_use and a.committed_bytes == 3400 * MIB and pool.counters["over_use"] == 1
+    again = pool.acquire("tinyllama", 2800 * MIB, hosts=["pc2"])
+    assert again.granted_bytes == int(3400 * MIB * 1.05)
+    small = pool.acquire("nllb", 2400 * MIB, hosts=["pc2"])
+    pool.report(small.lease_id, 1500 * MIB)
+    assert not small.over_use
+    assert pool.acquire("nllb", 2400 * MIB).granted_bytes == int(1500 * MIB * 1.05)
+
+
+def test_aging_and_starvation_guard_let_a_big_old_request_through():
+    pool, clock = make_pool(starvation_s=10.0, aging_s=5.0)
+    blockers = [pool.acquire(f"b{i}", 3 * GB, hosts=["pc2"], pinned=True) for i in range(3)]
+    big = pool.acquire("big", 8 * GB, hosts=["pc2"])
+    assert big.decision() is Decision.QUEUED
+    clock.now += 11  # big now starves: small late requests may not backfill pc2
+    pool.release(blockers[0].lease_id)
+    late = pool.acquire("late", 1 * GB, hosts=["pc2"], priority=1)
+    assert late.decision() is Decision.QUEUED and pool.queue()[0] is big
+    pool.release(blockers[1].lease_id)
+    assert big.state is LeaseState.GRANTED
+
+
+def test_impossible_transitions_raise():
+    pool, _ = make_pool()
+    lease = pool.acquire("a", GB)
+    pool.release(lease.lease_id)
+    with pytest.raises(TransitionError, match="released -> granted"):
+        transition(lease, LeaseState.GRANTED)
+
+
+def test_a_model_never_measured_gets_headroom_and_a_measured_one_shrinks_to_reality():
+    pool, _ = make_pool(unknown_margin=0.2)
+    first = pool.acquire("whisper", 5000 * MIB, hosts=["pc2"])
+    assert first.granted_bytes == 6000 * MIB
+    pool.report(first.lease_id, 5500 * MIB)  # within the headroom: not over-use
+    assert not first.over_use and first.granted_bytes == int(5500 * MIB * 1.05)
+    assert pool.committed()["pc2:0"] == int(5500 * MIB * 1.05)
+
+
+def test_a_fresh_or_still_loading_lease_is_not_evicted():
+    pool, clock = make_pool(min_resident_s=10.0, load_grace_s=60.0)
+    fresh = pool.acquire("fresh", 10 * GB, hosts=["pc2"], holder=holder("f"))
+    want = pool.acquire("want", 4 * GB, hosts=["pc2"], priority=1, holder=holder("w"))
+    assert want.state is LeaseState.QUEUED and fresh.state is LeaseState.GRANTED
+    clock.now += 11
+    pool.tick()  # resident long enough, but it never reported: still loading
+    assert fresh.state is LeaseState.GRANTED
+    pool.report(fresh.lease_id, 10 * GB)
+    assert fresh.state is LeaseState.EVICTING
