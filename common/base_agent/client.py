@@ -23,7 +23,7 @@ from common.base_agent import protocol
 from common.base_agent.breaker import Breaker
 from common.base_agent.errors import MeshTimeoutError, NotFoundError, remote_error
 from common.base_agent.protocol import Reply, Request
-from common.base_agent.sockets import connect
+from common.base_agent.sockets import NOBLOCK, connect, readable, recv_frames, send_frames
 
 __all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT_S", "REGISTRY_PEER", "Client", "registry_from_env"]
 
@@ -131,11 +131,10 @@ class Client:
         results: dict[int, Reply] = {}
         total = self._fill(sock, pending, slots, action, window)
         while slots:
-            if not int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN and not sock.poll(
-                    int(timeout_s * 1000)):
+            if not readable(sock) and not sock.poll(int(timeout_s * 1000)):
                 self._drop(endpoint)
                 raise MeshTimeoutError(name, action, timeout_s, 1)
-            reply = protocol.decode_reply(sock.recv_multipart(zmq.NOBLOCK))
+            reply = protocol.decode_reply(recv_frames(sock, NOBLOCK))
             if reply.id in slots:
                 results[slots.pop(reply.id)] = reply
                 total += self._fill(sock, pending, slots, action, 1)
@@ -147,7 +146,7 @@ class Client:
         for index, payload in pending:
             req = Request(action, payload, source=self.source)
             slots[req.id] = index
-            sock.send_multipart(protocol.encode_request(req))
+            send_frames(sock, protocol.encode_request(req))
             sent += 1
             if sent >= count:
                 break
@@ -182,7 +181,7 @@ class Client:
         """One attempt; None on timeout (the socket is then replaced: Lazy Pirate)."""
         sock = self._socket(endpoint)
         try:
-            sock.send_multipart(protocol.encode_request(req))
+            send_frames(sock, protocol.encode_request(req))
         except zmq.Again:  # high-water mark reached: the peer is not reading
             self._drop(endpoint)
             return None
@@ -190,7 +189,7 @@ class Client:
         while (left := deadline - time.monotonic()) > 0:
             self._set_rcvtimeo(sock, left)
             try:
-                reply = protocol.decode_reply(sock.recv_multipart())
+                reply = protocol.decode_reply(recv_frames(sock))
             except zmq.Again:
                 break
             except protocol.ProtocolError:

@@ -10,10 +10,42 @@ import zmq
 
 from common.base_agent.protocol import MAX_MESSAGE_BYTES
 
-__all__ = ["DEFAULT_HWM", "SEND_TIMEOUT_MS", "bind", "connect", "endpoint_host", "new_socket"]
+__all__ = ["DEFAULT_HWM", "NOBLOCK", "SEND_TIMEOUT_MS", "bind", "connect", "endpoint_host",
+           "new_socket", "readable", "recv_frames", "send_frames"]
 
 DEFAULT_HWM = 10_000
 SEND_TIMEOUT_MS = 1000  # a send that finds the high-water mark reached raises zmq.Again
+
+# Plain ints: pyzmq's constants are enums, and every `|` or `&` on them builds an enum object
+# (~0.5 µs each).  With these, sending and receiving a message costs half what
+# send_multipart/recv_multipart do (measured: 13.5 vs 27.5 µs per 3-frame round trip).
+NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+_RCVMORE = int(zmq.RCVMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+
+
+def send_frames(sock: zmq.Socket, frames: list[bytes], flags: int = 0) -> None:
+    """send_multipart without the enum arithmetic."""
+    send, more = sock.send, _SNDMORE | flags
+    for frame in frames[:-1]:
+        send(frame, more)
+    send(frames[-1], flags)
+
+
+def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[bytes]:
+    """recv_multipart without the enum arithmetic (raises zmq.Again like it)."""
+    recv, get = sock.recv, sock.get
+    frames = [recv(flags)]
+    while get(_RCVMORE):
+        frames.append(recv(flags))
+    return frames
+
+
+def readable(sock: zmq.Socket) -> bool:
+    """A message is waiting (ZMQ_EVENTS & POLLIN): cheaper than catching zmq.Again."""
+    return bool(sock.get(_EVENTS) & _POLLIN)
 
 
 def new_socket(ctx: zmq.Context, kind: int, hwm: int = DEFAULT_HWM) -> zmq.Socket:
