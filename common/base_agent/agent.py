@@ -253,12 +253,16 @@ class BaseAgent:
     def _drain(self) -> None:
         router = self._router
         assert router is not None
-        for _ in range(DRAIN_MAX):
-            if not readable(router):
+        for _ in range(DRAIN_MAX):  # the poll said readable: the first recv needs no check
+            try:
+                frames = recv_frames(router, NOBLOCK)
+            except zmq.Again:  # a spurious wake-up
                 return
-            out = self._handle(recv_frames(router, NOBLOCK))
+            out = self._handle(frames)
             if out is not None:
                 send_frames(router, out, NOBLOCK)
+            if not readable(router):
+                return
 
     def _handle(self, frames: list[bytes]) -> list[bytes] | None:
         t0 = time.perf_counter()

@@ -222,6 +222,12 @@ def _legacy_request(frame: bytes) -> Request:
 
 def decode_incoming(frames: list[bytes]) -> Incoming:
     """Decode what a ROUTER received.  Raises ProtocolError; ``err.route`` lets it be answered."""
+    if len(frames) == 3 and frames[1] == HEADER:  # the common case: a DEALER peer
+        try:
+            return Incoming(frames[:1], _request_from(_unpack_map(frames[2])))
+        except ProtocolError as err:
+            err.route = frames[:1]
+            raise
     route, msg = split_route(frames)
     try:
         if len(msg) == 1 and msg[0][:1] == b"{":
