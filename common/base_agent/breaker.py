@@ -7,6 +7,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from common.base_agent.errors import CircuitOpenError
+from common.statemachine import transition_table
 
 __all__ = ["FAILURE_THRESHOLD", "RESET_AFTER_S", "Breaker", "BreakerState", "transition"]
 
@@ -40,12 +41,7 @@ _TRANSITIONS: dict[tuple[BreakerState, Event], BreakerState] = {
 }
 
 
-def transition(state: BreakerState, event: Event) -> BreakerState:
-    """The next state; raises ValueError on an impossible transition."""
-    try:
-        return _TRANSITIONS[(state, event)]
-    except KeyError:
-        raise ValueError(f"breaker cannot go from {state.value} on {event.value}") from None
+transition = transition_table(_TRANSITIONS, "breaker")
 
 
 class Breaker:

@@ -45,7 +45,7 @@ def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[bytes]:
 
 def readable(sock: zmq.Socket) -> bool:
     """A message is waiting (ZMQ_EVENTS & POLLIN): cheaper than catching zmq.Again."""
-    return bool(sock.get(_EVENTS) & _POLLIN)
+    return bool(int(sock.get(_EVENTS)) & _POLLIN)
 
 
 def new_socket(ctx: zmq.Context, kind: int, hwm: int = DEFAULT_HWM) -> zmq.Socket:
