@@ -16,6 +16,13 @@ HUB_OPTION = typer.Option(None, "--hub", envvar="MESH_HUB",
                                "to try several. Default: central, then edge.")
 
 
+ORDER = ["critical", "affected", "warning", "unknown", "passing"]
+
+
+def _shown(agent: dict[str, Any]) -> str:
+    return "affected" if agent["affected"] else agent["state"]
+
+
 def _reader(hub: str | None) -> HubReader:
     urls = [u.strip() for u in (hub or "").split(",") if u.strip()] or list(DEFAULT_HUB_URLS)
     return HubReader(urls)
@@ -38,10 +45,12 @@ def health(hub: str = HUB_OPTION,
         print_json(doc)
     else:
         hub_info = doc.get("hub", {})
-        rows = [[a["host"], a["name"], "affected" if a["affected"] else a["state"],
+        agents = sorted(doc["agents"], key=lambda a: (ORDER.index(_shown(a)), a["host"],
+                                                      a["name"]))
+        rows = [[a["host"], a["name"], _shown(a),
                  ", ".join(a["root_cause"]) or "; ".join(a["reasons"]),
                  "-" if a["heartbeat_age_s"] is None else f"{a['heartbeat_age_s']:.1f}",
-                 a["restarts"]] for a in doc["agents"]]
+                 a["restarts"]] for a in agents]
         title = (f"mesh {doc['status']} — hub {hub_info.get('name')} "
                  f"({hub_info.get('role')}, {hub_info.get('state')})")
         print_table(title, ["host", "agent", "state", "why / root cause", "hb age s",

@@ -1,0 +1,124 @@
+"""Clients of the hub: launchers push process events; ``mesh health`` reads the mesh's health.
+
+Both try the home hub first and the other hub second, each call with its own deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.request
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import zmq
+
+from common.base_agent.client import Client
+from common.base_agent.errors import MeshError
+from common.hub.protocol import (
+    ACTION_ALERTS,
+    ACTION_PROCESS_EVENT,
+    ACTION_SNAPSHOT,
+    CENTRAL_HTTP_PORT,
+    EDGE_HTTP_PORT,
+    ProcessEvent,
+)
+
+__all__ = ["DEFAULT_HUB_URLS", "EVENT_QUEUE_MAX", "HubReader", "ProcessEventClient"]
+
+log = logging.getLogger(__name__)
+
+EVENT_TIMEOUT_S = 0.5
+EVENT_QUEUE_MAX = 1000
+READ_TIMEOUT_S = 2.0
+DEFAULT_HUB_URLS = (f"http://127.0.0.1:{CENTRAL_HTTP_PORT}", f"http://127.0.0.2:{EDGE_HTTP_PORT}")
+
+
+class ProcessEventClient:
+    """For launchers: ``push(agent, pid, event, code)``.  Never raises for an unreachable hub:
+    an event no hub acknowledged is queued (bounded, oldest dropped and counted) and sent
+    first on the next push or ``flush()``.  Blocks at most EVENT_TIMEOUT_S per hub tried."""
+
+    def __init__(self, endpoints: Sequence[str], host: str, *, ctx: zmq.Context | None = None,
+                 timeout_s: float = EVENT_TIMEOUT_S) -> None:
+        self.endpoints = [e for e in endpoints if e]
+        self.host = host
+        self.timeout_s = timeout_s
+        self.queue: deque[dict[str, Any]] = deque()
+        self.dropped_total = 0
+        self.index = 0
+        self._client = Client(None, ctx=ctx, source=f"launcher@{host}",
+                              breaker_threshold=1_000_000)
+
+    def push(self, agent: str, pid: int, event: ProcessEvent | str, code: int | None = None,
+             ts: float | None = None) -> bool:
+        """Queue one event and send what is queued; True if everything was acknowledged."""
+        ProcessEvent(event)  # raises ValueError on an unknown event
+        if len(self.queue) >= EVENT_QUEUE_MAX:
+            self.queue.popleft()
+            self.dropped_total += 1
+        self.queue.append({"host": self.host, "agent": agent, "pid": pid, "event": str(event),
+                           "code": code, "ts": ts if ts is not None else time.time()})
+        return self.flush()
+
+    def flush(self) -> bool:
+        while self.queue:
+            if not self._send(self.queue[0]):
+                return False
+            self.queue.popleft()
+        return True
+
+    def _send(self, event: dict[str, Any]) -> bool:
+        for _ in range(len(self.endpoints)):
+            endpoint = self.endpoints[self.index]
+            try:
+                self._client.call_endpoint(endpoint, ACTION_PROCESS_EVENT,
+                                           {**event, "failover": self.index != 0},
+                                           timeout_s=self.timeout_s, retries=0)
+                return True
+            except MeshError as exc:
+                log.warning("hub %s did not take event %s: %s", endpoint, event["event"], exc)
+                self.index = (self.index + 1) % len(self.endpoints)
+        return False
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class HubReader:
+    """Reads ``/api/health`` and ``/api/alerts`` from the first hub that answers.
+
+    ``http://`` URLs are read over HTTP, ``tcp://`` ones over the hub protocol."""
+
+    def __init__(self, urls: Sequence[str] = DEFAULT_HUB_URLS,
+                 timeout_s: float = READ_TIMEOUT_S) -> None:
+        self.urls = list(urls)
+        self.timeout_s = timeout_s
+
+    def health(self) -> dict[str, Any]:
+        return self._first("/api/health", ACTION_SNAPSHOT)
+
+    def alerts(self) -> dict[str, Any]:
+        return self._first("/api/alerts", ACTION_ALERTS)
+
+    def _first(self, path: str, action: str) -> dict[str, Any]:
+        errors = []
+        for url in self.urls:
+            try:
+                return self._read(url, path, action)
+            except (OSError, ValueError, MeshError) as exc:
+                errors.append(f"{url}: {exc}")
+        raise ConnectionError("no hub answered: " + "; ".join(errors))
+
+    def _read(self, url: str, path: str, action: str) -> dict[str, Any]:
+        if url.startswith("tcp://"):
+            client = Client(None, source="mesh-health")
+            try:
+                return client.call_endpoint(url, action, {}, timeout_s=self.timeout_s,
+                                            retries=0)
+            finally:
+                client.close()
+        with urllib.request.urlopen(url.rstrip("/") + path, timeout=self.timeout_s) as resp:
+            return json.loads(resp.read())

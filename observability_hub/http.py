@@ -1,0 +1,154 @@
+"""The hub's HTTP side: ``/``, ``/metrics``, ``/api/health``, ``/api/alerts`` and two
+state-changing endpoints behind a bearer token::
+
+    POST /api/alerts/silence  {"matchers": {"alertname": ..., "agent": ...}, "duration_s": N,
+                               "comment": "..."}            -> the silence
+    POST /api/alerts/ack      {"fingerprint": "..."}        -> the alert
+
+Standard library only: a threading server in a daemon thread, socket timeouts on every
+connection, request bodies bounded by MAX_BODY_BYTES.  Without a configured token the
+state-changing endpoints answer 403.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+
+__all__ = ["MAX_BODY_BYTES", "HttpFront", "HubPages"]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+REQUEST_TIMEOUT_S = 5.0
+
+
+class HubPages(Protocol):
+    """What the HTTP side reads from the hub; every method is thread-safe."""
+
+    def health_document(self) -> dict[str, Any]: ...
+
+    def alerts_document(self) -> dict[str, Any]: ...
+
+    def metrics_text(self) -> bytes: ...
+
+    def dashboard_html(self) -> bytes: ...
+
+    def silence(self, body: dict[str, Any], by: str) -> dict[str, Any]: ...
+
+    def ack(self, body: dict[str, Any], by: str) -> dict[str, Any]: ...
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = REQUEST_TIMEOUT_S
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave at once: no 40 ms delayed ACK
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("http %s " + format, self.client_address[0], *args)
+
+    def do_GET(self) -> None:
+        pages = self.server.pages
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, pages.metrics_text(), "text/plain; version=0.0.4; charset=utf-8")
+        elif path == "/api/health":
+            self._json(200, pages.health_document())
+        elif path == "/api/alerts":
+            self._json(200, pages.alerts_document())
+        elif path in ("/", "/index.html"):
+            self._send(200, pages.dashboard_html(), "text/html; charset=utf-8")
+        else:
+            self._json(404, {"error": f"no page {path}"})
+
+    def do_POST(self) -> None:
+        actions = {"/api/alerts/silence": self.server.pages.silence,
+                   "/api/alerts/ack": self.server.pages.ack}
+        action = actions.get(self.path)
+        if action is None:
+            return self._json(404, {"error": f"no endpoint {self.path}"})
+        who = self._authorised()
+        if who is None:
+            return
+        body = self._body()
+        if body is None:
+            return
+        try:
+            self._json(200, action(body, who))
+        except (KeyError, ValueError, TypeError) as exc:
+            self._json(400, {"error": f"bad request: {exc}"})
+
+    def _authorised(self) -> str | None:
+        token = self.server.token
+        if not token:
+            self._json(403, {"error": "state-changing endpoints need a token "
+                                      "(settings api_token or MESH_HUB_TOKEN)"})
+            return None
+        given = self.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            self._json(401, {"error": "missing or wrong bearer token"})
+            return None
+        return f"token@{self.client_address[0]}"
+
+    def _body(self) -> dict[str, Any] | None:
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            length = -1
+        if not 0 < length <= MAX_BODY_BYTES:
+            self._json(413 if length > MAX_BODY_BYTES else 400,
+                       {"error": f"body must be 1..{MAX_BODY_BYTES} bytes of JSON"})
+            return None
+        try:
+            body = json.loads(self.rfile.read(length))
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            self._json(400, {"error": "body must be a JSON object"})
+            return None
+        return body
+
+    def _json(self, code: int, data: Any) -> None:
+        self._send(code, json.dumps(data, default=str).encode(), "application/json")
+
+    def _send(self, code: int, data: bytes, content_type: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], pages: HubPages, token: str) -> None:
+        super().__init__(address, _Handler)
+        self.pages = pages
+        self.token = token
+
+
+class HttpFront:
+    """Serves a hub's pages on host:port (port 0 picks a free one) from a daemon thread."""
+
+    def __init__(self, pages: HubPages, host: str, port: int, token: str = "") -> None:
+        self._server = _Server((host, port), pages, token)
+        self.url = f"http://{host}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.2}, name="hub-http",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()

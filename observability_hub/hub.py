@@ -1,0 +1,276 @@
+"""ObservabilityHub: central (MainPC) or edge (PC2) hub, one BaseAgent each.
+
+Agents' HubLinks and launchers push to the hub of their host; the hub aggregates, rolls health
+up the dependency graph, evaluates alert rules, and serves HTTP (see ``http.py``).  The edge
+hub forwards what it receives to the central one through a bounded buffer and takes over
+when the central hub dies (``states.py``).  The hub observes; it never starts or stops agents.
+
+Settings (``--settings`` JSON): ``role`` central|edge, ``peer`` (the other hub's ZMQ endpoint),
+``http_host``/``http_port`` (default: the ROUTER's host, 9000 central / 9100 edge),
+``dependencies`` {agent: [deps]}, ``hosts`` {agent: host}, ``host_name``, ``peer_host_name``,
+``api_token`` (or env MESH_HUB_TOKEN), ``alert_log``, ``webhook_url``,
+``forward_buffer_max``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import zmq
+
+from common.base_agent.agent import BaseAgent
+from common.base_agent.errors import BadRequest
+from common.base_agent.handlers import handler, require
+from common.base_agent.links import LinkFactory
+from common.base_agent.sockets import endpoint_host
+from common.hub import protocol as hp
+from common.hub.protocol import ProcessEvent, Role
+from common.hub.report import build_report
+from observability_hub.aggregate import Aggregator
+from observability_hub.alerting import EVAL_INTERVAL_S, AlertBook
+from observability_hub.dashboard import DASHBOARD_HTML
+from observability_hub.exposition import render
+from observability_hub.failover import Failover
+from observability_hub.http import HttpFront
+from observability_hub.notify import Notifier
+from observability_hub.peer import ForwardBuffer, PeerLink
+
+__all__ = ["HUB_NAME", "ObservabilityHub"]
+
+log = logging.getLogger(__name__)
+
+HUB_NAME = "ObservabilityHub"
+FORWARD_BUFFER_MAX = 10_000
+_HOSTS = {Role.CENTRAL: "main_pc", Role.EDGE: "pc2"}
+
+
+class ObservabilityHub(BaseAgent):
+    capabilities = ("observability_hub",)
+
+    def __init__(self, name: str = HUB_NAME, endpoint: str = "tcp://127.0.0.1:0", *,
+                 settings: dict[str, Any] | None = None, links: Sequence[LinkFactory] = (),
+                 **kwargs: Any) -> None:
+        settings = dict(settings or {})
+        self.role = Role(settings.get("role", Role.CENTRAL))
+        self.peer_endpoint = str(settings.get("peer") or "")
+        extra = [self._make_peer] if self.peer_endpoint else []
+        super().__init__(name, endpoint, settings=settings, links=[*links, *extra], **kwargs)
+        self.lock = threading.Lock()
+        self.aggregator = Aggregator(settings.get("dependencies"), settings.get("hosts"))
+        self.alerts = AlertBook()
+        self.host_name = str(settings.get("host_name") or _HOSTS[self.role])
+        other = Role.EDGE if self.role is Role.CENTRAL else Role.CENTRAL
+        self.peer_host_name = str(settings.get("peer_host_name") or _HOSTS[other])
+        self.buffer = ForwardBuffer(int(settings.get("forward_buffer_max", FORWARD_BUFFER_MAX)))
+        self.failover = Failover(self.role, name, bool(self.peer_endpoint), self.buffer)
+        self.http: HttpFront | None = None
+        self.notifier = Notifier(settings.get("alert_log"), settings.get("webhook_url"))
+        self._own_seq = 0
+        self._own_report: dict[str, Any] | None = None
+        self._next_own = self._next_eval = 0.0
+
+    def _make_peer(self, ctx: zmq.Context, agent: BaseAgent) -> PeerLink:
+        self.failover.peer = PeerLink(ctx, self, self.peer_endpoint, self.name, self.buffer)
+        return self.failover.peer
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def on_setup(self) -> None:
+        default_port = hp.CENTRAL_HTTP_PORT if self.role is Role.CENTRAL else hp.EDGE_HTTP_PORT
+        host = str(self.settings.get("http_host") or endpoint_host(self.endpoint) or "127.0.0.1")
+        token = str(self.settings.get("api_token") or os.environ.get("MESH_HUB_TOKEN", ""))
+        self.http = HttpFront(self, host, int(self.settings.get("http_port", default_port)),
+                              token)
+        self.http.start()
+        log.info("%s hub %s: http %s, state %s", self.role.value, self.name, self.http.url,
+                 self.failover.state.value)
+
+    def on_stop(self) -> None:
+        if self.http is not None:
+            self.http.close()
+        self.notifier.close()
+
+    def on_tick(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_own:
+            self._next_own = now + self.heartbeat_interval_s
+            self._own_seq += 1
+            body = {**build_report(self, self._own_seq, False), "host_name": self.host_name}
+            self._own_report = body
+            with self.lock:
+                self._take("report", body, now)
+        if now >= self._next_eval:
+            self._next_eval = now + EVAL_INTERVAL_S
+            with self.lock:
+                self.aggregator.prune(now)
+                view = self._view()
+                sink = self.notifier if self.failover.active else None
+                self.alerts.evaluate(view, sink)
+
+    # -- the peer link's callbacks (PeerHost; loop thread) ------------------------------------
+    def on_peer_state(self, state: str) -> None:
+        with self.lock:
+            try:
+                self.failover.on_peer_state(state)
+            except ValueError as exc:  # FailoverError (two central hubs?) or an unknown state
+                log.error("%s: ignoring the peer hub's state %r: %s", self.name, state, exc)
+
+    def peer_beat(self) -> dict[str, Any]:
+        """Our state, and our latest own report once, so each hub lists the other."""
+        beat: dict[str, Any] = {"hub": self.name, "role": self.role.value,
+                                "state": self.failover.state.value}
+        if self._own_report is not None and not self.forwarding():  # else it is in the buffer
+            beat["report"], self._own_report = self._own_report, None
+        return beat
+
+    def forwarding(self) -> bool:
+        return self.failover.forwarding()
+
+    def wants_sync(self) -> bool:
+        return self.failover.needs_sync
+
+    def on_synced(self, items: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self._ingest_items(items)
+            self.failover.synced()
+
+    # -- ingestion (under self.lock) ---------------------------------------------------------
+    def _take(self, kind: str, body: dict[str, Any], seen_at: float) -> None:
+        if kind == "report":
+            self.aggregator.ingest_report(body, seen_at)
+        else:
+            self.aggregator.ingest_event(body, seen_at)
+        if self.forwarding():
+            self.buffer.add(kind, seen_at, body)
+
+    def _ingest_items(self, items: list[dict[str, Any]]) -> int:
+        now = time.monotonic()
+        taken = 0
+        for item in items:
+            try:
+                kind, body = item["kind"], item["body"]
+                seen_at = now - float(item.get("age_s") or 0.0)
+                self._take("report" if kind == "report" else "event", body, seen_at)
+                taken += 1
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("dropped a forwarded item: %r", exc)
+        return taken
+
+    def _reply(self) -> dict[str, Any]:
+        return {"hub": self.name, "role": self.role.value, "state": self.failover.state.value,
+                "peer_state": self.failover.peer_state}
+
+    # -- handlers ----------------------------------------------------------------------------
+    @handler(hp.ACTION_REPORT)
+    def on_report(self, payload: Any) -> dict[str, Any]:
+        require(payload, "agent", str)
+        require(payload, "seq", int)
+        require(payload, "health", dict)
+        host = self.peer_host_name if payload.get("failover") else self.host_name
+        body = {**payload, "host_name": payload.get("host_name") or host}
+        with self.lock:
+            self.failover.vote(body)
+            self._take("report", body, time.monotonic())
+            return self._reply()
+
+    @handler(hp.ACTION_PROCESS_EVENT)
+    def on_process_event(self, payload: Any) -> dict[str, Any]:
+        require(payload, "agent", str)
+        try:
+            ProcessEvent(require(payload, "event", str))
+        except ValueError:
+            raise BadRequest(f"payload.event must be one of "
+                             f"{[e.value for e in ProcessEvent]}") from None
+        with self.lock:
+            self.failover.vote(payload)
+            self._take("event", dict(payload), time.monotonic())
+            return self._reply()
+
+    @handler(hp.ACTION_PEER)
+    def on_peer(self, payload: Any) -> dict[str, Any]:
+        state = require(payload, "state", str)
+        if self.failover.peer is not None:
+            self.failover.peer.heard(state)
+        with self.lock:
+            if isinstance(payload.get("report"), dict):
+                self.aggregator.ingest_report(payload["report"], time.monotonic())
+            return self._reply()
+
+    @handler(hp.ACTION_FORWARD)
+    def on_forward(self, payload: Any) -> dict[str, Any]:
+        items = require(payload, "items", list)
+        with self.lock:
+            return {"accepted": self._ingest_items(items)}
+
+    @handler(hp.ACTION_SYNC)
+    def on_sync(self, payload: Any) -> dict[str, Any]:
+        with self.lock:
+            items = [{**item, "body": {**item["body"], "resync": True}}
+                     for item in self.aggregator.sync_items(time.monotonic())]
+            self.failover.handed_over()
+            return {"items": items}
+
+    @handler(hp.ACTION_SNAPSHOT)
+    def on_snapshot(self, payload: Any) -> dict[str, Any]:
+        return self.health_document()
+
+    @handler(hp.ACTION_ALERTS)
+    def on_alerts(self, payload: Any) -> dict[str, Any]:
+        return self.alerts_document()
+
+    @handler(hp.ACTION_INFO)
+    def on_info(self, payload: Any) -> dict[str, Any]:
+        with self.lock:
+            return self.hub_status()
+
+    # -- documents (HubPages; any thread) ----------------------------------------------------
+    def hub_status(self) -> dict[str, Any]:
+        registry = next((link for link in self.links if link.name == "registry"), None)
+        return {"name": self.name, **self.failover.status(), "host": self.host_name,
+                "endpoint": self.endpoint, "http_url": self.http.url if self.http else "",
+                "peer": self.peer_endpoint, "registry_up": getattr(registry, "registered", None)}
+
+    def _view(self) -> dict[str, Any]:
+        view = self.aggregator.view()
+        view["hub"] = self.hub_status()
+        if self.failover.peer is None:
+            view["hub"]["peer_up"] = None  # no peer configured: nothing to alert on
+        return view
+
+    def health_document(self) -> dict[str, Any]:
+        with self.lock:
+            view = self._view()
+            view["alerts"] = self.alerts.document()["alerts"]
+            return view
+
+    def alerts_document(self) -> dict[str, Any]:
+        with self.lock:
+            return {"hub": self.hub_status(), **self.alerts.document()}
+
+    def _metrics_snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            view = self._view()
+            now = time.monotonic()
+            actions = {r.name: r.report.get("actions", {}) for r in
+                       self.aggregator.records.values() if r.up(now)}
+            return {"view": view, "actions": actions, "hub": view["hub"],
+                    "alerts": self.alerts.document()["alerts"]}
+
+    def metrics_text(self) -> bytes:
+        return render(self._metrics_snapshot)
+
+    def dashboard_html(self) -> bytes:
+        return DASHBOARD_HTML.encode()
+
+    def silence(self, body: dict[str, Any], by: str) -> dict[str, Any]:
+        with self.lock:
+            return self.alerts.silence(body["matchers"], float(body["duration_s"]), by,
+                                       str(body.get("comment", "")))
+
+    def ack(self, body: dict[str, Any], by: str) -> dict[str, Any]:
+        with self.lock:
+            return self.alerts.ack(str(body["fingerprint"]), by)
