@@ -1,7 +1,8 @@
 """The launcher of one host: the only thing that starts or restarts that host's agents.
 
 A BaseAgent whose ROUTER is the control socket (``ipc://RUN_DIR/launcher-HOST.sock``, local to
-the host) answering ``status``, ``restart {name}`` and ``down``.  Its loop reads the fork
+the host) answering ``status``, ``restart {name}`` and ``down``, and the instance_* actions of
+blue/green migrations (common.launcher.instances).  Its loop reads the fork
 server's exit events, health replies and the clock, and lets the Supervisor decide.
 SIGTERM/SIGINT and ``down`` stop every agent in reverse dependency order, then the launcher.
 """
@@ -15,11 +16,15 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from common.base_agent.agent import BaseAgent
 from common.base_agent.errors import MeshError
 from common.base_agent.handlers import handler, require
 from common.base_agent.protocol import ErrorCode
 from common.config import AgentConfig
+from common.launcher.events import EventSink
+from common.launcher.instances import InstanceControl
 from common.launcher.lock import HostLock
 from common.launcher.plan import HostPlan
 from common.launcher.probe import Prober
@@ -37,13 +42,30 @@ DEFAULT_PRELOAD = ("zmq", "msgpack", "prometheus_client", "common.base_agent",
 REMOTE = "remote:"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _registered(report: dict[str, Any]) -> bool:
+    """Ready means answering and, for an agent with a registry, registered: a dependent that
+    calls it by name at once must find it."""
+    checks = report.get("checks")
+    return not isinstance(checks, list) or all(
+        c.get("status") == "passing" for c in checks
+        if isinstance(c, dict) and c.get("name") == "registry")
+
+
 def control_endpoint(run_dir: str, host: str) -> str:
     return f"ipc://{Path(run_dir).resolve()}/launcher-{host}.sock"
 
 
-class Launcher(BaseAgent):
+class Launcher(InstanceControl, BaseAgent):
     def __init__(self, plan: HostPlan, run_dir: str = "run",
                  preload: tuple[str, ...] = DEFAULT_PRELOAD) -> None:
+        preload = (*preload, "common.hub.link", *plan.preload)
         super().__init__(f"Launcher-{plan.host}", control_endpoint(run_dir, plan.host),
                          host=plan.host)
         self.plan = plan
@@ -52,10 +74,13 @@ class Launcher(BaseAgent):
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
         self.supervisor = Supervisor(plan, {
             "spawn": self._spawn, "signal": self._signal, "probe": self._probe,
-            "forget": lambda cfg: self.prober.forget(cfg.name),
-            "outstanding_s": lambda cfg: self.prober.outstanding_s(cfg.name),
+            "alive": _alive,
+            "forget": lambda cfg, key: self.prober.forget(key),
+            "outstanding_s": lambda cfg, key: self.prober.outstanding_s(key),
             "remote_ready": self._remote_ready, "notify": self._notify})
         self._remote_healthy: set[str] = set()
+        self.sink = EventSink(plan.host, plan.hub_endpoints, plan.manager_endpoint,
+                              {name: plan.address(cfg) for name, cfg in plan.agents.items()})
         self.remote = RemoteLookup(plan.registry_endpoint,
                                    {d for a in plan.agents.values()
                                     for d in plan.remote_dependencies(a)})
@@ -75,6 +100,7 @@ class Launcher(BaseAgent):
         self.prober = Prober(self.ctx, self.watch_socket, self.unwatch_socket, self._on_health)
         self.watch_socket(self.forks.fileno(), self._on_fork_events)
         self.remote.start()
+        self.sink.start()
         log.info("launcher for %s: %d agents in %d waves", self.plan.host,
                  len(self.plan.agents), len(self.plan.waves))
 
@@ -96,25 +122,32 @@ class Launcher(BaseAgent):
     def on_stop(self) -> None:
         self.prober.close()
         self.remote.stop()
+        self.sink.stop()
         self.forks.close()
         self.lock.release()
 
     # -- actions for the supervisor ----------------------------------------------------------
-    def _spawn(self, cfg: AgentConfig) -> int:
-        pid = self.forks.spawn(self.plan.spec(cfg))
+    def _spawn(self, cfg: AgentConfig, key: str) -> int:
+        spec = self.plan.spec(cfg)
+        if key != cfg.name:  # a second instance: its own log file
+            spec["log_path"] = self.plan.log_path(key.replace("@", "."))
+        pid = self.forks.spawn(spec)
         log.info("started %s (pid %d) on %s", cfg.name, pid, self.plan.endpoint(cfg))
         return pid
 
     @staticmethod
     def _signal(pid: int, sig: int) -> None:
         try:
-            os.killpg(pid, sig)
+            os.killpg(pid, sig)  # the agent leads its own group: reach what it started too
         except ProcessLookupError:
-            pass
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
 
-    def _probe(self, cfg: AgentConfig) -> None:
+    def _probe(self, cfg: AgentConfig, key: str) -> None:
         endpoint, legacy = self.plan.probe_endpoint(cfg)
-        self.prober.probe(cfg.name, endpoint, legacy)
+        self.prober.probe(key, endpoint, legacy)
 
     def _remote_ready(self, name: str) -> bool:
         if name in self._remote_healthy:
@@ -132,6 +165,7 @@ class Launcher(BaseAgent):
     def _notify(self, event: dict[str, Any]) -> None:
         event = {"host": self.plan.host, "ts": time.time(), **event}
         self.events.append(event)
+        self.sink.put(event)
 
     # -- inputs ------------------------------------------------------------------------------
     def _on_health(self, key: str, report: dict[str, Any]) -> None:
@@ -139,7 +173,7 @@ class Launcher(BaseAgent):
             self._remote_healthy.add(key[len(REMOTE):])
             self.prober.forget(key)
         else:
-            self.supervisor.on_health(key, time.monotonic())
+            self.supervisor.on_health(key, time.monotonic(), _registered(report))
 
     def _on_fork_events(self) -> None:
         for event in self.forks.events():

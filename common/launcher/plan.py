@@ -15,6 +15,8 @@ from common.config import AgentConfig, MeshConfig, dependency_waves
 __all__ = ["HostPlan", "SecretError", "registry_agent"]
 
 REGISTRY_MODULE_PREFIX = "service_registry."
+HUB_MODULE_PREFIX = "observability_hub."
+MANAGER_MODULE_PREFIX = "main_pc.model_manager."
 
 
 class SecretError(Exception):
@@ -61,6 +63,20 @@ class HostPlan:
         agent = registry_agent(self.config)
         return self.endpoint(agent) if agent else None
 
+    def _with_module(self, prefix: str) -> list[AgentConfig]:
+        return [a for a in self.config.agents if (a.module or "").startswith(prefix)]
+
+    @property
+    def hub_endpoints(self) -> list[str]:
+        """The hubs' request endpoints, this host's own hub first."""
+        hubs = sorted(self._with_module(HUB_MODULE_PREFIX), key=lambda a: a.host != self.host)
+        return [self.endpoint(a) for a in hubs]
+
+    @property
+    def manager_endpoint(self) -> str | None:
+        managers = self._with_module(MANAGER_MODULE_PREFIX)
+        return self.endpoint(managers[0]) if managers else None
+
     def remote_dependencies(self, agent: AgentConfig) -> list[str]:
         return [d for d in agent.dependencies if d not in self.agents]
 
@@ -82,7 +98,14 @@ class HostPlan:
             "heartbeat_interval_s": g.heartbeat_interval_s, "env": self.environment(agent),
             "log_path": self.log_path(agent.name), "log_max_bytes": g.log_rotation.max_bytes,
             "log_backups": g.log_rotation.backups, "cwd": self.base_dir,
+            "hub_endpoints": [] if (agent.module or "").startswith(HUB_MODULE_PREFIX)
+            else self.hub_endpoints,
         }
+
+    @property
+    def preload(self) -> list[str]:
+        """Every agent module of this host: imported once in the fork server (torch too)."""
+        return sorted({a.module.partition(":")[0] for a in self.agents.values() if a.module})
 
     def environment(self, agent: AgentConfig) -> dict[str, str]:
         env = dict(self.config.hosts[agent.host].env)

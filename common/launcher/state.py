@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from common.statemachine import transition_table
+
 __all__ = ["AgentState", "Backoff", "Event", "transition"]
 
 
@@ -45,12 +47,7 @@ _TRANSITIONS: dict[tuple[AgentState, Event], AgentState] = {
 }
 
 
-def transition(state: AgentState, event: Event) -> AgentState:
-    """The next state; raises ValueError on an impossible transition."""
-    try:
-        return _TRANSITIONS[(state, event)]
-    except KeyError:
-        raise ValueError(f"agent cannot go from {state.value} on {event.value}") from None
+transition = transition_table(_TRANSITIONS, "agent")
 
 
 class Backoff:

@@ -18,22 +18,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.config import AgentConfig
+from common.launcher.instances import reap, stop_waves
 from common.launcher.plan import HostPlan
 from common.launcher.state import AgentState, Backoff, Event, transition
 
-__all__ = ["CRASH_LOOP_RESTARTS", "Managed", "Supervisor"]
+__all__ = ["CRASH_LOOP_RESTARTS", "Managed", "Supervisor", "managed"]
 
 log = logging.getLogger(__name__)
 
 CRASH_LOOP_RESTARTS = 5  # restarts within CRASH_LOOP_WINDOW_S that make a crash loop
 CRASH_LOOP_WINDOW_S = 60.0
 STARTING_PROBE_S = 0.02  # while starting, probe this often until it answers
+KILL_GRACE_S = 2.0  # after SIGKILL, how long an exit event may take before we stop waiting
 
 
 @dataclass
 class Managed:
     cfg: AgentConfig
     backoff: Backoff
+    key: str = ""  # NAME, or NAME@INSTANCE for a second instance (blue/green)
+    instance: str = ""
     state: AgentState = AgentState.WAITING
     pid: int = 0
     restarts: int = 0
@@ -53,7 +57,8 @@ class Managed:
 
     def status(self, now: float) -> dict[str, Any]:
         up = self.state in (AgentState.STARTING, AgentState.READY)
-        return {"name": self.cfg.name, "host": self.cfg.host, "pid": self.pid or None,
+        return {"name": self.cfg.name, "instance": self.instance, "port": self.cfg.port,
+                "module": self.cfg.module, "host": self.cfg.host, "pid": self.pid or None,
                 "state": self.state.value, "ready": self.state is AgentState.READY,
                 "restarts": self.restarts, "required": self.cfg.required,
                 "uptime_s": round(now - self.started_at, 2) if up else 0.0,
@@ -64,9 +69,17 @@ class Managed:
 Actions = dict[str, Callable[..., Any]]
 
 
+def managed(cfg: AgentConfig, instance: str = "") -> Managed:
+    key = f"{cfg.name}@{instance}" if instance else cfg.name
+    return Managed(cfg, Backoff(cfg.restart.backoff_initial_s, cfg.restart.backoff_max_s),
+                   key=key, instance=instance)
+
+
 class Supervisor:
-    """actions: spawn(cfg) -> pid, signal(pid, sig), probe(cfg), forget(cfg),
-    remote_ready(name) -> bool, notify(event: dict)."""
+    """actions: spawn(cfg, key) -> pid, signal(pid, sig), probe(cfg, key), forget(cfg, key),
+    outstanding_s(cfg, key), alive(pid) -> bool, remote_ready(name) -> bool,
+    notify(event: dict).  ``agents`` is keyed by NAME, and NAME@INSTANCE for second
+    instances (see common.launcher.instances)."""
 
     def __init__(self, plan: HostPlan, actions: Actions) -> None:
         self.plan = plan
@@ -74,9 +87,8 @@ class Supervisor:
         probe = plan.config.global_.health
         self.interval_s, self.timeout_s = probe.interval_s, probe.timeout_s
         self.retries, self.start_period_s = probe.retries, probe.start_period_s
-        self.agents = {name: Managed(cfg, Backoff(cfg.restart.backoff_initial_s,
-                                                  cfg.restart.backoff_max_s))
-                       for name, cfg in plan.agents.items()}
+        self.agents = {name: managed(cfg) for name, cfg in plan.agents.items()}
+        self.discarded: dict[str, float] = {}  # key -> SIGKILL deadline (instances.py)
         self.stopping = False
 
     # -- start ---------------------------------------------------------------------------
@@ -90,7 +102,7 @@ class Supervisor:
 
     def start(self, m: Managed, now: float) -> None:
         try:
-            m.pid = self.act["spawn"](m.cfg)
+            m.pid = self.act["spawn"](m.cfg, m.key)
         except Exception as exc:  # a spawn failure is an exit: back off and retry
             log.error("cannot start %s: %s", m.cfg.name, exc)
             m.move(Event.SPAWN)
@@ -102,10 +114,12 @@ class Supervisor:
         self.act["notify"]({"event": "started", "agent": m.cfg.name, "pid": m.pid})
 
     # -- events ----------------------------------------------------------------------------
-    def on_health(self, name: str, now: float) -> None:
+    def on_health(self, name: str, now: float, registered: bool = True) -> None:
         m = self.agents.get(name)
         if m is None or m.state not in (AgentState.STARTING, AgentState.READY):
             return
+        if m.state is AgentState.STARTING and not registered:
+            return  # answering, but not findable by name yet: keep probing
         m.probe_failures = 0
         if m.state is AgentState.STARTING:
             m.ready_at, m.ready_wall = now, time.time()
@@ -119,13 +133,13 @@ class Supervisor:
                 return
 
     def on_exit_of(self, m: Managed, code: int, now: float) -> None:
-        m.last_exit_code, m.pid = code, 0
-        self.act["forget"](m.cfg)
+        pid, m.last_exit_code, m.pid = m.pid, code, 0
+        self.act["forget"](m.cfg, m.key)
         was_stopping = m.state is AgentState.STOPPING
         m.move(Event.EXIT)
         if was_stopping:
             return
-        self.act["notify"]({"event": "exited", "agent": m.cfg.name, "code": code})
+        self.act["notify"]({"event": "exited", "agent": m.cfg.name, "code": code, "pid": pid})
         policy = m.cfg.restart.policy
         if self.stopping or policy == "never" or (policy == "on-failure" and code == 0):
             if not self.stopping:
@@ -154,7 +168,9 @@ class Supervisor:
         now = time.monotonic() if now is None else now
         if self.stopping:
             return
-        for m in self.agents.values():
+        if self.discarded:
+            reap(self, now)
+        for m in list(self.agents.values()):
             if m.state is AgentState.WAITING and self.deps_ready(m):
                 self.start(m, now)
             elif m.state is AgentState.BACKOFF and now >= m.restart_at:
@@ -171,17 +187,17 @@ class Supervisor:
                 m.probe_failures = self.retries
                 self._hung(m)
                 return
-            self.act["probe"](m.cfg)
+            self.act["probe"](m.cfg, m.key)
             m.next_probe_at = now + STARTING_PROBE_S
-        elif self.act["outstanding_s"](m.cfg) >= self.timeout_s:
+        elif self.act["outstanding_s"](m.cfg, m.key) >= self.timeout_s:
             m.probe_failures += 1
-            self.act["forget"](m.cfg)  # a fresh socket: no stale replies counted later
+            self.act["forget"](m.cfg, m.key)  # a fresh socket: no stale replies counted later
             if m.probe_failures >= self.retries:
                 self._hung(m)
                 return
-            self.act["probe"](m.cfg)
-        elif not self.act["outstanding_s"](m.cfg):
-            self.act["probe"](m.cfg)
+            self.act["probe"](m.cfg, m.key)
+        elif not self.act["outstanding_s"](m.cfg, m.key):
+            self.act["probe"](m.cfg, m.key)
             m.next_probe_at = now + self.interval_s
 
     def _hung(self, m: Managed) -> None:
@@ -208,8 +224,9 @@ class Supervisor:
         """Stop every agent in reverse dependency order: SIGTERM a wave, SIGKILL it after
         stop_timeout_s, then the next wave."""
         self.stopping = True
-        self._stop_waves = [list(w) for w in reversed(self.plan.waves)]
+        self._stop_waves = stop_waves(self.plan.waves, list(self.agents))
         self._wave_deadline = 0.0
+        self._killed: dict[int, float] = {}
 
     def stop_step(self, now: float) -> bool:
         """Advance the ordered stop; True once every agent is stopped."""
@@ -225,11 +242,21 @@ class Supervisor:
                 self._wave_deadline = 0.0
                 continue
             if now >= self._wave_deadline:
-                for m in running:
-                    log.warning("%s did not stop in time: SIGKILL", m.cfg.name)
-                    self.act["signal"](m.pid, signal.SIGKILL)
+                self._kill_wave(running, now)
             return False
         return all(m.state is AgentState.STOPPED for m in self.agents.values())
+
+    def _kill_wave(self, running: list[Managed], now: float) -> None:
+        """SIGKILL each straggler once; one whose process is gone without an exit event
+        (its reaper died) is counted stopped after KILL_GRACE_S, so a stop always ends."""
+        for m in running:
+            if m.pid not in self._killed:
+                log.warning("%s did not stop in time: SIGKILL", m.cfg.name)
+                self.act["signal"](m.pid, signal.SIGKILL)
+                self._killed[m.pid] = now
+            elif now - self._killed[m.pid] > KILL_GRACE_S and not self.act["alive"](m.pid):
+                log.error("%s (pid %d) is gone but no exit was reported", m.cfg.name, m.pid)
+                self.on_exit_of(m, -signal.SIGKILL, now)
 
     def _stop_one(self, m: Managed) -> None:
         m.move(Event.STOP)

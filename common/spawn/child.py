@@ -6,7 +6,8 @@ The spec the launcher sends (over the fork server's socketpair, never argv):
      "endpoint": "tcp://ADDR:PORT", "registry": str | None, "host": str,
      "settings": {...}, "ports": {name: int}, "heartbeat_interval_s": float,
      "env": {NAME: value} (secrets resolved by the launcher), "log_path": str,
-     "log_max_bytes": int, "log_backups": int, "cwd": str}
+     "log_max_bytes": int, "log_backups": int, "cwd": str,
+     "hub_endpoints": [own host's hub, the other hub] (heartbeats go there)}
 
 The child leads its own process group (so a stop reaches anything it starts), dies with the
 fork server (PR_SET_PDEATHSIG), names itself after the agent (``ps -o comm``), sends its stdout
@@ -87,10 +88,15 @@ def _run_agent(spec: dict[str, Any]) -> int:
     from common.base_agent.loader import load_agent_class
 
     cls = load_agent_class(spec["module"])
+    links = []
+    if spec.get("hub_endpoints"):
+        from common.hub.link import hub_link
+
+        links.append(hub_link(spec["hub_endpoints"]))
     agent = cls(spec["name"], spec["endpoint"], registry=spec.get("registry"),
                 host=spec.get("host", ""), settings=spec.get("settings") or {},
                 heartbeat_interval_s=spec.get("heartbeat_interval_s", 1.0),
-                ports=spec.get("ports") or {})
+                ports=spec.get("ports") or {}, links=links)
     agent.run()
     return 0
 

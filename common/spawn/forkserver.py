@@ -126,7 +126,10 @@ class _Server:
         self.children: set[int] = set()
         self._buffer = b""
         for name in preload:
-            importlib.import_module(name)
+            try:
+                importlib.import_module(name)
+            except Exception as exc:  # the agent's own start will report it, with its name
+                log.warning("fork server: cannot preload %s: %s", name, exc)
         self._wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
