@@ -114,6 +114,17 @@ class ServiceRegistry(BaseAgent):
         self._publish(self.state.prefer(require(payload, "instance_id", str)))
         return {"seq": self.seq}
 
+    @handler("admit")
+    def admit(self, payload: Any) -> dict[str, Any]:
+        """Request ``admit {name, endpoints: [str]}``: instances of name at these endpoints may
+        be registered together without ``multi`` (blue/green); ``endpoints: []`` ends it."""
+        name = require(payload, "name", str)
+        endpoints = require(payload, "endpoints", list)
+        if not all(isinstance(e, str) for e in endpoints):
+            raise BadRequest("payload.endpoints must be a list of strings")
+        self.state.admit(name, endpoints)
+        return {"name": name, "endpoints": sorted(self.state.admitted.get(name, ()))}
+
     @handler(protocol.ACTION_LOOKUP)
     def lookup(self, payload: Any) -> list[dict[str, Any]]:
         name = require(payload, "name", str, None)

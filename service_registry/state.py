@@ -47,6 +47,9 @@ class RegistryState:
         self.records: dict[str, dict[str, Any]] = {}
         self._last_seen: dict[str, float] = {}
         self._clock = clock
+        # name -> endpoints whose instances may live beside each other without `multi`
+        # (blue/green during a migration; see `admit`)
+        self.admitted: dict[str, set[str]] = {}
 
     def load(self, records: list[dict[str, Any]]) -> None:
         """Records from storage; each gets a full TTL from now to heartbeat again."""
@@ -76,11 +79,23 @@ class RegistryState:
         for other in self.records.values():
             if other["name"] != record["name"] or other["instance_id"] == record["instance_id"]:
                 continue
-            if not (record["multi"] and other["multi"]):
+            if not (record["multi"] and other["multi"] or self._admitted(record, other)):
                 raise MeshError(
                     f"{record['name']} is already held by live instance {other['instance_id']} "
                     f"(pid {other['pid']}, {other['endpoint']}); register with multi=true on "
                     "both instances to run several (blue/green)", ErrorCode.CONFLICT)
+
+    def admit(self, name: str, endpoints: list[str]) -> None:
+        """Let instances of name at these endpoints live side by side though not `multi`
+        (blue/green: the old instance and its replacement).  An empty list ends it."""
+        if endpoints:
+            self.admitted[name] = set(endpoints)
+        else:
+            self.admitted.pop(name, None)
+
+    def _admitted(self, record: dict[str, Any], other: dict[str, Any]) -> bool:
+        allowed = self.admitted.get(record["name"], set())
+        return record["endpoint"] in allowed and other["endpoint"] in allowed
 
     def heartbeat(self, instance_id: str) -> None:
         if instance_id not in self.records:

@@ -1,0 +1,184 @@
+"""``mesh migrate plan|apply|resume|rollback|history|show``: risk-scored, staged changes.
+
+    mesh migrate plan CHANGE.yaml [--json]           risk factors, stages, bakes, gates
+    mesh migrate apply CHANGE.yaml [--yes] [--dry-run]
+    mesh migrate resume [ID]                         finish (or finish rolling back) after a crash
+    mesh migrate rollback ID                         roll back an unfinished or finished one
+    mesh migrate history [--json]    mesh migrate show ID [--json]
+
+The journal is RUN_DIR/migrations.db unless --journal says otherwise.  A bad change file is
+reported (every issue, with its field path) before anything is touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import typer
+
+from common.base_agent.errors import MeshError
+from common.cli.hosts import CONFIG_OPTION, RUN_DIR_OPTION
+from common.cli.output import fail, print_json, print_table
+from common.config import ConfigError, load_config
+from migration import Executor, Journal, MeshControl, build_plan, current_definitions
+from migration.change import load_change
+from migration.journal import JournalBusy
+from migration.risk import load_weights
+
+__all__ = ["migrate_app"]
+
+migrate_app = typer.Typer(help="Risk-scored, staged migrations with automatic rollback.",
+                          no_args_is_help=True)
+JOURNAL_OPTION = typer.Option(None, "--journal", help="Journal (default RUN_DIR/migrations.db).")
+HUB_OPTION = typer.Option([], "--hub", help="Hub URL for risk factors (repeatable).")
+WEIGHTS_OPTION = typer.Option(None, "--weights", help="Risk weights YAML (default: built in).")
+FAULT_ENV = "MESH_MIGRATE_FAULT"  # test hook: STEP@before|after -> SIGKILL self there
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _config(config: str) -> Any:
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        raise fail(f"{config}:\n{exc}", 2) from None
+
+
+def _open(config: str, run_dir: str, journal: str | None,
+          hub: list[str]) -> tuple[Any, Journal, MeshControl]:
+    cfg = _config(config)
+    j = Journal(journal or os.path.join(run_dir, "migrations.db"))
+    return cfg, j, MeshControl(cfg, run_dir, hub)
+
+
+def _checked_plan(change: str, config: str, run_dir: str, journal: str | None,
+                  hub: list[str], weights: str | None
+                  ) -> tuple[dict[str, Any], Journal, MeshControl]:
+    """The change file is checked before anything (the journal included) is opened."""
+    cfg = _config(config)
+    try:
+        change_file = load_change(change, cfg)
+    except ConfigError as exc:
+        raise fail(f"{change}: the change file has errors; nothing was touched\n{exc}",
+                   2) from None
+    _, j, mesh = _open(config, run_dir, journal, hub)
+    plan = build_plan(cfg, change_file, mesh.observe(), load_weights(weights),
+                      current_definitions(cfg, j))
+    return plan, j, mesh
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    _say(f"measured from: {', '.join(plan['measured_from'])}")
+    for stage in plan["stages"]:
+        _say(f"stage {stage['index']} ({stage['band']}, bake {stage['bake_s']:g} s)")
+        for a in stage["agents"]:
+            legacy = "  LEGACY script -> module" if a["legacy"] else ""
+            _say(f"  {a['agent']}: risk {a['risk']['score']} ({a['risk']['band']}), "
+                 f"{a['strategy']} ({a['why']}), {a['old_endpoint']} -> "
+                 f"{a['new_endpoint']}{legacy}")
+            for f in a["risk"]["factors"]:
+                _say(f"      {f['name']:<12} weight {f['weight']:>5g} x {f['value']:.2f} = "
+                     f"{f['points']:>5.1f}  {f['detail']}")
+            _say(f"      gates: {a['gates']}")
+
+
+@migrate_app.command("plan")
+def plan_(change: str, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
+          journal: str = JOURNAL_OPTION, hub: list[str] = HUB_OPTION,
+          weights: str = WEIGHTS_OPTION, json_: bool = typer.Option(False, "--json")) -> None:
+    """Score each agent's risk and print the staged plan; touches nothing."""
+    plan, j, mesh = _checked_plan(change, config, run_dir, journal, hub, weights)
+    mesh.close()
+    print_json(plan) if json_ else _print_plan(plan)
+
+
+@migrate_app.command("apply")
+def apply(change: str, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
+          journal: str = JOURNAL_OPTION, hub: list[str] = HUB_OPTION,
+          weights: str = WEIGHTS_OPTION, yes: bool = typer.Option(False, "--yes", "-y"),
+          dry_run: bool = typer.Option(False, "--dry-run")) -> None:
+    """Apply the plan stage by stage; roll back automatically on a gate breach."""
+    plan, j, mesh = _checked_plan(change, config, run_dir, journal, hub, weights)
+    _print_plan(plan)
+    if dry_run:
+        return
+    if not yes and not typer.confirm("apply?"):
+        raise typer.Exit(1)
+    _run(j, mesh, lambda ex: ex.journal.state(ex.apply(plan, change)))
+
+
+def _run(j: Journal, mesh: MeshControl, action: Any) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        j.lock()
+        state = action(Executor(j, mesh, _say, os.environ.get(FAULT_ENV)))
+    except (JournalBusy, MeshError, KeyError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        mesh.close()
+        j.close()
+    _say(f"result: {state.value}")
+    raise typer.Exit(0 if state.value == "done" else 3)
+
+
+@migrate_app.command("resume")
+def resume(migration_id: int = typer.Argument(None), config: str = CONFIG_OPTION,
+           run_dir: str = RUN_DIR_OPTION, journal: str = JOURNAL_OPTION) -> None:
+    """Finish an interrupted migration (or finish rolling it back)."""
+    cfg, j, mesh = _open(config, run_dir, journal, [])
+    ids = [migration_id] if migration_id is not None else j.unfinished()
+    if not ids:
+        _say("nothing to resume")
+        return
+    _run(j, mesh, lambda ex: ex.resume(ids[-1]))
+
+
+@migrate_app.command("rollback")
+def rollback(migration_id: int, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
+             journal: str = JOURNAL_OPTION) -> None:
+    """Roll back a migration: its unfinished stage, then every promoted stage in reverse."""
+    cfg, j, mesh = _open(config, run_dir, journal, [])
+    _run(j, mesh, lambda ex: ex.rollback(migration_id))
+
+
+@migrate_app.command("history")
+def history(config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
+            journal: str = JOURNAL_OPTION, json_: bool = typer.Option(False, "--json")) -> None:
+    """Every migration in the journal."""
+    _, j, mesh = _open(config, run_dir, journal, [])
+    mesh.close()
+    rows = [{"id": m["id"], "kind": m["kind"], "state": m["state"], "change": m["change_path"],
+             "agents": [a["agent"] for s in m["plan"]["stages"] for a in s["agents"]],
+             "result": m["result"]} for m in j.history()]
+    if json_:
+        print_json(rows)
+    else:
+        print_table("migrations", ["id", "kind", "state", "change", "agents", "result"],
+                    [[r["id"], r["kind"], r["state"], r["change"], ", ".join(r["agents"]),
+                      r["result"]] for r in rows])
+
+
+@migrate_app.command("show")
+def show(migration_id: int, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
+         journal: str = JOURNAL_OPTION, json_: bool = typer.Option(False, "--json")) -> None:
+    """One migration: its plan, result and every journaled step."""
+    _, j, mesh = _open(config, run_dir, journal, [])
+    mesh.close()
+    try:
+        record = {**j.get(migration_id), "steps": j.steps(migration_id)}
+    except KeyError as exc:
+        raise fail(str(exc.args[0])) from None
+    if json_:
+        print_json(record)
+        return
+    _say(f"migration {record['id']} ({record['kind']}): {record['state']}  {record['result']}")
+    _print_plan(record["plan"])
+    for s in record["steps"]:
+        _say(f"  {s['ts']:.3f} stage {s['stage']} {s['agent']:<20} {s['step']:<14} "
+             f"{s['phase']} {s['data'] or ''}")

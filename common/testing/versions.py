@@ -1,0 +1,37 @@
+"""Good and bad versions of an agent for migration tests: settable latency, errors, crashes.
+
+``TunableAgent`` settings: ``delay_ms`` (added to every ``echo``), ``error_rate`` (that
+fraction of ``echo`` requests answers an error, evenly spread), ``crash_on_start`` (exit 3
+right after serving starts), ``greeting`` (answered by ``settings``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from common.base_agent.errors import MeshError
+from common.base_agent.handlers import handler
+from common.testing.agents import EchoAgent
+
+__all__ = ["TunableAgent"]
+
+
+class TunableAgent(EchoAgent):
+    _served = 0
+
+    def on_tick(self) -> None:
+        if self.settings.get("crash_on_start"):
+            raise SystemExit(3)
+
+    @handler("echo")
+    def echo(self, payload: Any) -> Any:
+        delay_ms = float(self.settings.get("delay_ms", 0))
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
+        rate = float(self.settings.get("error_rate", 0))
+        before = int(self._served * rate)
+        self._served += 1
+        if int(self._served * rate) > before:
+            raise MeshError("injected error", "internal")
+        return payload

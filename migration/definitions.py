@@ -1,0 +1,58 @@
+"""Agent definitions before and after a change: what the launcher is asked to run.
+
+A definition is a whole agent entry of the startup config (an `AgentConfig`).  The *effective*
+definition of an agent is the config's, or the one the latest finished migration promoted
+(the startup config file is not rewritten; `mesh migrate show` prints what to write back).
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from common.config import AgentConfig, MeshConfig
+from migration.change import AgentChange
+
+__all__ = ["apply_change", "endpoint", "free_port", "used_ports"]
+
+
+def apply_change(old: AgentConfig, change: AgentChange, port: int) -> AgentConfig:
+    """The definition after the change (settings and env merged over the old ones)."""
+    data: dict[str, Any] = old.model_dump(mode="python", by_alias=True)
+    if change.module is not None:
+        data["module"], data["script_path"], data["health_port"] = change.module, None, None
+    if change.settings is not None:
+        data["settings"] = {**old.settings, **change.settings}
+    env = {**old.env, **(change.env or {})}
+    if change.version is not None:
+        env["MESH_AGENT_VERSION"] = change.version
+    data["env"] = env
+    if change.host is not None:
+        data["host"] = change.host
+    data["port"] = port
+    return AgentConfig.model_validate(data)
+
+
+def endpoint(config: MeshConfig, agent: AgentConfig) -> str:
+    return f"tcp://{config.hosts[agent.host].address}:{agent.port}"
+
+
+def used_ports(config: MeshConfig, definitions: dict[str, AgentConfig]) -> set[int]:
+    ports = {p for a in config.agents for _, p in a.declared_ports()}
+    ports |= {p for a in definitions.values() for _, p in a.declared_ports()}
+    ports |= {p for h in config.hosts.values() for p in h.reserved_ports.values()}
+    return ports
+
+
+def free_port(address: str, start: int, taken: set[int]) -> int:
+    """The first port from start up that no agent declares and that binds on address now."""
+    for port in range(start, 65536):
+        if port in taken:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((address, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port on {address} from {start}")

@@ -1,0 +1,232 @@
+"""Run a plan stage by stage, journaling every step before it is taken; roll back on breach.
+
+For each stage: every agent's forward steps (steps.FORWARD), one bake watching all of the
+stage's new instances (gates.watch), then promote and finish.  A breach (or any error) during a
+stage rolls that stage back (steps.ROLLBACK: old instance preferred again, new one stopped)
+and stops: later stages are not started, earlier ones stay promoted.  The migration's state
+moves through migration.state.transition only.
+
+Resume replays, per stage, every step without a ``done`` row; steps are idempotent, and an
+interrupted bake is watched again in full.  Test hook: ``fault="STEP@before|after"`` makes the
+process SIGKILL itself right before that step's action or right after it (before ``done``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from common.base_agent.errors import MeshError
+from common.config import AgentConfig, MeshConfig
+from migration.gates import GateBreach, Target, watch
+from migration.journal import Journal
+from migration.mesh import MeshControl
+from migration.state import Event, State
+from migration.steps import AFTER_BAKE, FORWARD, ROLLBACK, MigrationStep, StepContext, wait_for
+
+__all__ = ["Executor", "current_definitions", "reverse_plan"]
+
+log = logging.getLogger(__name__)
+
+FAILURES = (GateBreach, MeshError, TimeoutError)
+SERVING_TIMEOUT_S = 5.0
+
+
+def current_definitions(config: MeshConfig, journal: Journal) -> dict[str, AgentConfig]:
+    """The config's definitions with every promoted migration step applied, in order."""
+    defs = {a.name: a for a in config.agents}
+    for m in journal.history():
+        done = journal.done(m["id"])
+        for stage in m["plan"]["stages"]:
+            for a in stage["agents"]:
+                if (stage["index"], a["agent"], "promote") in done:
+                    defs[a["agent"]] = AgentConfig.model_validate(a["new"])
+    return defs
+
+
+def reverse_plan(plan: dict[str, Any], stages: list[int]) -> dict[str, Any]:
+    """A plan that puts the old definitions of the given stages back, last stage first."""
+    out = []
+    for i, index in enumerate(sorted(stages, reverse=True)):
+        agents = [{**a, "old": a["new"], "new": a["old"], "old_endpoint": a["new_endpoint"],
+                   "new_endpoint": a["old_endpoint"], "bake_s": 0.0}
+                  for a in plan["stages"][index]["agents"]]
+        out.append({**plan["stages"][index], "index": i, "bake_s": 0.0, "agents": agents})
+    return {"description": f"rollback: {plan.get('description', '')}", "stages": out,
+            "measured_from": plan.get("measured_from", [])}
+
+
+class Executor:
+    def __init__(self, journal: Journal, mesh: MeshControl,
+                 progress: Callable[[str], None] | None = None, fault: str | None = None) -> None:
+        self.journal = journal
+        self.mesh = mesh
+        self.progress = progress or (lambda line: log.info("%s", line))
+        self.fault = fault
+
+    # -- entry points ------------------------------------------------------------------------
+    def apply(self, plan: dict[str, Any], change_path: str, kind: str = "apply",
+              parent: int | None = None) -> int:
+        mid = self.journal.create(plan, change_path, kind, parent)
+        self.journal.move(mid, Event.START)
+        self.progress(f"migration {mid}: {len(plan['stages'])} stages")
+        self._forward(mid)
+        return mid
+
+    def resume(self, mid: int) -> State:
+        state = self.journal.move(mid, Event.RESUME)
+        self.progress(f"migration {mid}: resuming ({state.value})")
+        if state is State.ROLLING_BACK:
+            return self._finish_rollback(mid, self.journal.get(mid)["result"]["rollback_stage"])
+        return self._forward(mid)
+
+    def rollback(self, mid: int) -> State:
+        """Manual rollback: the unfinished stage is rolled back, promoted stages reversed."""
+        record = self.journal.get(mid)
+        state = State(record["state"])
+        if state is State.DONE:
+            return self._reverse(mid, [s["index"] for s in record["plan"]["stages"]], True)
+        if state is State.ROLLED_BACK:
+            raise ValueError(f"migration {mid} is already rolled back")
+        stage = record["result"].get("rollback_stage", self._current_stage(mid))
+        self.journal.set_result(mid, rollback_stage=stage, breach="manual rollback")
+        self.journal.move(mid, Event.ABORT)
+        if stage is not None:
+            self._finish_rollback(mid, stage)
+        return self._reverse(mid, list(range(stage or 0)), False)
+
+    # -- forward -----------------------------------------------------------------------------
+    def _current_stage(self, mid: int) -> int | None:
+        done = self.journal.done(mid)
+        for stage in self.journal.get(mid)["plan"]["stages"]:
+            if not all((stage["index"], a["agent"], "finish") in done for a in stage["agents"]):
+                return int(stage["index"])
+        return None
+
+    def _forward(self, mid: int) -> State:
+        for stage in self.journal.get(mid)["plan"]["stages"]:
+            try:
+                self._stage(mid, stage)
+            except FAILURES as exc:
+                return self._breach(mid, stage["index"], exc)
+        self.journal.move(mid, Event.FINISH)
+        self.progress(f"migration {mid}: done")
+        return State.DONE
+
+    def _contexts(self, mid: int, stage: dict[str, Any]) -> list[StepContext]:
+        data: dict[str, dict[str, Any]] = {}
+        for row in self.journal.steps(mid):
+            if row["stage"] == stage["index"] and row["phase"] == "done":
+                data.setdefault(row["agent"], {}).update(row["data"])
+        return [StepContext(self.mesh, a, f"m{mid}", data.get(a["agent"], {}))
+                for a in stage["agents"]]
+
+    def _stage(self, mid: int, stage: dict[str, Any]) -> None:
+        ctxs = self._contexts(mid, stage)
+        i = stage["index"]
+        for ctx in ctxs:
+            for step in FORWARD[ctx.agent["strategy"]]:
+                self._do(mid, i, ctx, step)
+        self._bake(mid, stage, ctxs)
+        for ctx in ctxs:
+            for step in AFTER_BAKE[ctx.agent["strategy"]]:
+                self._do(mid, i, ctx, step)
+
+    def _bake(self, mid: int, stage: dict[str, Any], ctxs: list[StepContext]) -> None:
+        key = (stage["index"], "*", "bake")
+        if key in self.journal.done(mid):
+            return
+        self.journal.record(mid, stage["index"], "*", "bake", "intent", {"bake_s": stage["bake_s"]})
+        self._maybe_fault("bake", "before")
+        targets = [Target(c.name, c.agent["new"]["host"],
+                          c.label if c.agent["strategy"] == "blue_green" else "",
+                          c.agent["new_endpoint"], c.agent["probe"], c.agent["gates"],
+                          c.data.get("baseline_p95_s", 0.0), c.data.get("restarts", 0))
+                   for c in ctxs]
+        self.progress(f"stage {stage['index']}: baking {stage['bake_s']:g} s "
+                      f"({', '.join(c.name for c in ctxs)})")
+        watch(self.mesh, targets, stage["bake_s"])
+        self._maybe_fault("bake", "after")
+        self.journal.record(mid, stage["index"], "*", "bake", "done")
+
+    def _do(self, mid: int, stage: int, ctx: StepContext, step: MigrationStep) -> None:
+        if (stage, ctx.name, step.name) in self.journal.done(mid):
+            return
+        self.journal.record(mid, stage, ctx.name, step.name, "intent")
+        self.progress(f"stage {stage} {ctx.name}: {step.name}")
+        self._maybe_fault(step.name, "before")
+        try:
+            learned = step.run(ctx) or {}
+        except Exception as exc:
+            self.journal.record(mid, stage, ctx.name, step.name, "failed", {"error": str(exc)})
+            raise
+        ctx.data.update(learned)
+        self._maybe_fault(step.name, "after")
+        self.journal.record(mid, stage, ctx.name, step.name, "done", learned)
+
+    def _maybe_fault(self, step: str, phase: str) -> None:
+        if self.fault == f"{step}@{phase}":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    # -- rollback ----------------------------------------------------------------------------
+    def _breach(self, mid: int, stage: int, exc: Exception) -> State:
+        at = exc.at if isinstance(exc, GateBreach) else time.monotonic()
+        self.progress(f"stage {stage}: BREACH {exc}; rolling back")
+        self.journal.set_result(mid, breach=str(exc), rollback_stage=stage)
+        self.journal.move(mid, Event.BREACH if isinstance(exc, GateBreach) else Event.ERROR)
+        state = self._finish_rollback(mid, stage, at)
+        return state
+
+    def _finish_rollback(self, mid: int, stage_index: int, at: float | None = None) -> State:
+        stage = self.journal.get(mid)["plan"]["stages"][stage_index]
+        ctxs = self._contexts(mid, stage)
+        try:
+            for ctx in reversed(ctxs):
+                for step in ROLLBACK[ctx.agent["strategy"]]:
+                    self._do(mid, stage_index, ctx, _Renamed(step))
+                    if at is not None and step.name in ("prefer_old", "ready_old"):
+                        self._old_serving(mid, ctx, at)
+        except FAILURES as exc:
+            self.journal.set_result(mid, rollback_error=str(exc))
+            self.journal.move(mid, Event.ERROR)
+            self.progress(f"migration {mid}: ROLLBACK FAILED: {exc}")
+            return State.FAILED
+        self.journal.move(mid, Event.ROLLED_BACK)
+        self.progress(f"migration {mid}: stage {stage_index} rolled back")
+        return State.ROLLED_BACK
+
+    def _old_serving(self, mid: int, ctx: StepContext, at: float) -> None:
+        """Time from the breach to the old instance answering a probe again."""
+        probe = ctx.agent["probe"]
+        wait_for("old instance answering", lambda: self.mesh.probe(
+            ctx.agent["old_endpoint"], probe["action"], probe["payload"],
+            probe["timeout_s"])[1], SERVING_TIMEOUT_S)
+        seconds = round(time.monotonic() - at, 4)
+        self.journal.set_result(mid, rollback_s=seconds)
+        self.progress(f"{ctx.name}: old version serving again {seconds * 1000:.0f} ms "
+                      "after the breach")
+
+    def _reverse(self, mid: int, stages: list[int], whole: bool) -> State:
+        if not stages:
+            return self.journal.state(mid)
+        plan = reverse_plan(self.journal.get(mid)["plan"], stages)
+        child = self.apply(plan, f"rollback of {mid}", kind="rollback", parent=mid)
+        self.journal.set_result(mid, reversed_by=child)
+        if whole and self.journal.state(child) is State.DONE:
+            return self.journal.move(mid, Event.REVERSE)
+        return self.journal.state(mid)
+
+
+class _Renamed:
+    """A rollback step journaled as rb:NAME so it never collides with a forward step."""
+
+    def __init__(self, step: MigrationStep) -> None:
+        self.step = step
+        self.name = f"rb:{step.name}"
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        return self.step.run(ctx)

@@ -1,0 +1,97 @@
+"""From a change file to a staged plan: risk per agent, strategy, definitions, bakes, gates.
+
+Stages run low risk first.  Low-band agents that do not depend on each other share a stage (up
+to ``max_agents_per_low_stage``); every other agent gets a stage of its own.  A stage bakes as
+long as its riskiest agent's band says (or the change file's ``bake_s``); each agent keeps the
+gates of its band, tightened or loosened by the change file.
+
+Strategy ``auto``: stop-and-replace for the registry (one store, one writer) and for agents that
+hold VRAM (two copies would hold two GPU leases); blue/green for everything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.config import AgentConfig, MeshConfig
+from migration.change import AgentChange, ChangeFile, Gates
+from migration.definitions import apply_change, endpoint, free_port, used_ports
+from migration.risk import Observed, Risk, dependents, score
+
+__all__ = ["build_plan", "choose_strategy"]
+
+
+def choose_strategy(agent: AgentConfig, change: AgentChange, default: str) -> tuple[str, str]:
+    """(strategy, why)."""
+    wanted = change.strategy or default
+    if wanted != "auto":
+        return wanted, "asked for in the change file"
+    if (agent.module or "").startswith("service_registry.") or agent.name == "ServiceRegistry":
+        return "stop_and_replace", "the registry runs one store with one writer"
+    if agent.resources.vram_mb > 0:
+        return "stop_and_replace", f"holds {agent.resources.vram_mb} MB VRAM (one GPU lease)"
+    return "blue_green", "stateless BaseAgent: new instance beside the old"
+
+
+def _gates(band: dict[str, Any], *overrides: Gates | None) -> dict[str, Any]:
+    gates = Gates(error_rate_max=band["error_rate_max"],
+                  latency_p95_ratio_max=band["latency_p95_ratio_max"]).model_dump()
+    for override in overrides:
+        if override is not None:
+            gates.update({k: getattr(override, k) for k in override.model_fields_set})
+    return gates
+
+
+def _agent_plan(config: MeshConfig, change_file: ChangeFile, change: AgentChange, risk: Risk,
+                current: dict[str, AgentConfig], taken: set[int]) -> dict[str, Any]:
+    old = current[change.agent]
+    strategy, why = choose_strategy(old, change, change_file.defaults.strategy)
+    host = change.host or old.host
+    port = change.port or old.port
+    if strategy == "blue_green" and port == old.port and host == old.host:
+        port = free_port(config.hosts[host].address, old.port + 1, taken)
+    taken.add(port)
+    new = apply_change(old, change, port)
+    bake = change.bake_s if change.bake_s is not None else change_file.defaults.bake_s
+    return {"agent": change.agent, "strategy": strategy, "why": why,
+            "legacy": bool(old.script_path and change.module),
+            "old": old.model_dump(mode="json", by_alias=True),
+            "new": new.model_dump(mode="json", by_alias=True),
+            "old_endpoint": endpoint(config, old), "new_endpoint": endpoint(config, new),
+            "bake_s": risk.band["bake_s"] if bake is None else bake,
+            "gates": _gates(risk.band, change_file.defaults.gates, change.gates),
+            "probe": (change.probe or change_file.defaults.probe).model_dump(),
+            "risk": risk.as_dict()}
+
+
+def _group(config: MeshConfig, plans: list[dict[str, Any]], limit: int) -> list[list[dict]]:
+    stages: list[list[dict[str, Any]]] = []
+    for p in plans:
+        last = stages[-1] if stages else None
+        if (last is not None and len(last) < limit and p["risk"]["band"] == "low"
+                and all(q["risk"]["band"] == "low" for q in last)
+                and not any(_related(config, p["agent"], q["agent"]) for q in last)):
+            last.append(p)
+        else:
+            stages.append([p])
+    return stages
+
+
+def _related(config: MeshConfig, a: str, b: str) -> bool:
+    return a in dependents(config, b) or b in dependents(config, a)
+
+
+def build_plan(config: MeshConfig, change_file: ChangeFile, seen: Observed,
+               weights: dict[str, Any], current: dict[str, AgentConfig]) -> dict[str, Any]:
+    """The plan as JSON-ready data (it is journaled as is)."""
+    risks = {c.agent: score(config, c, seen, weights) for c in change_file.changes}
+    taken = used_ports(config, current)
+    ordered = sorted(change_file.changes, key=lambda c: (risks[c.agent].score, c.agent))
+    plans = [_agent_plan(config, change_file, c, risks[c.agent], current, taken)
+             for c in ordered]
+    stages = []
+    for i, agents in enumerate(_group(config, plans, weights["max_agents_per_low_stage"])):
+        stages.append({"index": i, "band": agents[-1]["risk"]["band"],
+                       "bake_s": max(a["bake_s"] for a in agents), "agents": agents})
+    return {"description": change_file.description, "stages": stages,
+            "measured_from": seen.sources or ["config only"]}
