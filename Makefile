@@ -22,7 +22,9 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy --ignore-missing-imports common service_registry
 
 run: $(STAMP)
-	@echo "make run: the reference mesh arrives with the reference-deployment issue (#7)."; exit 2
+	@echo "Starting the reference mesh (startup_config.yaml): 77 agents + the VRAM pool on main_pc and pc2."
+	@echo "Progress below (waves, each agent ready); dashboard: http://127.0.0.1:9000/  Ctrl-C stops everything."
+	$(VENV)/bin/mesh up --host all --config startup_config.yaml
 
 bench: $(STAMP)
 	$(PY) benchmarks/discovery.py

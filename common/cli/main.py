@@ -7,7 +7,10 @@ import typer
 from common.cli.agent_cmd import agent_app
 from common.cli.call_cmd import call
 from common.cli.config_cmd import config_app
+from common.cli.demo_cmd import demo_app
 from common.cli.hub_cmd import alerts, health
+from common.cli.load_cmd import load
+from common.cli.migrate_cmd import migrate_app
 from common.cli.registry_cmd import registry_app
 from common.cli.status_cmd import logs, restart, status
 from common.cli.up_cmd import down, up
@@ -20,12 +23,15 @@ app = typer.Typer(help="agentmesh: a ZeroMQ agent mesh across two GPU hosts.",
 app.add_typer(registry_app, name="registry")
 app.add_typer(agent_app, name="agent")
 app.add_typer(config_app, name="config")
+app.add_typer(migrate_app, name="migrate")
+app.add_typer(demo_app, name="demo")
 for command in (up, down, status, restart, logs):
     app.command(command.__name__)(command)
 app.command("call")(call)
 app.command("health")(health)
 app.command("alerts")(alerts)
 app.command("vram")(vram)
+app.command("load")(load)
 
 
 def main() -> None:

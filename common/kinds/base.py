@@ -1,0 +1,77 @@
+"""MeshAgent: a BaseAgent that calls other agents by name and records the hops it took.
+
+``self.call(name, action, payload)`` goes through one Client per agent (loop thread only),
+with per-peer circuit breakers and a deadline; the reply's own ``hops`` (if any) are spliced
+after this agent's hop, so a request's whole path comes back to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from common.base_agent import BaseAgent
+from common.base_agent.client import Client
+
+__all__ = ["CALL_TIMEOUT_S", "MeshAgent", "hop"]
+
+log = logging.getLogger(__name__)
+
+CALL_TIMEOUT_S = 2.0
+
+
+def hop(agent: str, host: str, action: str, started: float) -> dict[str, Any]:
+    """One hop of a request: who answered, where, and how long it took there (ms)."""
+    return {"agent": agent, "host": host, "action": action,
+            "ms": round((time.perf_counter() - started) * 1000, 3)}
+
+
+class MeshAgent(BaseAgent):
+    """Base of every kind: a Client for calls by name and the host name for hop records."""
+
+    breaker_threshold = 3  # the original RequestCoordinator: 3 failures, 30 s reset
+    breaker_reset_s = 30.0
+
+    def on_setup(self) -> None:
+        self.host_name = os.environ.get("MESH_HOST", self.host)
+        self.client = Client(self.registry_endpoint, ctx=self.ctx, source=self.name,
+                             breaker_threshold=int(self.settings.get(
+                                 "breaker_threshold", self.breaker_threshold)),
+                             breaker_reset_s=float(self.settings.get(
+                                 "breaker_reset_s", self.breaker_reset_s)))
+        self.call_timeout_s = float(self.settings.get("call_timeout_s", CALL_TIMEOUT_S))
+        self._kind_up = False
+        self.setup_kind()
+        self._kind_up = True
+
+    def setup_kind(self) -> None:
+        """Kinds open their resources here (called from on_setup)."""
+
+    def stop_kind(self) -> None:
+        """Kinds release their resources here (called from on_stop)."""
+
+    def on_stop(self) -> None:
+        """Also runs when setup failed (a port in use): release only what was opened."""
+        if not hasattr(self, "client"):
+            return
+        try:
+            if self._kind_up:
+                self.stop_kind()
+        finally:
+            self.client.close()
+
+    def call(self, name: str, action: str, payload: Any = None,
+             hops: list[dict[str, Any]] | None = None, *, timeout_s: float | None = None,
+             idempotent: bool = True) -> Any:
+        """Call name.action; append the callee's hops (from a dict reply) to ``hops``."""
+        result = self.client.call(name, action, payload, timeout_s=timeout_s or
+                                  self.call_timeout_s, retries=1 if idempotent else 0,
+                                  idempotent=idempotent)
+        if hops is not None and isinstance(result, dict):
+            hops.extend(result.pop("hops", []))
+        return result
+
+    def my_hop(self, action: str, started: float) -> dict[str, Any]:
+        return hop(self.name, self.host_name, action, started)

@@ -1,0 +1,3 @@
+"""PC2's 22 reference agents (plus its edge hub): thin subclasses of ``common.kinds``."""
+
+__all__: list[str] = []
