@@ -10,6 +10,7 @@ from common.base_agent.loader import load_agent_class
 from common.base_agent.logs import configure_logging
 from common.cli.output import fail, parse_json_option
 from common.cli.ready import announce_ready
+from common.hub.link import hub_link
 
 __all__ = ["agent_app"]
 
@@ -27,6 +28,8 @@ def run(
     settings: str = typer.Option(None, help="Agent settings as a JSON object."),
     heartbeat_interval_s: float = typer.Option(HEARTBEAT_INTERVAL_S, "--heartbeat-interval"),
     multi: bool = typer.Option(False, help="Allow several live instances of this name."),
+    hub: str = typer.Option("", "--hub", envvar="MESH_HUBS",
+                            help="Hub endpoints for heartbeats, home first: tcp://H:P,tcp://H:P."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run one agent in the foreground until SIGTERM or Ctrl-C (graceful stop, deregisters).
@@ -41,8 +44,10 @@ def run(
     if not isinstance(parsed, dict):
         raise fail("--settings must be a JSON object", 2)
     configure_logging(log_level)
+    hubs = [e for e in hub.split(",") if e]
     agent = cls(name, endpoint, registry=registry_from_env(registry), settings=parsed,
-                heartbeat_interval_s=heartbeat_interval_s, multi_instance=multi)
+                heartbeat_interval_s=heartbeat_interval_s, multi_instance=multi,
+                links=[hub_link(hubs)] if hubs else [])
     try:
         agent.setup()
     except Exception as exc:

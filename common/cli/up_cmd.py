@@ -130,15 +130,16 @@ def down(host: str = HOST_OPTION, config: str = CONFIG_OPTION, run_dir: str = RU
          ) -> None:
     """Stop a host's agents in reverse dependency order (SIGTERM, then SIGKILL after the
     config's stop_timeout_s), then its launcher.  Request `down`, reply `{stopping, pid}`."""
+    stopping = {}
     with Client(source="mesh-down") as client:
-        for name in selected_hosts(config, host):
+        for name in selected_hosts(config, host):  # every host stops at once
             try:
-                reply = ask_launcher(client, run_dir, name, "down")
+                stopping[name] = ask_launcher(client, run_dir, name, "down")["pid"]
             except MeshError:
                 typer.echo(f"{name}: no launcher running")
-                continue
-            _wait_gone(reply["pid"], timeout_s)
-            typer.echo(f"{name}: stopped")
+    for name, pid in stopping.items():
+        _wait_gone(pid, timeout_s)
+        typer.echo(f"{name}: stopped")
 
 
 def _wait_gone(pid: int, timeout_s: float) -> None:

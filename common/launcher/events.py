@@ -49,7 +49,9 @@ class EventSink:
         except queue.Full:
             self.dropped_total += 1
 
-    def stop(self, timeout_s: float = 2.0) -> None:
+    def stop(self, timeout_s: float = 1.0) -> None:
+        """Deliver what is queued within timeout_s; a hub that is down already (the usual
+        case at the end of `mesh down`) must not hold the launcher's exit."""
         if self._thread is not None:
             try:
                 self._queue.put(None, timeout=timeout_s)
