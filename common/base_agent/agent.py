@@ -22,13 +22,14 @@ import zmq
 from prometheus_client import CollectorRegistry
 
 from common.base_agent import protocol
-from common.base_agent.handlers import collect_handlers, dispatch, handler
+from common.base_agent.handlers import collect_handlers, handler
 from common.base_agent.health import CheckResult, HealthCheck, Status, legacy_status, worst
 from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S, Heartbeat
 from common.base_agent.links import Link, LinkFactory
 from common.base_agent.logs import bind_agent_name
 from common.base_agent.metrics import AgentMetrics
 from common.base_agent.registration import RegistryLink
+from common.base_agent.requests import RequestHandler
 from common.base_agent.sockets import (
     NOBLOCK,
     bind,
@@ -84,7 +85,7 @@ class BaseAgent:
         self.links: list[Link] = []
         self._started_at = 0.0
         self._checks: list[HealthCheck] = []
-        self._handlers = collect_handlers(self)
+        self._respond = RequestHandler(collect_handlers(self), self.metrics, name)
         self._pollees: dict[Pollable, Callable[[], None]] = {}
         self._poller = zmq.Poller()
 
@@ -258,38 +259,11 @@ class BaseAgent:
                 frames = recv_frames(router, NOBLOCK)
             except zmq.Again:  # a spurious wake-up
                 return
-            out = self._handle(frames)
+            out = self._respond(frames)
             if out is not None:
                 send_frames(router, out, NOBLOCK)
             if not readable(router):
                 return
-
-    def _handle(self, frames: list[bytes]) -> list[bytes] | None:
-        t0 = time.perf_counter()
-        try:
-            incoming = protocol.decode_incoming(frames)
-        except protocol.ProtocolError as exc:
-            self.metrics.bad_frame(exc.code)
-            if not exc.route:
-                return None
-            return exc.route + protocol.encode_reply(
-                protocol.Reply("", False, code=exc.code, message=exc.message))
-        reply = dispatch(self._handlers, incoming.request, self.name)
-        self.metrics.observe(incoming.request.action, time.perf_counter() - t0, reply.code)
-        try:
-            return incoming.route + self._encode(incoming, reply)
-        except (TypeError, ValueError, OverflowError) as exc:
-            log.error("%s: reply to %r is not serialisable: %s", self.name, reply.id, exc)
-            return incoming.route + protocol.encode_reply(protocol.Reply(
-                reply.id, False, code=protocol.ErrorCode.INTERNAL,
-                message=f"reply not serialisable: {exc}"))
-
-    @staticmethod
-    def _encode(incoming: protocol.Incoming, reply: protocol.Reply) -> list[bytes]:
-        if incoming.legacy:
-            body = reply.result if reply.ok else {"status": "error", "error": reply.message}
-            return protocol.encode_legacy_reply(body)
-        return protocol.encode_reply(reply)
 
     def _teardown(self, deregister: bool = True) -> None:
         if self._stopped.is_set():
