@@ -102,8 +102,10 @@ class Aggregator:
     def view(self, now: float | None = None) -> dict[str, Any]:
         now = time.monotonic() if now is None else now
         agents = self.agent_views(now)
-        hosts = sorted({a["host"] for a in agents})
-        host_views = [self._host_view(h, [a for a in agents if a["host"] == h]) for h in hosts]
+        gpus = _gpus(agents)
+        hosts = sorted({a["host"] for a in agents} | {g["host"] for g in gpus})
+        host_views = [self._host_view(h, [a for a in agents if a["host"] == h],
+                                      [g for g in gpus if g["host"] == h]) for h in hosts]
         counts = _counts(agents)
         status = max((h["status"] for h in host_views), key=_RANK.__getitem__,
                      default="passing")
@@ -112,14 +114,20 @@ class Aggregator:
                 "agents": agents, "events": list(reversed(self.events))[:50]}
 
     @staticmethod
-    def _host_view(host: str, agents: list[dict[str, Any]]) -> dict[str, Any]:
+    def _host_view(host: str, agents: list[dict[str, Any]],
+                   gpus: list[dict[str, Any]]) -> dict[str, Any]:
         worst = "passing"
         for a in agents:
             state = "affected" if a["affected"] else a["state"]
             worst = max(worst, state, key=_RANK.__getitem__)
-        gpus = [{**g, "agent": a["name"]} for a in agents
-                for g in a["gauges"].get("vram", [])]
         return {"name": host, "status": worst, "counts": _counts(agents), "gpus": gpus}
+
+
+def _gpus(agents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every reported GPU, on its own ``host`` (the VRAM pool reports both hosts' GPUs) or
+    else on the reporting agent's."""
+    return [{**g, "host": str(g.get("host") or a["host"]), "agent": a["name"]}
+            for a in agents for g in a["gauges"].get("vram", [])]
 
 
 def _counts(agents: list[dict[str, Any]]) -> dict[str, int]:

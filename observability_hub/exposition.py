@@ -100,6 +100,8 @@ class HubCollector:
     def _gauges(view: dict[str, Any]) -> Iterator[Metric]:
         used = _gauge("mesh_vram_used_bytes", "GPU memory in use", ["host", "gpu"])
         total = _gauge("mesh_vram_total_bytes", "GPU memory in all", ["host", "gpu"])
+        committed = _gauge("mesh_vram_committed_bytes", "GPU memory committed to VRAM leases",
+                           ["host", "gpu"])
         leases = _gauge("mesh_vram_leases_active", "VRAM leases held", ["agent"])
         evictions = CounterMetricFamily("mesh_vram_evictions", "Leases evicted", labels=["agent"])
         registry = _gauge("mesh_registry_instances", "Live instances in the registry", ["agent"])
@@ -108,6 +110,8 @@ class HubCollector:
                 key = [host["name"], str(gpu.get("gpu", "0"))]
                 used.add_metric(key, float(gpu.get("used_bytes") or 0))
                 total.add_metric(key, float(gpu.get("total_bytes") or 0))
+                if "committed_bytes" in gpu:
+                    committed.add_metric(key, float(gpu["committed_bytes"] or 0))
         for a in view["agents"]:
             g = a["gauges"]
             if "leases_active" in g:
@@ -116,7 +120,7 @@ class HubCollector:
                 evictions.add_metric([a["name"]], float(g["evictions_total"]))
             if "registry_instances" in g:
                 registry.add_metric([a["name"]], float(g["registry_instances"]))
-        return iter([used, total, leases, evictions, registry])
+        return iter([used, total, committed, leases, evictions, registry])
 
     @staticmethod
     def _hub(hub: dict[str, Any], view: dict[str, Any],

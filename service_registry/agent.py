@@ -91,6 +91,10 @@ class ServiceRegistry(BaseAgent):
             self._pub.send_multipart(protocol.encode_event(  # type: ignore[union-attr]
                 protocol.TOPIC_REGISTRY, {"seq": self.seq, "op": op, "instance": record}))
 
+    def hub_gauges(self) -> dict[str, Any]:
+        """The registry's size for the hub (common.hub.GaugeSource)."""
+        return {"registry_instances": len(self.state.records)}
+
     @handler(protocol.ACTION_REGISTER)
     def register(self, payload: Any) -> dict[str, Any]:
         changes = self.state.register(payload)

@@ -99,6 +99,9 @@ class HubLink:
 
     def _fail_over(self) -> None:
         assert self._pending is not None
+        if len(self.endpoints) == 1:  # nowhere else to go: keep the socket (a late ack still
+            self._pending = None      # lands) and let the next beat carry fresh figures
+            return
         body = self._pending[2]
         old = self.endpoint
         self._switch((self.index + 1) % len(self.endpoints))

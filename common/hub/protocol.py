@@ -10,7 +10,8 @@ Every message rides the common wire protocol (``common.base_agent.protocol``).
      metrics: {requests_total, errors_total, bad_frames_total},
      actions: {ACTION: {count, sum_s, buckets: [cumulative per LATENCY_BUCKETS_S, +Inf],
                         errors: {CODE: n}}},
-     gauges: {vram: [{gpu, used_bytes, total_bytes}], leases_active, evictions_total,
+     gauges: {vram: [{host?, gpu, name?, used_bytes, committed_bytes?, total_bytes}],
+              leases_active, evictions_total,
               registry_instances}}                       # every gauges key optional
     reply: {hub, role, state, peer_state}
 

@@ -17,6 +17,7 @@ from common.base_agent.protocol import ErrorCode
 from common.gpu.backend import MIB
 from common.gpu.probe import ProbeBackend
 from common.vram import protocol as vp
+from main_pc.model_manager.gauges import pool_gauges
 from main_pc.model_manager.holders import HolderWatch
 from main_pc.model_manager.hosts import DEFAULT_HOSTS, HostGpus, build_hosts
 from main_pc.model_manager.lease import ACTIVE, Holder, Lease
@@ -137,6 +138,10 @@ class ModelManagerAgent(BaseAgent):
                 "counters": dict(pool.counters),
                 "estimates_mb": {m: round(b / MIB, 1) for m, b in pool.estimates.as_dict().items()},
                 "notices": {"sent": self.outbox.sent, "dropped": self.outbox.dropped}}
+
+    def hub_gauges(self) -> dict[str, Any]:
+        """VRAM per GPU, active leases and evictions for the hub (common.hub.GaugeSource)."""
+        return pool_gauges(self.pool, self.gpus.used_bytes())
 
     # -- reclaim, timers, notices ------------------------------------------------------------
     def reclaim(self, *, instance_id: str = "", host: str = "", pid: int = 0,
