@@ -12,7 +12,8 @@ import pytest
 import typer
 
 from common.cli import migrate_cmd
-from tests.migration.test_apply import GATES, PROBE, assert_single
+from common.testing.migrate import GATES, PROBE
+from tests.migration.test_apply import assert_single
 
 STEPS = ["admit", "baseline", "start", "ready", "shift", "bake", "promote", "finish"]
 LOOSE = {**GATES, "latency_p95_ratio_max": 20.0}  # this test is about the journal, not latency
