@@ -50,12 +50,13 @@ class RegistryState:
         # name -> endpoints whose instances may live beside each other without `multi`
         # (blue/green during a migration; see `admit`)
         self.admitted: dict[str, set[str]] = {}
+        self._by_name: dict[str, dict[str, dict[str, Any]]] = {}  # name -> id -> record
 
     def load(self, records: list[dict[str, Any]]) -> None:
         """Records from storage; each gets a full TTL from now to heartbeat again."""
         now = self._clock()
         for record in records:
-            self.records[record["instance_id"]] = record
+            self._put(record)
             self._last_seen[record["instance_id"]] = now
 
     def register(self, payload: Any) -> list[Change]:
@@ -65,7 +66,7 @@ class RegistryState:
         known = self.records.get(record["instance_id"])
         record["registered_at"] = known["registered_at"] if known else time.time()
         record["preferred"] = known["preferred"] if known else False
-        self.records[record["instance_id"]] = record
+        self._put(record)
         self._last_seen[record["instance_id"]] = self._clock()
         return changes + [("update" if known else "register", record)]
 
@@ -128,15 +129,24 @@ class RegistryState:
                 if now - seen > expiry_s(self.records[iid]["heartbeat_interval_s"])]
         return [("expire", self._drop(iid)) for iid in dead]
 
+    def _put(self, record: dict[str, Any]) -> None:
+        self.records[record["instance_id"]] = record
+        self._by_name.setdefault(record["name"], {})[record["instance_id"]] = record
+
     def _drop(self, instance_id: str) -> dict[str, Any]:
         self._last_seen.pop(instance_id, None)
-        return self.records.pop(instance_id)
+        record = self.records.pop(instance_id)
+        siblings = self._by_name[record["name"]]
+        del siblings[instance_id]
+        if not siblings:
+            del self._by_name[record["name"]]
+        return record
 
     def lookup(self, name: str | None = None, capability: str | None = None) -> list[dict]:
         """Live instances, preferred first, then the most recently registered."""
-        found = [r for r in self.records.values()
-                 if (name is None or r["name"] == name)
-                 and (capability is None or capability in r["capabilities"])]
+        pool = self.records if name is None else self._by_name.get(name, {})
+        found = [r for r in pool.values()
+                 if capability is None or capability in r["capabilities"]]
         found.sort(key=lambda r: (not r["preferred"], -r["registered_at"]))
         return found
 
