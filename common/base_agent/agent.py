@@ -235,8 +235,8 @@ class BaseAgent:
             fresh = link.socket
             if fresh is not polled[i]:
                 old = polled[i]
-                if old is not None and not old.closed:
-                    poller.unregister(old)
+                if old is not None:  # closed or not: a closed socket polls as fd 0, always
+                    poller.unregister(old)  # "readable", and the loop would spin
                 poller.register(fresh, zmq.POLLIN)
                 polled[i] = fresh
 

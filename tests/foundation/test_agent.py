@@ -11,7 +11,7 @@ import zmq
 from common.base_agent import BaseAgent, CheckResult, Status, handler
 from common.base_agent.errors import RemoteError, UnknownActionError
 from common.testing.agents import EchoAgent
-from common.testing.wait import wait_registered
+from common.testing.wait import wait_registered, wait_until
 
 
 class Flaky:
@@ -115,3 +115,23 @@ def test_sigterm_stops_an_agent_process_gracefully(procs, registry, client_facto
     # graceful: it deregistered on the way out
     names = [r["name"] for r in view_client.call_endpoint(registry.endpoint, "list")]
     assert "Termed" not in names
+
+
+def test_loop_does_not_spin_after_a_link_replaces_its_socket(agents):
+    """Regression: a link's closed socket stayed in the poller, polled as fd 0 (always
+    readable), and every agent whose hub link had failed over spun at full speed."""
+    from common.hub.link import hub_link
+
+    class Counting(EchoAgent):
+        ticks = 0
+
+        def on_tick(self):
+            self.ticks += 1
+
+    dead_hubs = ["tcp://127.0.0.1:1", "tcp://127.0.0.1:2"]  # the link fails over every 0.15 s
+    agent = agents(Counting("Spinless", links=[hub_link(dead_hubs)], heartbeat_interval_s=0.2))
+    link = agent.links[0]
+    wait_until(lambda: link.failovers >= 2, 5, what="two failovers")
+    before, t0 = agent.ticks, time.monotonic()
+    wait_until(lambda: time.monotonic() - t0 >= 1.0, 2)  # one second of idling
+    assert agent.ticks - before < 100  # one wake-up per 50 ms poll, plus a few for timers
