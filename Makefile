@@ -21,10 +21,28 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --ignore-missing-imports common service_registry
 
+# run: start both hosts in the background, print progress until every agent is ready (or give
+# up after READY_TIMEOUT_S and stop), print the dashboard URL, then wait; Ctrl-C runs `mesh down`.
+MESH   := $(VENV)/bin/mesh
+CONFIG ?= startup_config.yaml
+READY_TIMEOUT_S ?= 180
+
 run: $(STAMP)
-	@echo "Starting the reference mesh (startup_config.yaml): 77 agents + the VRAM pool on main_pc and pc2."
-	@echo "Progress below (waves, each agent ready); dashboard: http://127.0.0.1:9000/  Ctrl-C stops everything."
-	$(VENV)/bin/mesh up --host all --config startup_config.yaml
+	@echo "Starting the reference mesh ($(CONFIG)): 77 agents + the VRAM pool on main_pc and pc2."
+	@trap '$(MESH) down --config $(CONFIG); exit 130' INT TERM HUP; \
+	$(MESH) up --host all --config $(CONFIG) --detach || exit 1; \
+	deadline=$$(( $$(date +%s) + $(READY_TIMEOUT_S) )); \
+	while :; do \
+	  n=$$($(MESH) status --config $(CONFIG) 2>/dev/null | grep -Eo '[0-9]+/[0-9]+ agents ready' | cut -d' ' -f1); \
+	  echo "  $${n:-0/?} agents ready"; \
+	  [ -n "$$n" ] && [ "$${n%/*}" = "$${n#*/}" ] && [ "$${n%/*}" -gt 0 ] && break; \
+	  if [ $$(date +%s) -ge $$deadline ]; then \
+	    echo "not every agent ready after $(READY_TIMEOUT_S) s; stopping (see logs/)"; \
+	    $(MESH) down --config $(CONFIG); exit 1; fi; \
+	  sleep 1; \
+	done; \
+	echo "All agents ready. Dashboard: http://127.0.0.1:9000/   (Ctrl-C stops everything)"; \
+	while :; do sleep 3600; done
 
 bench: $(STAMP)
 	$(PY) benchmarks/discovery.py

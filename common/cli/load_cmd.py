@@ -8,11 +8,12 @@ on-demand model agents whose leases cannot both fit, so the VRAM pool swaps them
 (``NLLBAdapter``, ``LocalFineTunerAgent``: ``generate``; ``unavailable`` while loading counts as
 a failure).  Prints count, success rate and latency percentiles per kind and overall;
 ``--json`` prints ``{rate, duration_s, kinds: {KIND: {count, ok, success_rate, p50_ms, p95_ms,
-p99_ms, max_ms}}, total: {...}}``.
+p99_ms, max_ms, errors: {CODE: n}}}, total: {...}}``.
 """
 
 from __future__ import annotations
 
+import collections
 import random
 import threading
 import time
@@ -46,7 +47,7 @@ def _operation(kind: str, rng: random.Random) -> tuple[str, str, dict[str, Any]]
 
 
 def _worker(registry: str, schedule: list[tuple[float, str]], timeout_s: float,
-            out: list[tuple[str, bool, float]], seed: int) -> None:
+            out: list[tuple[str, bool, float, str]], seed: int) -> None:
     rng = random.Random(seed)
     with Client(registry, source="mesh-load", breaker_threshold=10**6) as client:
         for due, kind in schedule:
@@ -58,10 +59,10 @@ def _worker(registry: str, schedule: list[tuple[float, str]], timeout_s: float,
             try:
                 client.call(name, action, payload, timeout_s=timeout_s, retries=0,
                             idempotent=False)
-                ok = True
-            except MeshError:
-                ok = False
-            out.append((kind, ok, (time.perf_counter() - t0) * 1000))
+                ok, code = True, ""
+            except MeshError as exc:
+                ok, code = False, str(getattr(exc.code, "value", exc.code))
+            out.append((kind, ok, (time.perf_counter() - t0) * 1000, code))
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -71,11 +72,12 @@ def _pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
 
 
-def summarize(samples: list[tuple[str, bool, float]]) -> dict[str, Any]:
-    def stats(rows: list[tuple[str, bool, float]]) -> dict[str, Any]:
+def summarize(samples: list[tuple[str, bool, float, str]]) -> dict[str, Any]:
+    def stats(rows: list[tuple[str, bool, float, str]]) -> dict[str, Any]:
         ms = [r[2] for r in rows if r[1]]
         ok = sum(r[1] for r in rows)
-        return {"count": len(rows), "ok": ok,
+        errors = collections.Counter(r[3] for r in rows if not r[1])
+        return {"count": len(rows), "ok": ok, "errors": dict(errors),
                 "success_rate": round(ok / len(rows), 4) if rows else 0.0,
                 "p50_ms": _pct(ms, 0.5), "p95_ms": _pct(ms, 0.95), "p99_ms": _pct(ms, 0.99),
                 "max_ms": round(max(ms), 3) if ms else 0.0}
@@ -93,7 +95,7 @@ def run_load(registry: str, rate: float, duration_s: float, workers: int = 4,
     count = int(rate * duration_s)
     kinds = rng.choices([k for k, _ in mix], [w for _, w in mix], k=count)
     schedule = [(start + i / rate, kinds[i]) for i in range(count)]
-    samples: list[tuple[str, bool, float]] = []
+    samples: list[tuple[str, bool, float, str]] = []
     threads = [threading.Thread(target=_worker, args=(registry, schedule[w::workers],
                                                       timeout_s, samples, seed + w),
                                 daemon=True) for w in range(workers)]
