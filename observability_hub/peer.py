@@ -128,6 +128,10 @@ class PeerLink:
         if self.up() and self.host.wants_sync() and ACTION_SYNC not in inflight:
             self._send(ACTION_SYNC, {"hub": self.hub_name})
 
+    def due_in_s(self) -> float:
+        """Forwarding and sync are checked every tick: keep the hub's 50 ms pace."""
+        return min(0.05, self.heartbeat.due_in_s())
+
     def _lost(self) -> None:
         if self.peer_state != EXPIRED:
             log.warning("peer hub %s silent for %.1f s", self.endpoint,

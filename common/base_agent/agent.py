@@ -47,13 +47,15 @@ Pollable = zmq.Socket | int
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 5.0
-POLL_MS = 50  # upper bound on how long a stop request waits for the loop
+POLL_MS = 50  # the default tick of an agent with on_tick; a stop wakes the loop at once
+IDLE_POLL_S = 1.0  # an agent without on_tick wakes only for input, its links, or a stop
 DRAIN_MAX = 256  # requests handled per wake-up before timers get a turn
 
 
 class BaseAgent:
     version = "0.1.0"
     capabilities: tuple[str, ...] = ()
+    tick_interval_s = POLL_MS / 1000  # how often on_tick runs (when a subclass defines one)
 
     def __init__(self, name: str, endpoint: str = "tcp://127.0.0.1:0", *,
                  registry: str | None = None, host: str = "",
@@ -88,6 +90,8 @@ class BaseAgent:
         self._respond = RequestHandler(collect_handlers(self), self.metrics, name)
         self._pollees: dict[Pollable, Callable[[], None]] = {}
         self._poller = zmq.Poller()
+        self._wake_r = self._wake_w = -1  # self-pipe: a stop wakes the loop out of poll
+        self._ticks = type(self).on_tick is not BaseAgent.on_tick
 
     # -- lifecycle ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -96,6 +100,9 @@ class BaseAgent:
         if self._ctx is None:
             self._ctx = zmq.Context()
         self._router = new_socket(self._ctx, zmq.ROUTER)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         try:
             self.endpoint = bind(self._router, self.endpoint)
             self.host = self.host or endpoint_host(self.endpoint)
@@ -130,10 +137,19 @@ class BaseAgent:
     def request_stop(self) -> None:
         """What SIGTERM/SIGINT do in run(): end the loop.  Override for an ordered stop."""
         self._stopping.set()
+        self.interrupt()
+
+    def interrupt(self) -> None:
+        """Wake the loop out of its poll now (safe from other threads and signal handlers)."""
+        try:
+            os.write(self._wake_w, b"!")
+        except OSError:
+            pass  # not set up, closed, or already full: the loop wakes anyway
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         """Ask the loop to finish and wait up to timeout_s; True if it stopped in time."""
         self._stopping.set()
+        self.interrupt()
         if self._thread is None:
             self._teardown()
             return True
@@ -144,6 +160,7 @@ class BaseAgent:
         """Stop at once, without deregistering; idempotent and never raises."""
         try:
             self._stopping.set()
+            self.interrupt()
             if self._thread is not None:
                 self._thread.join(POLL_MS * 4 / 1000)
             if self._thread is None or self._thread.is_alive():
@@ -156,7 +173,7 @@ class BaseAgent:
         """Open extra sockets (use :meth:`watch_socket` for ones to poll)."""
 
     def on_tick(self) -> None:
-        """Called from the loop at least every POLL_MS; timers live here."""
+        """Called from the loop at least every ``tick_interval_s``; timers live here."""
 
     def on_stop(self) -> None:
         """Release resources; called from the loop thread before sockets close."""
@@ -218,15 +235,29 @@ class BaseAgent:
     def _serve(self) -> None:
         bind_agent_name(self.name)
         self._poller.register(self._router, zmq.POLLIN)
+        self.watch_socket(self._wake_r, self._drain_wakeups)
         polled: list[zmq.Socket | None] = [None] * len(self.links)
         self.ready.set()
         log.info("%s serving on %s (pid %d)", self.name, self.endpoint, os.getpid())
         try:
             while not self._stopping.is_set():
                 self._tick_links(self._poller, polled)
-                self._wake(dict(self._poller.poll(POLL_MS)), polled)
+                self._wake(dict(self._poller.poll(self._poll_timeout_ms())), polled)
         finally:
             self._teardown()
+
+    def _poll_timeout_ms(self) -> int:
+        """Sleep until the next thing is due: a tick, or a link's beat; input wakes us."""
+        wait = self.tick_interval_s if self._ticks else IDLE_POLL_S
+        for link in self.links:
+            wait = min(wait, link.due_in_s())
+        return max(1, int(wait * 1000))
+
+    def _drain_wakeups(self) -> None:
+        try:
+            os.read(self._wake_r, 4096)
+        except OSError:
+            pass
 
     def _tick_links(self, poller: zmq.Poller, polled: list[zmq.Socket | None]) -> None:
         """Let each link act, and poll the socket it has now (a reconnect replaces it)."""
@@ -277,6 +308,10 @@ class BaseAgent:
             if self._router is not None:
                 self._router.close(linger=0)
                 self._router = None
+            for fd in (self._wake_r, self._wake_w):
+                if fd >= 0:
+                    os.close(fd)
+            self._wake_r = self._wake_w = -1
             if self._own_ctx and self._ctx is not None:
                 self._ctx.destroy(linger=0)
             log.info("%s stopped", self.name)

@@ -81,6 +81,10 @@ class RegistryLink:
         self.last_error = f"registry {self.endpoint} unreachable"
         self.heartbeat.reset(delay_s=wait)
 
+    def due_in_s(self) -> float:
+        retry = max(0.0, self._retry_at - time.monotonic()) if not self.registered else 0.0
+        return max(retry, self.heartbeat.due_in_s())
+
     def on_readable(self) -> None:
         """Drain replies from the registry."""
         while True:

@@ -88,6 +88,11 @@ class HubLink:
             self.seq += 1
             self._send(build_report(self.agent, self.seq, failover=self.index != 0))
 
+    def due_in_s(self) -> float:
+        if self._pending is not None:
+            return max(0.0, self._pending[1] + self.ack_timeout_s - self._clock())
+        return self.heartbeat.due_in_s()
+
     def _send(self, body: dict[str, Any]) -> None:
         req = Request(ACTION_REPORT, body, source=self.agent.name)
         self._pending = (req.id, self._clock(), body)

@@ -24,6 +24,7 @@ Z_ALERT = 3.0
 
 
 class MonitorAgent(MeshAgent):
+    tick_interval_s = 0.25  # probes run every interval_s (seconds)
     capabilities = ("monitor",)
     probes: tuple[tuple[str, str], ...] = ()
     interval_s = 5.0

@@ -39,6 +39,7 @@ COLUMNS = ("id", "kind", "key", "session", "text", "importance", "created", "exp
 
 
 class StoreAgent(MeshAgent):
+    tick_interval_s = 1.0  # TTL purge: once a second is plenty
     capabilities = ("store",)
     window: int = 0  # 0: unbounded
     ttl_s_by_kind: dict[str, float] = {}

@@ -114,6 +114,7 @@ class TaskQueueAgent(MeshAgent):
 
 
 class SchedulerAgent(MeshAgent):
+    tick_interval_s = 0.1  # schedules are whole seconds
     capabilities = ("scheduler",)
     target = "AsyncProcessor"
     default_schedule: tuple[dict[str, Any], ...] = ()
