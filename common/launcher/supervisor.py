@@ -196,7 +196,7 @@ class Supervisor:
                 self._hung(m)
                 return
             self.act["probe"](m.cfg, m.key)
-        elif not self.act["outstanding_s"](m.cfg, m.key):
+        elif now >= m.next_probe_at and not self.act["outstanding_s"](m.cfg, m.key):
             self.act["probe"](m.cfg, m.key)
             m.next_probe_at = now + self.interval_s
 

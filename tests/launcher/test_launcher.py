@@ -139,3 +139,17 @@ def test_legacy_script_is_health_checked_over_legacy_health_check(mesh, ports):
     run.up("main_pc")
     agents = run.wait_ready(("main_pc",))
     assert agents["OldAgent"]["ready"] and agents["OldAgent"]["pid"]
+
+
+def test_ready_agents_are_probed_once_per_interval_not_flat_out(mesh, ports):
+    """Regression: READY agents were re-probed as soon as each answer came back (~25/s each),
+    which kept an idle 77-agent mesh at 1.5 cores."""
+    run = mesh(chain(ports)[:2])  # health interval 0.3 s
+    run.up("main_pc")
+    run.wait_ready(("main_pc",))
+    endpoint = f"tcp://127.0.0.1:{ports[1]}"
+    first = run.client.call_endpoint(endpoint, "health")["metrics"]["requests_total"]
+    t0 = time.monotonic()
+    run.wait(("main_pc",), lambda a: time.monotonic() - t0 >= 1.5, what="1.5 s of probing")
+    second = run.client.call_endpoint(endpoint, "health")["metrics"]["requests_total"]
+    assert second - first <= 1.5 / 0.3 + 3  # one probe per interval, our own call, slack
