@@ -20,7 +20,7 @@ from common.base_agent import protocol
 from common.base_agent.health import CheckResult, Status
 from common.base_agent.heartbeat import Heartbeat
 from common.base_agent.protocol import Request
-from common.base_agent.sockets import connect
+from common.base_agent.sockets import connect, replies
 from common.hub.protocol import (
     ACTION_FORWARD,
     ACTION_PEER,
@@ -168,16 +168,7 @@ class PeerLink:
             self.host.on_peer_state(state)
 
     def on_readable(self) -> None:
-        while True:
-            try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                reply = protocol.decode_reply(frames)
-            except protocol.ProtocolError as exc:
-                log.warning("bad reply from peer hub: %s", exc)
-                continue
+        for reply in replies(self.socket, f"peer hub {self.endpoint}"):
             self._on_reply(reply)
 
     def _on_reply(self, reply: protocol.Reply) -> None:

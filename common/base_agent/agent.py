@@ -137,9 +137,9 @@ class BaseAgent:
     def request_stop(self) -> None:
         """What SIGTERM/SIGINT do in run(): end the loop.  Override for an ordered stop."""
         self._stopping.set()
-        self.interrupt()
+        self._wake_loop()
 
-    def interrupt(self) -> None:
+    def _wake_loop(self) -> None:
         """Wake the loop out of its poll now (safe from other threads and signal handlers)."""
         try:
             os.write(self._wake_w, b"!")
@@ -149,7 +149,7 @@ class BaseAgent:
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         """Ask the loop to finish and wait up to timeout_s; True if it stopped in time."""
         self._stopping.set()
-        self.interrupt()
+        self._wake_loop()
         if self._thread is None:
             self._teardown()
             return True
@@ -160,7 +160,7 @@ class BaseAgent:
         """Stop at once, without deregistering; idempotent and never raises."""
         try:
             self._stopping.set()
-            self.interrupt()
+            self._wake_loop()
             if self._thread is not None:
                 self._thread.join(POLL_MS * 4 / 1000)
             if self._thread is None or self._thread.is_alive():

@@ -19,7 +19,7 @@ from common.base_agent import protocol
 from common.base_agent.health import CheckResult, Status
 from common.base_agent.heartbeat import Heartbeat
 from common.base_agent.protocol import ErrorCode, Request
-from common.base_agent.sockets import connect
+from common.base_agent.sockets import connect, replies
 
 __all__ = ["RegistryLink"]
 
@@ -87,17 +87,8 @@ class RegistryLink:
 
     def on_readable(self) -> None:
         """Drain replies from the registry."""
-        while True:
-            try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for reply in replies(self.socket, f"registry {self.endpoint}"):
             self.heartbeat.heard()
-            try:
-                reply = protocol.decode_reply(frames)
-            except protocol.ProtocolError as exc:
-                log.warning("bad reply from registry: %s", exc)
-                continue
             self._on_reply(self._pending.pop(reply.id, ""), reply)
 
     def _on_reply(self, action: str, reply: protocol.Reply) -> None:

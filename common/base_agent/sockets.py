@@ -6,12 +6,17 @@ everywhere so no queue grows without limit; see docs/PROTOCOL.md.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 import zmq
 
-from common.base_agent.protocol import MAX_MESSAGE_BYTES
+from common.base_agent.protocol import MAX_MESSAGE_BYTES, ProtocolError, Reply, decode_reply
 
 __all__ = ["DEFAULT_HWM", "NOBLOCK", "SEND_TIMEOUT_MS", "bind", "connect", "endpoint_host",
-           "new_socket", "readable", "recv_frames", "send_frames"]
+           "new_socket", "readable", "recv_frames", "replies", "send_frames"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HWM = 10_000
 SEND_TIMEOUT_MS = 1000  # a send that finds the high-water mark reached raises zmq.Again
@@ -41,6 +46,17 @@ def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[bytes]:
     while get(_RCVMORE):
         frames.append(recv(flags))
     return frames
+
+
+def replies(sock: zmq.Socket, peer: str) -> Iterator[Reply]:
+    """Every reply waiting on a DEALER, without blocking; an undecodable one is logged
+    (naming peer) and skipped."""
+    while readable(sock):
+        frames = recv_frames(sock, NOBLOCK)
+        try:
+            yield decode_reply(frames)
+        except ProtocolError as exc:
+            log.warning("bad reply from %s: %s", peer, exc)
 
 
 def readable(sock: zmq.Socket) -> bool:

@@ -23,7 +23,7 @@ from common.base_agent import protocol
 from common.base_agent.health import CheckResult, Status
 from common.base_agent.heartbeat import Heartbeat
 from common.base_agent.protocol import Request
-from common.base_agent.sockets import connect
+from common.base_agent.sockets import connect, replies
 from common.hub.protocol import ACTION_REPORT
 from common.hub.report import build_report
 
@@ -121,16 +121,7 @@ class HubLink:
         self.index = index
 
     def on_readable(self) -> None:
-        while True:
-            try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                reply = protocol.decode_reply(frames)
-            except protocol.ProtocolError as exc:
-                log.warning("bad reply from hub %s: %s", self.endpoint, exc)
-                continue
+        for reply in replies(self.socket, f"hub {self.endpoint}"):
             if self._pending is None or reply.id != self._pending[0]:
                 continue  # a late reply to a report we already resent elsewhere
             self._pending = None
