@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from common.base_agent import protocol
 from common.base_agent.handlers import collect_handlers, handler
-from common.base_agent.health import CheckResult, HealthCheck, Status, legacy_status, worst
+from common.base_agent.health import HealthCheck, Status, legacy_status, run_check, worst
 from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S, Heartbeat
 from common.base_agent.links import Link, LinkFactory
 from common.base_agent.logs import bind_agent_name
@@ -39,6 +39,7 @@ from common.base_agent.sockets import (
     recv_frames,
     send_frames,
 )
+from common.base_agent.waker import Waker
 
 __all__ = ["STOP_TIMEOUT_S", "BaseAgent", "Pollable"]
 
@@ -90,7 +91,7 @@ class BaseAgent:
         self._respond = RequestHandler(collect_handlers(self), self.metrics, name)
         self._pollees: dict[Pollable, Callable[[], None]] = {}
         self._poller = zmq.Poller()
-        self._wake_r = self._wake_w = -1  # self-pipe: a stop wakes the loop out of poll
+        self._waker = Waker()  # a stop wakes the loop out of its poll at once
         self._ticks = type(self).on_tick is not BaseAgent.on_tick
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -100,9 +101,7 @@ class BaseAgent:
         if self._ctx is None:
             self._ctx = zmq.Context()
         self._router = new_socket(self._ctx, zmq.ROUTER)
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        self._waker.open()
         try:
             self.endpoint = bind(self._router, self.endpoint)
             self.host = self.host or endpoint_host(self.endpoint)
@@ -137,19 +136,12 @@ class BaseAgent:
     def request_stop(self) -> None:
         """What SIGTERM/SIGINT do in run(): end the loop.  Override for an ordered stop."""
         self._stopping.set()
-        self._wake_loop()
-
-    def _wake_loop(self) -> None:
-        """Wake the loop out of its poll now (safe from other threads and signal handlers)."""
-        try:
-            os.write(self._wake_w, b"!")
-        except OSError:
-            pass  # not set up, closed, or already full: the loop wakes anyway
+        self._waker.wake()
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         """Ask the loop to finish and wait up to timeout_s; True if it stopped in time."""
         self._stopping.set()
-        self._wake_loop()
+        self._waker.wake()
         if self._thread is None:
             self._teardown()
             return True
@@ -160,7 +152,7 @@ class BaseAgent:
         """Stop at once, without deregistering; idempotent and never raises."""
         try:
             self._stopping.set()
-            self._wake_loop()
+            self._waker.wake()
             if self._thread is not None:
                 self._thread.join(POLL_MS * 4 / 1000)
             if self._thread is None or self._thread.is_alive():
@@ -203,7 +195,7 @@ class BaseAgent:
     # -- built-in handlers -------------------------------------------------------------------
     @handler(protocol.ACTION_HEALTH)
     def health(self, payload: Any = None) -> dict[str, Any]:
-        results = [self._run_check(c) for c in [*self._checks, *self.links]]
+        results = [run_check(c) for c in [*self._checks, *self.links]]
         return {"status": worst(results).value, "name": self.name,
                 "instance_id": self.instance_id, "uptime_s": self.uptime_s(),
                 "pid": os.getpid(), "version": self.version, "host": self.host,
@@ -225,17 +217,11 @@ class BaseAgent:
     def uptime_s(self) -> float:
         return round(time.monotonic() - self._started_at, 3) if self._started_at else 0.0
 
-    def _run_check(self, check: HealthCheck) -> CheckResult:
-        try:
-            return check.check()
-        except Exception as exc:
-            return CheckResult(check.name, Status.CRITICAL, f"check raised {exc!r}")
-
     # -- the loop ----------------------------------------------------------------------------
     def _serve(self) -> None:
         bind_agent_name(self.name)
         self._poller.register(self._router, zmq.POLLIN)
-        self.watch_socket(self._wake_r, self._drain_wakeups)
+        self.watch_socket(self._waker.read_fd, self._waker.drain)
         polled: list[zmq.Socket | None] = [None] * len(self.links)
         self.ready.set()
         log.info("%s serving on %s (pid %d)", self.name, self.endpoint, os.getpid())
@@ -252,12 +238,6 @@ class BaseAgent:
         for link in self.links:
             wait = min(wait, link.due_in_s())
         return max(1, int(wait * 1000))
-
-    def _drain_wakeups(self) -> None:
-        try:
-            os.read(self._wake_r, 4096)
-        except OSError:
-            pass
 
     def _tick_links(self, poller: zmq.Poller, polled: list[zmq.Socket | None]) -> None:
         """Let each link act, and poll the socket it has now (a reconnect replaces it)."""
@@ -308,10 +288,7 @@ class BaseAgent:
             if self._router is not None:
                 self._router.close(linger=0)
                 self._router = None
-            for fd in (self._wake_r, self._wake_w):
-                if fd >= 0:
-                    os.close(fd)
-            self._wake_r = self._wake_w = -1
+            self._waker.close()
             if self._own_ctx and self._ctx is not None:
                 self._ctx.destroy(linger=0)
             log.info("%s stopped", self.name)

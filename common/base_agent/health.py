@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-__all__ = ["CheckResult", "HealthCheck", "Status", "legacy_status", "worst"]
+__all__ = ["CheckResult", "HealthCheck", "Status", "legacy_status", "run_check", "worst"]
 
 
 class Status(StrEnum):
@@ -45,3 +45,11 @@ def worst(results: list[CheckResult]) -> Status:
 def legacy_status(status: Status) -> str:
     """The original system's vocabulary: ok / degraded / error."""
     return _LEGACY[status]
+
+
+def run_check(check: HealthCheck) -> CheckResult:
+    """check.check(), with a check that raises reported as critical."""
+    try:
+        return check.check()
+    except Exception as exc:
+        return CheckResult(check.name, Status.CRITICAL, f"check raised {exc!r}")
