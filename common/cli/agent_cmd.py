@@ -8,7 +8,7 @@ from common.base_agent.client import registry_from_env
 from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S
 from common.base_agent.loader import load_agent_class
 from common.base_agent.logs import configure_logging
-from common.cli.output import fail, parse_json_option
+from common.cli.output import REGISTRY_OPTION, fail, parse_json_option
 from common.cli.ready import announce_ready
 from common.hub.link import hub_link
 
@@ -23,8 +23,7 @@ def run(
     name: str = typer.Option(..., help="The agent's name in the registry."),
     endpoint: str = typer.Option("tcp://127.0.0.1:0",
                                  help="ROUTER endpoint; port 0 picks a free one."),
-    registry: str = typer.Option(None, "--registry", "-r", envvar="MESH_REGISTRY",
-                                 help="Registry endpoint, tcp://HOST:PORT."),
+    registry: str = REGISTRY_OPTION,
     settings: str = typer.Option(None, help="Agent settings as a JSON object."),
     heartbeat_interval_s: float = typer.Option(HEARTBEAT_INTERVAL_S, "--heartbeat-interval"),
     multi: bool = typer.Option(False, help="Allow several live instances of this name."),

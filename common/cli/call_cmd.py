@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from common.base_agent.client import Client, registry_from_env
+from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
-from common.cli.output import fail, parse_json_option, print_json
+from common.cli.output import REGISTRY_OPTION, fail, need_registry, parse_json_option, print_json
 
 __all__ = ["call"]
 
@@ -15,15 +15,12 @@ def call(
     name: str = typer.Argument(..., help="Agent name, resolved through the registry."),
     action: str = typer.Argument(..., help="The action, e.g. health or echo."),
     data: str = typer.Option(None, "--data", "-d", help="Payload as JSON."),
-    registry: str = typer.Option(None, "--registry", "-r", envvar="MESH_REGISTRY",
-                                 help="Registry endpoint, tcp://HOST:PORT."),
+    registry: str = REGISTRY_OPTION,
     timeout_s: float = typer.Option(2.0, "--timeout", help="Seconds to wait per attempt."),
     retries: int = typer.Option(2, min=0, help="Retries after a timeout (idempotent calls)."),
 ) -> None:
     """Send ACTION to NAME and print the result as JSON; exit 1 with the error on stderr."""
-    endpoint = registry_from_env(registry)
-    if not endpoint:
-        raise fail("no registry: pass --registry tcp://HOST:PORT or set MESH_REGISTRY", 2)
+    endpoint = need_registry(registry)
     payload = parse_json_option(data, "--data")
     with Client(endpoint, source="mesh-call") as client:
         try:

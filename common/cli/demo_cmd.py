@@ -18,7 +18,7 @@ import typer
 from common.base_agent.client import Client, registry_from_env
 from common.base_agent.errors import MeshError
 from common.cli.hosts import CONFIG_OPTION, load
-from common.cli.output import fail, print_json, print_table
+from common.cli.output import REGISTRY_OPTION, fail, print_json, print_table
 from common.launcher.plan import registry_agent
 
 __all__ = ["demo_app", "registry_for"]
@@ -43,8 +43,7 @@ def registry_for(registry: str | None, config: str) -> str:
 def request(
     text: str = typer.Argument(..., help="What the user says."),
     session: str = typer.Option("demo", "--session", help="Conversation session id."),
-    registry: str = typer.Option(None, "--registry", "-r", envvar="MESH_REGISTRY",
-                                 help="Registry endpoint, tcp://HOST:PORT."),
+    registry: str = REGISTRY_OPTION,
     config: str = CONFIG_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     timeout_s: float = typer.Option(5.0, "--timeout", help="Seconds to wait for the reply."),

@@ -25,7 +25,7 @@ from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
 from common.cli.demo_cmd import registry_for
 from common.cli.hosts import CONFIG_OPTION
-from common.cli.output import fail, print_json, print_table
+from common.cli.output import REGISTRY_OPTION, fail, print_json, print_table
 
 __all__ = ["load", "run_load", "summarize"]
 
@@ -111,8 +111,7 @@ def load(
     rate: float = typer.Option(20.0, "--rate", help="Operations per second."),
     duration_s: float = typer.Option(10.0, "--duration", help="Seconds to run."),
     workers: int = typer.Option(4, "--workers", help="Threads, one Client each."),
-    registry: str = typer.Option(None, "--registry", "-r", envvar="MESH_REGISTRY",
-                                 help="Registry endpoint, tcp://HOST:PORT."),
+    registry: str = REGISTRY_OPTION,
     config: str = CONFIG_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     timeout_s: float = typer.Option(2.0, "--timeout", help="Deadline per operation."),

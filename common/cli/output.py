@@ -10,7 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["fail", "parse_json_option", "print_json", "print_table"]
+__all__ = ["REGISTRY_OPTION", "fail", "need_registry", "parse_json_option", "print_json",
+           "print_table"]
+
+REGISTRY_OPTION = typer.Option(None, "--registry", "-r", envvar="MESH_REGISTRY",
+                               help="Registry endpoint, tcp://HOST:PORT.")
 
 
 def print_json(data: Any) -> None:
@@ -39,3 +43,13 @@ def parse_json_option(text: str | None, option: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise fail(f"{option} is not valid JSON: {exc}", 2) from None
+
+
+def need_registry(registry: str | None) -> str:
+    """--registry, else MESH_REGISTRY; exit 2 naming both when neither is given."""
+    from common.base_agent.client import registry_from_env
+
+    endpoint = registry_from_env(registry)
+    if not endpoint:
+        raise fail("no registry: pass --registry tcp://HOST:PORT or set MESH_REGISTRY", 2)
+    return endpoint

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from common.base_agent.client import Client, registry_from_env
+from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
 from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S
 from common.base_agent.logs import configure_logging
-from common.cli.output import fail, print_json, print_table
+from common.cli.output import REGISTRY_OPTION, fail, need_registry, print_json, print_table
 from common.cli.ready import announce_ready
 
 __all__ = ["registry_app"]
 
 registry_app = typer.Typer(help="Run the ServiceRegistry or read what it holds.",
                            no_args_is_help=True)
-
-REGISTRY_OPTION = typer.Option(None, "--registry", "-r", envvar="MESH_REGISTRY",
-                               help="Registry endpoint, tcp://HOST:PORT.")
 
 
 @registry_app.command("serve")
@@ -57,9 +54,7 @@ def list_(
     timeout_s: float = typer.Option(2.0, "--timeout", help="Seconds to wait per attempt."),
 ) -> None:
     """List every live instance: request `list`, reply a list of registrations."""
-    endpoint = registry_from_env(registry)
-    if not endpoint:
-        raise fail("no registry: pass --registry tcp://HOST:PORT or set MESH_REGISTRY", 2)
+    endpoint = need_registry(registry)
     with Client(endpoint) as client:
         try:
             instances = client.call_endpoint(endpoint, "list", timeout_s=timeout_s,

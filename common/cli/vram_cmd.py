@@ -13,9 +13,9 @@ from typing import Any
 
 import typer
 
-from common.base_agent.client import Client, registry_from_env
+from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
-from common.cli.output import fail, print_json, print_table
+from common.cli.output import REGISTRY_OPTION, fail, need_registry, print_json, print_table
 from common.vram.client import LeaseClient
 from common.vram.protocol import DEFAULT_MANAGER
 
@@ -23,17 +23,14 @@ __all__ = ["vram"]
 
 
 def vram(
-    registry: str = typer.Option(None, "--registry", "-r", envvar="MESH_REGISTRY",
-                                 help="Registry endpoint, tcp://HOST:PORT."),
+    registry: str = REGISTRY_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     manager_name: str = typer.Option(DEFAULT_MANAGER, "--manager-name",
                                      help="The manager's registered name."),
     timeout_s: float = typer.Option(2.0, "--timeout", help="Seconds to wait per attempt."),
 ) -> None:
     """Per GPU: capacity, committed, used, free; leases and queue of the VRAM pool."""
-    endpoint = registry_from_env(registry)
-    if not endpoint:
-        raise fail("no registry: pass --registry tcp://HOST:PORT or set MESH_REGISTRY", 2)
+    endpoint = need_registry(registry)
     with Client(endpoint, source="mesh-vram") as client:
         try:
             status = LeaseClient(client, manager=manager_name, timeout_s=timeout_s).status()
