@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from common.testing.mesh import MeshRun
-from tests.launcher.conftest import agent
+from tests.launcher.conftest import agent, became_ready, registered_at
 
 REGISTRY = "service_registry.agent:ServiceRegistry"
 CRASHER = "common.testing.agents:CrashingAgent"
@@ -30,10 +30,12 @@ def test_agents_start_in_dependency_order_and_get_their_settings(mesh, ports):
     run: MeshRun = mesh(chain(ports))
     run.up()
     agents = run.wait_ready()
+    registered = registered_at(run.client.call_endpoint(f"tcp://127.0.0.1:{ports[0]}", "list"))
     deps = {a["name"]: a["dependencies"] for a in chain(ports)}
     for name, info in agents.items():
         for dep in deps[name]:
-            assert info["started_at"] >= agents[dep]["ready_at"] > 0, (name, dep)
+            assert info["started_at"] >= became_ready(agents, registered, name, dep) > 0, \
+                (name, dep)
     got = run.client.call_endpoint(f"tcp://127.0.0.1:{ports[3]}", "settings")
     assert got["settings"] == {"greeting": "hello", "n": 3}
     assert got["ports"] == {"pub_port": ports[5]} and got["pid"] == agents["C"]["pid"]
@@ -103,7 +105,8 @@ def test_cross_host_dependency_is_waited_for_through_the_registry(mesh, ports):
     assert waiting["B"]["state"] == "waiting" and waiting["E"]["state"] == "waiting"
     run.up("main_pc")
     agents = run.wait_ready()
-    assert agents["B"]["started_at"] >= agents["A"]["ready_at"]
+    registered = registered_at(run.client.call_endpoint(f"tcp://127.0.0.1:{ports[0]}", "list"))
+    assert agents["B"]["started_at"] >= became_ready(agents, registered, "B", "A")
 
 
 def test_a_second_launcher_for_the_same_host_refuses(mesh, ports):

@@ -1,9 +1,11 @@
 """Two hosts in two network namespaces: cross-host start and discovery over a real link."""
 
+import json
+
 import pytest
 
 from common.testing.netns import TwoHosts
-from tests.launcher.conftest import agent
+from tests.launcher.conftest import agent, became_ready, registered_at
 
 REASON = TwoHosts.unavailable_reason()
 
@@ -24,11 +26,12 @@ def test_two_launchers_in_two_namespaces_start_and_discover_across_the_link(mesh
             run.run_dirs[host] = str(tmp_path / f"run-{host}")  # no shared run dir
             run.up(host, *address, prefix=net.prefix(index), run_dir=run.run_dirs[host])
         agents = run.wait_ready(timeout_s=30)
-        assert agents["B"]["started_at"] >= agents["A"]["ready_at"]
-        assert agents["C"]["started_at"] >= agents["B"]["ready_at"]
         registry = f"tcp://{net.addresses[0]}:{ports[0]}"
         listed = run.procs.mesh("registry", "list", "--registry", registry, "--json",
                                 ready=False, prefix=net.prefix(1))
         out = listed.proc.stdout.read().decode()
         assert listed.proc.wait(10) == 0
         assert f"tcp://{net.addresses[1]}:{ports[2]}" in out  # B registered from the other host
+        registered = registered_at(json.loads(out))
+        assert agents["B"]["started_at"] >= became_ready(agents, registered, "B", "A")
+        assert agents["C"]["started_at"] >= became_ready(agents, registered, "C", "B")
