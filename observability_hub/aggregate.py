@@ -13,6 +13,7 @@ from typing import Any
 
 from common.hub.protocol import ProcessEvent
 from observability_hub.records import AgentRecord, AgentState
+from observability_hub.refusals import Refusals
 from observability_hub.rollup import root_causes
 from observability_hub.window import RateWindow
 
@@ -31,6 +32,7 @@ class Aggregator:
         self.records: dict[str, AgentRecord] = {}
         self.windows: dict[str, RateWindow] = {}
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
+        self.refusals = Refusals()
         for name, host in self.hosts.items():
             self.records[name] = AgentRecord(name, host=host)
 
@@ -48,6 +50,7 @@ class Aggregator:
         before = record.seq
         record.ingest(body, seen_at)
         if record.seq != before:
+            self.refusals.note(name, body.get("auth"))
             self.windows.setdefault(name, RateWindow()).add(seen_at, body.get("actions", {}))
 
     def ingest_event(self, body: dict[str, Any], seen_at: float) -> None:
@@ -111,7 +114,8 @@ class Aggregator:
                      default="passing")
         return {"status": "warning" if status in ("unknown", "affected") else status,
                 "generated_at": time.time(), "counts": counts, "hosts": host_views,
-                "agents": agents, "events": list(reversed(self.events))[:50]}
+                "agents": agents, "events": list(reversed(self.events))[:50],
+                "security": self.refusals.document()}
 
     @staticmethod
     def _host_view(host: str, agents: list[dict[str, Any]],

@@ -51,6 +51,7 @@ class HubCollector:
         yield from self._requests(snap["actions"])
         yield from self._gauges(snap["view"])
         yield from self._hub(snap["hub"], snap["view"], snap.get("alerts", []))
+        yield _refusals(snap["view"])
 
     def _agents(self, agents: list[dict[str, Any]]) -> Iterator[Metric]:
         up = _gauge("mesh_agent_up", "1 if the agent's heartbeat is fresh", ["agent", "host"])
@@ -164,6 +165,14 @@ def _tallies(view: dict[str, Any], alerts: list[dict[str, Any]]) -> list[Metric]
     for (alertname, severity), n in tally.items():
         firing.add_metric([alertname, severity], n)
     return [counts, firing]
+
+
+def _refusals(view: dict[str, Any]) -> Metric:
+    refused = CounterMetricFamily("mesh_auth_rejected", "Peers refused by an agent's ZAP "
+                                  "handler (CURVE key not on the allow-list)", labels=["agent"])
+    for agent, count in view.get("security", {}).get("by_agent", {}).items():
+        refused.add_metric([agent], float(count))
+    return refused
 
 
 def _histogram() -> HistogramMetricFamily:

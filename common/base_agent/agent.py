@@ -22,6 +22,7 @@ import zmq
 from prometheus_client import CollectorRegistry
 
 from common.base_agent import protocol
+from common.base_agent.backlog import Backlog
 from common.base_agent.handlers import collect_handlers, handler
 from common.base_agent.health import HealthCheck, Status, legacy_status, run_check, worst
 from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S, Heartbeat
@@ -35,11 +36,10 @@ from common.base_agent.sockets import (
     bind,
     endpoint_host,
     new_socket,
-    readable,
-    recv_frames,
     send_frames,
 )
 from common.base_agent.waker import Waker
+from common.base_agent.zap import ZapResponder, open_responder
 
 __all__ = ["STOP_TIMEOUT_S", "BaseAgent", "Pollable"]
 
@@ -84,6 +84,7 @@ class BaseAgent:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._router: zmq.Socket | None = None
+        self.zap: ZapResponder | None = None  # CURVE mode: who may connect to our sockets
         self._link_factories = list(links)
         self.links: list[Link] = []
         self._started_at = 0.0
@@ -93,6 +94,7 @@ class BaseAgent:
         self._poller = zmq.Poller()
         self._waker = Waker()  # a stop wakes the loop out of its poll at once
         self._ticks = type(self).on_tick is not BaseAgent.on_tick
+        self._backlog = Backlog()  # requests read by pump() while a handler waits
 
     # -- lifecycle ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -103,6 +105,9 @@ class BaseAgent:
         self._router = new_socket(self._ctx, zmq.ROUTER)
         self._waker.open()
         try:
+            self.zap = open_responder(self._ctx)  # before any bind: handshakes ask it
+            if self.zap is not None:
+                self.watch_socket(self.zap.socket, self.zap.on_readable)
             self.endpoint = bind(self._router, self.endpoint)
             self.host = self.host or endpoint_host(self.endpoint)
             self.on_setup()
@@ -223,6 +228,7 @@ class BaseAgent:
         self._poller.register(self._router, zmq.POLLIN)
         self.watch_socket(self._waker.read_fd, self._waker.drain)
         polled: list[zmq.Socket | None] = [None] * len(self.links)
+        self._backlog.owner = threading.get_ident()
         self.ready.set()
         log.info("%s serving on %s (pid %d)", self.name, self.endpoint, os.getpid())
         try:
@@ -234,6 +240,8 @@ class BaseAgent:
 
     def _poll_timeout_ms(self) -> int:
         """Sleep until the next thing is due: a tick, or a link's beat; input wakes us."""
+        if self._backlog:
+            return 0
         wait = self.tick_interval_s if self._ticks else IDLE_POLL_S
         for link in self.links:
             wait = min(wait, link.due_in_s())
@@ -252,7 +260,7 @@ class BaseAgent:
                 polled[i] = fresh
 
     def _wake(self, ready: dict, polled: list[zmq.Socket | None]) -> None:
-        if self._router in ready:
+        if self._router in ready or self._backlog:
             self._drain()
         for link, sock in zip(self.links, polled, strict=True):
             if sock in ready:
@@ -265,16 +273,19 @@ class BaseAgent:
     def _drain(self) -> None:
         router = self._router
         assert router is not None
-        for _ in range(DRAIN_MAX):  # the poll said readable: the first recv needs no check
-            try:
-                frames = recv_frames(router, NOBLOCK)
-            except zmq.Again:  # a spurious wake-up
+        for _ in range(DRAIN_MAX):
+            frames = self._backlog.next(router)
+            if frames is None:
                 return
             out = self._respond(frames)
             if out is not None:
                 send_frames(router, out, NOBLOCK)
-            if not readable(router):
-                return
+
+    def pump(self) -> None:
+        """Keep the agent live while a handler waits on another agent (a Client's
+        ``on_wait``): see common.base_agent.backlog."""
+        if self._router is not None and not self._stopped.is_set():  # not from teardown
+            self._backlog.pump(self._router, self.links, self._respond)
 
     def _teardown(self, deregister: bool = True) -> None:
         if self._stopped.is_set():
@@ -288,6 +299,8 @@ class BaseAgent:
             if self._router is not None:
                 self._router.close(linger=0)
                 self._router = None
+            if self.zap is not None:
+                self.zap.close()
             self._waker.close()
             if self._own_ctx and self._ctx is not None:
                 self._ctx.destroy(linger=0)

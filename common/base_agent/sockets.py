@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import zmq
 
 from common.base_agent.protocol import MAX_MESSAGE_BYTES, ProtocolError, Reply, decode_reply
+from common.base_agent.security import secure_client, secure_server
 
 __all__ = ["DEFAULT_HWM", "NOBLOCK", "SEND_TIMEOUT_MS", "bind", "connect", "endpoint_host",
            "new_socket", "readable", "recv_frames", "replies", "send_frames"]
@@ -76,9 +77,11 @@ def new_socket(ctx: zmq.Context, kind: int, hwm: int = DEFAULT_HWM) -> zmq.Socke
 
 
 def bind(sock: zmq.Socket, endpoint: str) -> str:
-    """Bind to endpoint; a tcp port of 0 (or ``*``) picks a free port.  Returns the real one."""
+    """Bind to endpoint; a tcp port of 0 (or ``*``) picks a free port.  Returns the real one.
+    In CURVE mode a tcp socket becomes a CURVE server (its context needs a ZAP handler)."""
     if endpoint.startswith("tcp://") and endpoint.rsplit(":", 1)[-1] in ("0", "*"):
         endpoint = endpoint.rsplit(":", 1)[0] + ":*"
+    secure_server(sock, endpoint)
     sock.bind(endpoint)
     return sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
@@ -87,6 +90,7 @@ def connect(ctx: zmq.Context, kind: int, endpoint: str, hwm: int = DEFAULT_HWM) 
     sock = new_socket(ctx, kind, hwm)
     sock.setsockopt(zmq.RECONNECT_IVL, 10)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+    secure_client(sock, endpoint)
     sock.connect(endpoint)
     return sock
 

@@ -7,14 +7,16 @@ from typing import Any
 
 import typer
 
+from common.base_agent import security
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
+from common.base_agent.keystore import KeyStoreError
 from common.cli.output import fail
 from common.config import ConfigError, MeshConfig, load_config
 from common.launcher import HostPlan, control_endpoint
 
 __all__ = ["ADDRESS_OPTION", "CONFIG_OPTION", "HOST_OPTION", "RUN_DIR_OPTION", "ask_launcher",
-           "load_plan", "parse_addresses", "selected_hosts"]
+           "load_plan", "parse_addresses", "selected_hosts", "use_security"]
 
 HOST_OPTION = typer.Option("all", "--host", help="A host of the config, or `all`.")
 CONFIG_OPTION = typer.Option("startup_config.yaml", "--config", "-c", envvar="MESH_CONFIG",
@@ -25,15 +27,28 @@ RUN_DIR_OPTION = typer.Option("run", "--run-dir", help="Where launchers keep the
                               "sockets and locks (local to each host).")
 
 
-def load(config: str) -> MeshConfig:
+def load(config: str, identity: str = security.OPERATOR) -> MeshConfig:
+    """The config, with this process set up for its security mode (curve: as identity)."""
     try:
-        return load_config(config)
+        cfg = load_config(config)
     except ConfigError as exc:
         typer.echo("\n".join(str(issue) for issue in exc.errors), err=True)
         raise fail(f"{config} has {len(exc.errors)} error(s); see `mesh config check`", 2) \
             from None
     except OSError as exc:
         raise fail(f"cannot read {config}: {exc.strerror}", 2) from None
+    use_security(cfg, identity)
+    return cfg
+
+
+def use_security(cfg: MeshConfig, identity: str) -> None:
+    """``security: curve``: speak CURVE as identity, its key files checked now."""
+    if cfg.global_.security != "curve":
+        return
+    try:
+        security.configure(cfg.global_.keys_dir, identity)
+    except KeyStoreError as exc:
+        raise fail(f"{exc} (global.keys_dir is {cfg.global_.keys_dir!r})", 2) from None
 
 
 def selected_hosts(config: str, host: str) -> list[str]:

@@ -9,6 +9,7 @@ from common.cli.call_cmd import call
 from common.cli.config_cmd import config_app
 from common.cli.demo_cmd import demo_app
 from common.cli.hub_cmd import alerts, health
+from common.cli.keys_cmd import keys_app
 from common.cli.load_cmd import load
 from common.cli.migrate_cmd import migrate_app
 from common.cli.registry_cmd import registry_app
@@ -25,6 +26,7 @@ app.add_typer(agent_app, name="agent")
 app.add_typer(config_app, name="config")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(demo_app, name="demo")
+app.add_typer(keys_app, name="keys")
 for command in (up, down, status, restart, logs):
     app.command(command.__name__)(command)
 app.command("call")(call)

@@ -11,8 +11,10 @@ import time
 
 import typer
 
+from common.base_agent import security
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
+from common.base_agent.keystore import KeyStoreError
 from common.base_agent.logs import configure_logging
 from common.cli.hosts import (
     ADDRESS_OPTION,
@@ -23,6 +25,7 @@ from common.cli.hosts import (
     load_plan,
     parse_addresses,
     selected_hosts,
+    use_security,
 )
 from common.cli.output import fail
 from common.launcher import HostPlan, Launcher, LauncherRunning, control_endpoint
@@ -43,6 +46,8 @@ def up(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
     hosts = selected_hosts(config, host)
     addresses = parse_addresses(address)
     plans = [load_plan(config, name, addresses) for name in hosts]
+    _require_secrets(plans)
+    _check_keys(plans)
     if detach:
         _detach(hosts, config, address, run_dir, log_level)
         return
@@ -56,7 +61,37 @@ def up(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
         raise typer.Exit(max(abs(c) for c in codes))
 
 
+def _require_secrets(plans: list[HostPlan]) -> None:
+    """Every required secret of the hosts to start must be readable, or nothing starts: each
+    one missing is named (agent, secret, source) and the exit code is 2."""
+    problems = [problem for plan in plans for problem in plan.missing_secrets()]
+    if problems:
+        typer.echo("\n".join(problems), err=True)
+        raise fail(f"{len(problems)} required secret(s) cannot be read; nothing was started", 2)
+
+
+def _check_keys(plans: list[HostPlan]) -> None:
+    """curve: every identity the hosts will use has its key files (0600), or nothing starts;
+    plain: say so."""
+    store = security.keystore()
+    if store is None:
+        typer.echo(security.PLAIN_WARNING, err=True)
+        return
+    names = [f"launcher-{plan.host}" for plan in plans]
+    names += [name for plan in plans for name in plan.agents]
+    problems = []
+    for name in names:
+        try:
+            store.keyring(name)
+        except KeyStoreError as exc:
+            problems.append(str(exc))
+    if problems:
+        typer.echo("\n".join(problems), err=True)
+        raise fail(f"{len(problems)} key problem(s) in {store.dir}; nothing was started", 2)
+
+
 def _run_launcher(plan: HostPlan, run_dir: str) -> int:
+    use_security(plan.config, f"launcher-{plan.host}")
     launcher = Launcher(plan, run_dir)
     try:
         launcher.setup()

@@ -120,7 +120,9 @@ class GlobalSettings(_Model):
     log_rotation: LogRotation = LogRotation()
     health: HealthProbe = HealthProbe()
     port_offset: int = Field(default=0, ge=0, le=PORT_MAX)
-    security: Literal["plain", "curve"] = "plain"
+    security: Literal["plain", "curve"] = Field(
+        default="plain", description="curve: every tcp socket encrypted and authenticated")
+    keys_dir: Text = Field(default="keys", description="`mesh keys init` output (curve mode)")
 
 
 class GpuDevice(_Model):
@@ -170,10 +172,16 @@ class RestartPolicy(_Model):
 
 
 class SecretRef(_Model):
-    """Where a secret comes from: an environment variable of the launcher, or a file."""
+    """Where a secret comes from: an environment variable of the launcher, or a file.
+
+    A required secret that cannot be read stops ``mesh up`` before anything starts. An
+    ``optional`` one that is missing is not delivered: the agent runs with that feature off
+    and its health says so.
+    """
 
     env: EnvName | None = None
     file: Text | None = None
+    optional: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -51,6 +51,8 @@ def build_report(agent: BaseAgent, seq: int, failover: bool) -> dict[str, Any]:
               "interval_s": agent.heartbeat_interval_s, "seq": seq, "failover": failover,
               "health": {"status": health["status"], "checks": health["checks"]},
               "metrics": health["metrics"], "actions": action_stats(agent.metrics)}
+    if agent.zap is not None:
+        report["auth"] = agent.zap.summary()
     if isinstance(agent, GaugeSource):
         try:
             report["gauges"] = agent.hub_gauges()

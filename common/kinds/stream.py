@@ -20,7 +20,7 @@ from typing import Any
 import zmq
 
 from common.base_agent import MeshError, handler
-from common.base_agent.sockets import new_socket
+from common.base_agent.sockets import bind, connect, new_socket
 from common.kinds.base import MeshAgent
 
 __all__ = ["SAMPLE_RATE_HZ", "SignalSource", "StreamStage", "decode", "frame_rms"]
@@ -52,7 +52,7 @@ class _Publisher(MeshAgent):
         self.published = 0
         if "pub_port" in self.ports:
             self.pub = new_socket(self.ctx, zmq.PUB)
-            self.pub.bind(f"tcp://{self.host}:{self.ports['pub_port']}")
+            bind(self.pub, f"tcp://{self.host}:{self.ports['pub_port']}")
 
     def publish(self, topic: str, header: dict[str, Any], data: bytes = b"") -> None:
         if self.pub is not None:
@@ -118,6 +118,7 @@ class StreamStage(_Publisher):
     def setup_kind(self) -> None:
         super().setup_kind()
         self.received = 0
+        self.rejected = 0  # messages that could not be decoded or processed
         self.sub: zmq.Socket | None = None
         self.upstream = str(self.settings.get("upstream", self.upstream))
         self._connect_at = 0.0
@@ -131,8 +132,7 @@ class StreamStage(_Publisher):
                 self._connect_at = time.monotonic() + CONNECT_RETRY_S
                 log.debug("%s: upstream %s not reachable yet: %s", self.name, self.upstream, exc)
                 return
-            self.sub = new_socket(self.ctx, zmq.SUB)
-            self.sub.connect(info["pub_endpoint"])
+            self.sub = connect(self.ctx, zmq.SUB, info["pub_endpoint"])
             for topic in self.topics:
                 self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
             self.watch_socket(self.sub, self._on_readable)
@@ -151,7 +151,15 @@ class StreamStage(_Publisher):
             except zmq.Again:
                 return
             self.received += 1
-            for out in self.process(*decode(frames)):
+            try:
+                outputs = self.process(*decode(frames))
+            except Exception as exc:  # a publisher's malformed message must not stop the stage
+                self.rejected += 1
+                log.log(logging.WARNING if self.rejected == 1 else logging.DEBUG,
+                        "%s: dropped a malformed stream message (%d so far): %r",
+                        self.name, self.rejected, exc)
+                continue
+            for out in outputs:
                 self.publish(*out)
 
     def process(self, topic: str, header: dict[str, Any], data: bytes) -> list[Message]:
@@ -159,5 +167,5 @@ class StreamStage(_Publisher):
 
     @handler("stream_stats")
     def stream_stats(self, payload: Any = None) -> dict[str, Any]:
-        return {"received": self.received, "published": self.published,
-                "subscribed": self.sub is not None}
+        return {"received": self.received, "rejected": self.rejected,
+                "published": self.published, "subscribed": self.sub is not None}

@@ -18,6 +18,7 @@ from typing import Any
 
 import psutil
 
+from common.base_agent import security
 from common.base_agent.agent import BaseAgent
 from common.base_agent.errors import MeshError
 from common.base_agent.handlers import handler, require
@@ -70,7 +71,7 @@ class Launcher(InstanceControl, BaseAgent):
                          host=plan.host)
         self.plan = plan
         self.lock = HostLock(run_dir, plan.host)
-        self.forks = ForkServer(preload)
+        self.forks = ForkServer(preload, hide_env=plan.secret_variables())
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
         self.supervisor = Supervisor(plan, {
             "spawn": self._spawn, "signal": self._signal, "probe": self._probe,
@@ -129,6 +130,7 @@ class Launcher(InstanceControl, BaseAgent):
     # -- actions for the supervisor ----------------------------------------------------------
     def _spawn(self, cfg: AgentConfig, key: str) -> int:
         spec = self.plan.spec(cfg)
+        spec["env"].update(security.child_env(cfg.name))  # its own CURVE identity, if any
         if key != cfg.name:  # a second instance: its own log file
             spec["log_path"] = self.plan.log_path(key.replace("@", "."))
         pid = self.forks.spawn(spec)

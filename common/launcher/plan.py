@@ -1,22 +1,27 @@
 """From a startup config to what one host's launcher runs: endpoints, specs, stop order.
 
 Secrets are resolved here, from the launcher's environment or from files, into the child's
-environment; they never reach argv, logs or ``mesh config show``.
+environment (the spec travels over the fork server's socketpair); they never reach argv, logs
+or ``mesh config show``.  The fork server itself starts without them (``secret_variables``),
+so an agent holds only the secrets it declares.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from common.config import AgentConfig, MeshConfig, dependency_waves
+from common.config import AgentConfig, MeshConfig, SecretRef, dependency_waves
 
 __all__ = ["HostPlan", "SecretError", "registry_agent"]
 
 REGISTRY_MODULE_PREFIX = "service_registry."
 HUB_MODULE_PREFIX = "observability_hub."
 MANAGER_MODULE_PREFIX = "main_pc.model_manager."
+
+log = logging.getLogger(__name__)
 
 
 class SecretError(Exception):
@@ -100,6 +105,7 @@ class HostPlan:
             "log_backups": g.log_rotation.backups, "cwd": self.base_dir,
             "hub_endpoints": [] if (agent.module or "").startswith(HUB_MODULE_PREFIX)
             else self.hub_endpoints,
+            "secrets": {name: ref.optional for name, ref in agent.secrets.items()},
         }
 
     @property
@@ -117,17 +123,56 @@ class HostPlan:
         if self.registry_endpoint:
             env["MESH_REGISTRY"] = self.registry_endpoint
         for name, ref in agent.secrets.items():
-            env[name] = self._secret(agent.name, name, ref.env, ref.file)
+            value = self.secret(agent.name, name, ref)
+            if value is not None:
+                env[name] = value
         return env
 
-    def _secret(self, agent: str, name: str, env: str | None, file: str | None) -> str:
-        if env is not None:
-            if env not in os.environ:
-                raise SecretError(f"agents.{agent}.secrets.{name}: environment variable "
-                                  f"{env} is not set for the launcher")
-            return os.environ[env]
+    def secret(self, agent: str, name: str, ref: SecretRef) -> str | None:
+        """The value of agent's secret name; None if an optional one is missing.
+        SecretError, naming agent, secret and source, if a required one is missing."""
         try:
-            return Path(self.base_dir, file or "").read_text().strip()
-        except OSError as exc:
-            raise SecretError(f"agents.{agent}.secrets.{name}: cannot read {file}: "
-                              f"{exc.strerror}") from None
+            return self._read(ref)
+        except SecretError as exc:
+            if not ref.optional:
+                raise SecretError(f"agents.{agent}.secrets.{name}: {exc}") from None
+            log.info("%s: optional secret %s not delivered (%s); the agent runs without it",
+                     agent, name, exc)
+            return None
+
+    def missing_secrets(self) -> list[str]:
+        """Every required secret of this host's agents that cannot be read, as messages."""
+        problems = []
+        for agent in self.agents.values():
+            for name, ref in agent.secrets.items():
+                try:
+                    self.secret(agent.name, name, ref)
+                except SecretError as exc:
+                    problems.append(str(exc))
+        return problems
+
+    def secret_variables(self) -> set[str]:
+        """Names the fork server must not inherit: every secret the config declares (on any
+        host: one machine may run both launchers), and the launcher variables they are read
+        from.  Each agent gets only its own, in its spec."""
+        names: set[str] = set()
+        for agent in self.config.agents:
+            names.update(agent.secrets)
+            names.update(ref.env for ref in agent.secrets.values() if ref.env is not None)
+        return names
+
+    def _read(self, ref: SecretRef) -> str:
+        if ref.env is not None:
+            value = os.environ.get(ref.env)
+            if value is None:
+                raise SecretError(f"environment variable {ref.env} is not set for the launcher")
+            source = f"environment variable {ref.env}"
+        else:
+            try:
+                value = Path(self.base_dir, ref.file or "").read_text().strip()
+            except OSError as exc:
+                raise SecretError(f"cannot read file {ref.file}: {exc.strerror}") from None
+            source = f"file {ref.file}"
+        if not value.strip():
+            raise SecretError(f"{source} is empty")
+        return value

@@ -7,7 +7,9 @@ The spec the launcher sends (over the fork server's socketpair, never argv):
      "settings": {...}, "ports": {name: int}, "heartbeat_interval_s": float,
      "env": {NAME: value} (secrets resolved by the launcher), "log_path": str,
      "log_max_bytes": int, "log_backups": int, "cwd": str,
-     "hub_endpoints": [own host's hub, the other hub] (heartbeats go there)}
+     "hub_endpoints": [own host's hub, the other hub] (heartbeats go there),
+     "secrets": {NAME: optional} (names only: the values are in env; a health check reports
+     which are set)}
 
 The child leads its own process group (so a stop reaches anything it starts), dies with the
 fork server (PR_SET_PDEATHSIG), names itself after the agent (``ps -o comm``), sends its stdout
@@ -97,6 +99,10 @@ def _run_agent(spec: dict[str, Any]) -> int:
                 host=spec.get("host", ""), settings=spec.get("settings") or {},
                 heartbeat_interval_s=spec.get("heartbeat_interval_s", 1.0),
                 ports=spec.get("ports") or {}, links=links)
+    if spec.get("secrets"):
+        from common.base_agent.secret_check import SecretsCheck
+
+        agent.add_check(SecretsCheck(spec["secrets"]))
     agent.run()
     return 0
 

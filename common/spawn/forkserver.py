@@ -29,7 +29,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from common.spawn import child
@@ -44,22 +44,26 @@ STOP_CHILDREN_S = 5.0
 class ForkServer:
     """The launcher's handle on the fork-server process."""
 
-    def __init__(self, preload: Sequence[str] = ()) -> None:
+    def __init__(self, preload: Sequence[str] = (), hide_env: Iterable[str] = ()) -> None:
         self.preload = list(preload)
+        self.hide_env = set(hide_env)  # launcher variables no agent inherits (secrets)
         self.pid = 0
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._buffer = b""
         self._events: list[dict[str, Any]] = []
         self._next_id = 0
+        self._abandoned: set[str] = set()  # spawn ids we stopped waiting for
 
     def start(self) -> None:
         """Start the server as a fresh interpreter (lean: only ``preload`` is imported, so
-        every agent forked from it stays small), connected by a socketpair."""
+        every agent forked from it stays small), connected by a socketpair, with the
+        launcher's environment less ``hide_env``."""
         ours, theirs = socket.socketpair()
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "common.spawn.forkserver", str(theirs.fileno()),
-             ",".join(self.preload)], pass_fds=[theirs.fileno()], start_new_session=True)
+             ",".join(self.preload)], pass_fds=[theirs.fileno()], start_new_session=True,
+            env={k: v for k, v in os.environ.items() if k not in self.hide_env})
         theirs.close()
         self.pid, self._sock = self._proc.pid, ours
 
@@ -74,19 +78,39 @@ class ForkServer:
         self._send({"op": "spawn", "id": rid, "spec": spec})
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            for msg in self._read(deadline - time.monotonic()):
+            for msg in self._unabandoned(self._read(deadline - time.monotonic())):
                 if msg.get("id") != rid:
                     self._events.append(msg)
                 elif msg["op"] == "spawned":
                     return int(msg["pid"])
                 else:
                     raise RuntimeError(f"cannot start {spec.get('name')}: {msg.get('error')}")
+        self._abandoned.add(rid)
         raise TimeoutError(f"fork server did not answer spawn of {spec.get('name')} "
                            f"within {timeout_s:g} s")
 
     def events(self) -> list[dict[str, Any]]:
         """Exit events received so far (non-blocking)."""
-        out, self._events = self._events + list(self._read(0)), []
+        out, self._events = self._events + self._unabandoned(self._read(0)), []
+        return out
+
+    def _unabandoned(self, msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """msgs less the late answers to spawns that timed out: such a child was given up
+        for failed (and is restarted), so it is killed here rather than left to run
+        unsupervised on the agent's port."""
+        out = []
+        for msg in msgs:
+            if msg.get("id") not in self._abandoned:
+                out.append(msg)
+                continue
+            self._abandoned.discard(msg["id"])
+            if msg.get("op") == "spawned":
+                log.warning("killing pid %s: its spawn was answered after the launcher gave "
+                            "up on it", msg["pid"])
+                try:
+                    os.kill(int(msg["pid"]), signal.SIGKILL)  # not a group: it may not lead one yet
+                except ProcessLookupError:
+                    pass
         return out
 
     def close(self, timeout_s: float = STOP_CHILDREN_S + 1) -> None:

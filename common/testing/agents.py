@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import time
@@ -10,8 +12,9 @@ from typing import Any
 from common.base_agent.agent import BaseAgent
 from common.base_agent.errors import MeshError
 from common.base_agent.handlers import handler, require
+from common.base_agent.protocol import ErrorCode
 
-__all__ = ["MAX_SLEEP_S", "CrashingAgent", "EchoAgent"]
+__all__ = ["MAX_SLEEP_S", "CrashingAgent", "EchoAgent", "SigningAgent"]
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +63,20 @@ class CrashingAgent(EchoAgent):
 
     def on_tick(self) -> None:
         raise SystemExit(3)
+
+
+class SigningAgent(EchoAgent):
+    """Uses a secret as a client of an authenticated API would: ``sign {data}`` answers
+    ``{hmac}``, the HMAC-SHA256 of data keyed with the environment variable named by
+    ``settings.secret`` (default ``API_KEY``), in hex.  Whoever knows the secret can check it;
+    the reply does not reveal it.  Without the secret, ``sign`` answers ``unavailable``."""
+
+    @handler("sign")
+    def sign(self, payload: Any) -> dict[str, str]:
+        data = require(payload, "data", str)
+        name = str(self.settings.get("secret", "API_KEY"))
+        key = os.environ.get(name)
+        if not key:
+            raise MeshError(f"{self.name} has no secret {name}: signing is off",
+                            ErrorCode.UNAVAILABLE)
+        return {"hmac": hmac.new(key.encode(), data.encode(), hashlib.sha256).hexdigest()}

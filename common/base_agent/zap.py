@@ -1,0 +1,108 @@
+"""The ZAP handler (RFC 27) of one agent: decides, for every CURVE handshake on the agent's
+sockets, whether the client's public key is on the allow-list.
+
+It is a REP socket at ``inproc://zeromq.zap.01`` in the agent's context, polled by the agent's
+own loop.  Binding sockets set ``ZAP_ENFORCE_DOMAIN``, so without this handler every handshake
+fails: a mistake fails closed.  The allow-list is re-read when its directory changes, so
+``mesh keys revoke`` takes effect at the next handshake.  Refusals are counted and the recent
+ones kept (address, key, identity if known) for the hub.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from typing import Any
+
+import zmq
+from zmq.utils import z85
+
+from common.base_agent import security
+from common.base_agent.keystore import KeyStore, KeyStoreError
+from common.base_agent.sockets import NOBLOCK, new_socket, readable, recv_frames, send_frames
+
+__all__ = ["ZAP_ENDPOINT", "ZapResponder", "open_responder"]
+
+log = logging.getLogger(__name__)
+
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+RECENT = 20
+LOG_FIRST, LOG_EVERY = 10, 100
+
+
+class ZapResponder:
+    def __init__(self, ctx: zmq.Context, store: KeyStore) -> None:
+        self.store = store
+        self.rejected = 0
+        self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT)
+        self._allowed: dict[bytes, str] = {}
+        self._stamp = -1
+        self._clients: dict[str, str] | None = None
+        self.socket = new_socket(ctx, zmq.REP, hwm=100)
+        try:
+            self.socket.bind(ZAP_ENDPOINT)
+        except zmq.ZMQError as exc:
+            self.socket.close(linger=0)
+            raise KeyStoreError(f"a ZAP handler already serves this zmq context ({exc}); "
+                                "CURVE needs one context per agent") from None
+
+    def on_readable(self) -> None:
+        while readable(self.socket):
+            frames = recv_frames(self.socket, NOBLOCK)
+            send_frames(self.socket, self._answer(frames), NOBLOCK)
+
+    def _answer(self, frames: list[bytes]) -> list[bytes]:
+        if len(frames) < 6:
+            return [b"1.0", b"", b"500", b"malformed ZAP request", b"", b""]
+        version, request_id, _domain, address, _identity, mechanism = frames[:6]
+        key = frames[6] if mechanism == b"CURVE" and len(frames) > 6 else b""
+        name = self._lookup(z85.encode(key) if len(key) == 32 else b"")
+        if name is not None:
+            return [version, request_id, b"200", b"OK", name.encode(), b""]
+        self._refuse(address.decode("ascii", "replace"), key, mechanism.decode("ascii", "replace"))
+        return [version, request_id, b"400", b"key not on the allow-list", b"", b""]
+
+    def _lookup(self, public: bytes) -> str | None:
+        try:
+            stamp = self.store.allowed.stat().st_mtime_ns
+            if stamp != self._stamp:
+                self._allowed, self._stamp = self.store.allow_list(), stamp
+        except (OSError, KeyStoreError) as exc:  # fail closed, and say why
+            log.error("allow-list unreadable, refusing every client: %s", exc)
+            self._allowed, self._stamp = {}, -1
+        return self._allowed.get(public) if public else None
+
+    def _refuse(self, address: str, key: bytes, mechanism: str) -> None:
+        public = z85.encode(key).decode() if len(key) == 32 else ""
+        known = self._known(public)
+        self.rejected += 1
+        self.recent.append({"address": address, "key": public, "identity": known,
+                            "mechanism": mechanism, "ts": round(time.time(), 3)})
+        if self.rejected <= LOG_FIRST or self.rejected % LOG_EVERY == 0:  # a flood stays bounded
+            log.warning("refused %s peer at %s (key %s%s): not on the allow-list (%d refused)",
+                        mechanism, address, public[:12] or "none",
+                        f", revoked identity {known}" if known else "", self.rejected)
+
+    def _known(self, public: str) -> str:
+        """The identity a refused key belongs to, if it is one of ours (revoked)."""
+        if self._clients is None:
+            self._clients = {}
+            for name in self.store.identities():
+                try:
+                    self._clients[self.store.public_key(name).decode()] = name
+                except (OSError, KeyStoreError):
+                    continue
+        return self._clients.get(public, "") if public else ""
+
+    def summary(self) -> dict[str, Any]:
+        return {"rejected": self.rejected, "recent": list(self.recent)}
+
+    def close(self) -> None:
+        self.socket.close(linger=0)
+
+
+def open_responder(ctx: zmq.Context) -> ZapResponder | None:
+    """The ZAP handler for an agent's context in CURVE mode; None in plain mode."""
+    store = security.keystore()
+    return ZapResponder(ctx, store) if store is not None else None

@@ -1,0 +1,44 @@
+"""Peers the mesh refused: every agent's ZAP handler counts clients whose CURVE key is not on
+the allow-list and reports the count and the latest ones (address, key, identity if it is a
+revoked one of ours) in its heartbeat.  The hub logs each new refusal with its address, and
+serves the totals on ``/api/health`` (``security``) and ``/metrics``
+(``mesh_auth_rejected_total``)."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any
+
+__all__ = ["Refusals"]
+
+log = logging.getLogger(__name__)
+
+RECENT_KEPT = 50
+
+
+class Refusals:
+    def __init__(self) -> None:
+        self.by_agent: dict[str, int] = {}
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_KEPT)
+
+    def note(self, agent: str, auth: Any) -> None:
+        """Take the ``auth`` part of agent's report; log the refusals not seen before."""
+        if not isinstance(auth, dict) or not isinstance(auth.get("rejected"), int):
+            return
+        before = self.by_agent.get(agent, 0)
+        count = auth["rejected"]
+        self.by_agent[agent] = count
+        fresh = count - before if count >= before else count  # a restart counts from 0
+        recent = [r for r in auth.get("recent", []) if isinstance(r, dict)]
+        for row in recent[-fresh:] if fresh > 0 else []:
+            entry = {"agent": agent, **{k: row.get(k) for k in ("address", "key", "identity",
+                                                                "mechanism", "ts")}}
+            self.recent.append(entry)
+            log.warning("%s refused a peer at %s (key %s%s)", agent, entry["address"],
+                        str(entry["key"] or "none")[:12],
+                        f", revoked identity {entry['identity']}" if entry["identity"] else "")
+
+    def document(self) -> dict[str, Any]:
+        return {"rejected_total": sum(self.by_agent.values()), "by_agent": dict(self.by_agent),
+                "recent": list(reversed(self.recent))}
