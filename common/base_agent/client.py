@@ -6,6 +6,8 @@ request on a DEALER kept per endpoint, and waits with a deadline.  Idempotent ca
 retried Lazy-Pirate style: on a timeout the socket is closed and a new one opened, with a short
 doubling backoff.  A circuit breaker per peer opens after repeated failures.  Errors are typed:
 ``MeshTimeoutError`` names the peer and the action, ``RemoteError`` carries the remote code.
+An agent's own Client gets ``on_wait=agent.pump``: called every WAIT_SLICE_S while a reply is
+awaited, it keeps the waiting agent's heartbeats and health answers going.
 
 A Client belongs to one thread (ZeroMQ sockets are not thread-safe); make one per thread.
 """
@@ -14,12 +16,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import zmq
 
 from common.base_agent import protocol
+from common.base_agent.batch import BATCH_HEADER, MAX_BATCH, decode_batch_replies, encode_batch
 from common.base_agent.breaker import Breaker
 from common.base_agent.errors import MeshTimeoutError, NotFoundError, remote_error
 from common.base_agent.protocol import Reply, Request
@@ -30,6 +33,7 @@ __all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT_S", "REGISTRY_PEER", "Client", "r
 DEFAULT_TIMEOUT_S = 2.0  # per attempt
 DEFAULT_RETRIES = 2
 RETRY_BACKOFF_S = 0.05  # doubles per retry
+WAIT_SLICE_S = 0.1  # with on_wait: how long a wait for a reply goes without calling it
 REGISTRY_PEER = "ServiceRegistry"
 
 
@@ -40,8 +44,10 @@ def registry_from_env(registry: str | None) -> str | None:
 class Client:
     def __init__(self, registry: str | None = None, *, ctx: zmq.Context | None = None,
                  source: str = "client", watch: bool = False,
-                 breaker_threshold: int = 5, breaker_reset_s: float = 5.0) -> None:
+                 breaker_threshold: int = 5, breaker_reset_s: float = 5.0,
+                 on_wait: Callable[[], None] | None = None) -> None:
         self.registry = registry_from_env(registry)
+        self.on_wait = on_wait
         self.source = source
         self._ctx = ctx or zmq.Context.instance()
         self._socks: dict[str, zmq.Socket] = {}
@@ -118,39 +124,35 @@ class Client:
         breaker.failed()
         raise MeshTimeoutError(peer, action, timeout_s, 1 + retries)
 
-    def pipeline(self, name: str, action: str, payloads: Iterable[Any], *, window: int = 256,
-                 timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Any]:
-        """Send many requests with up to ``window`` in flight; results in input order.
+    def pipeline(self, name: str, action: str, payloads: Iterable[Any], *, window: int = 1024,
+                 batch: int = 64, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Any]:
+        """Send many requests with up to ``window`` in flight, ``batch`` calls to a message
+        (1: a message each); results in input order.  Each call succeeds or fails on its own.
 
         No retries (a reply may be in flight); a silence of timeout_s raises MeshTimeoutError.
         """
         endpoint = self.resolve(name, timeout_s)
         sock = self._socket(endpoint)
-        pending = iter(enumerate(payloads))
-        slots: dict[str, int] = {}
-        results: dict[int, Reply] = {}
-        total = self._fill(sock, pending, slots, action, window)
-        while slots:
+        calls = [Request(action, payload, source=self.source) for payload in payloads]
+        pending = {call.id for call in calls}
+        results: dict[str, Reply] = {}
+        sent = 0
+        batch = max(1, min(batch, MAX_BATCH))
+        while len(results) < len(calls):
+            while sent < len(calls) and sent - len(results) < window:
+                chunk = calls[sent:sent + batch]
+                send_frames(sock, encode_batch(chunk, self.source) if batch > 1
+                            else protocol.encode_request(chunk[0]))
+                sent += len(chunk)
             if not readable(sock) and not sock.poll(int(timeout_s * 1000)):
                 self._drop(endpoint)
                 raise MeshTimeoutError(name, action, timeout_s, 1)
-            reply = protocol.decode_reply(recv_frames(sock, NOBLOCK))
-            if reply.id in slots:
-                results[slots.pop(reply.id)] = reply
-                total += self._fill(sock, pending, slots, action, 1)
-        return [self._result(name, action, results[i]) for i in range(total)]
-
-    def _fill(self, sock: zmq.Socket, pending, slots: dict[str, int], action: str,
-              count: int) -> int:
-        sent = 0
-        for index, payload in pending:
-            req = Request(action, payload, source=self.source)
-            slots[req.id] = index
-            send_frames(sock, protocol.encode_request(req))
-            sent += 1
-            if sent >= count:
-                break
-        return sent
+            for reply in _replies(recv_frames(sock, NOBLOCK)):
+                if reply.id in pending:
+                    results[reply.id] = reply
+                elif not reply.ok and not reply.id:  # the agent refused a whole message
+                    raise remote_error(name, action, reply.code, reply.message)
+        return [self._result(name, action, results[call.id]) for call in calls]
 
     def breaker(self, peer: str) -> Breaker:
         found = self._breakers.get(peer)
@@ -187,11 +189,14 @@ class Client:
             return None
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
-            self._set_rcvtimeo(sock, left)
+            self._set_rcvtimeo(sock, left if self.on_wait is None else min(left, WAIT_SLICE_S))
             try:
                 reply = protocol.decode_reply(recv_frames(sock))
             except zmq.Again:
-                break
+                if self.on_wait is None:
+                    break
+                self.on_wait()
+                continue
             except protocol.ProtocolError:
                 continue
             if reply.id == req.id:
@@ -217,3 +222,10 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _replies(frames: list[bytes]) -> list[Reply]:
+    """The replies in one message: a batch's, or a single one."""
+    if len(frames) == 2 and frames[0] == BATCH_HEADER:
+        return decode_batch_replies(frames[1])
+    return [protocol.decode_reply(frames)]

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from common.base_agent import protocol
+from common.base_agent.batch import BATCH_HEADER, decode_batch, encode_batch_replies
 from common.base_agent.handlers import dispatch
 from common.base_agent.metrics import AgentMetrics
 
@@ -24,24 +25,53 @@ class RequestHandler:
         self.handlers, self.metrics, self.owner = handlers, metrics, owner
 
     def __call__(self, frames: list[bytes]) -> list[bytes] | None:
+        if len(frames) == 3 and frames[1] == BATCH_HEADER:
+            return self._batch(frames)
         t0 = time.perf_counter()
         try:
             incoming = protocol.decode_incoming(frames)
         except protocol.ProtocolError as exc:
-            self.metrics.bad_frame(exc.code)
-            if not exc.route:
-                return None
-            return exc.route + protocol.encode_reply(
-                protocol.Reply("", False, code=exc.code, message=exc.message))
+            return self._refuse(exc, exc.route)
         reply = dispatch(self.handlers, incoming.request, self.owner)
         self.metrics.observe(incoming.request.action, time.perf_counter() - t0, reply.code)
         try:
             return incoming.route + _encode(incoming, reply)
+        except (TypeError, ValueError, OverflowError):
+            return incoming.route + protocol.encode_reply(self._serialisable(reply))
+
+    def _refuse(self, exc: protocol.ProtocolError, route: list[bytes]) -> list[bytes] | None:
+        """Count a bad message; answer it with its error code when it can be routed."""
+        self.metrics.bad_frame(exc.code)
+        if not route:
+            return None
+        return route + protocol.encode_reply(
+            protocol.Reply("", False, code=exc.code, message=exc.message))
+
+    def _batch(self, frames: list[bytes]) -> list[bytes] | None:
+        """Every call of a batch through the same dispatch and metrics, answered together."""
+        try:
+            requests = decode_batch(frames[2])
+        except protocol.ProtocolError as exc:
+            return self._refuse(exc, frames[:1])
+        replies = []
+        for req in requests:
+            t0 = time.perf_counter()
+            reply = dispatch(self.handlers, req, self.owner)
+            self.metrics.observe(req.action, time.perf_counter() - t0, reply.code)
+            replies.append(reply)
+        try:
+            return frames[:1] + encode_batch_replies(replies)
+        except (TypeError, ValueError, OverflowError):
+            return frames[:1] + encode_batch_replies([self._serialisable(r) for r in replies])
+
+    def _serialisable(self, reply: protocol.Reply) -> protocol.Reply:
+        try:
+            protocol.encode_reply(reply)
+            return reply
         except (TypeError, ValueError, OverflowError) as exc:
             log.error("%s: reply to %r is not serialisable: %s", self.owner, reply.id, exc)
-            return incoming.route + protocol.encode_reply(protocol.Reply(
-                reply.id, False, code=protocol.ErrorCode.INTERNAL,
-                message=f"reply not serialisable: {exc}"))
+            return protocol.Reply(reply.id, False, code=protocol.ErrorCode.INTERNAL,
+                                  message=f"reply not serialisable: {exc}")
 
 
 def _encode(incoming: protocol.Incoming, reply: protocol.Reply) -> list[bytes]:
