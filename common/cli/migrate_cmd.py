@@ -20,7 +20,8 @@ from typing import Any
 import typer
 
 from common.base_agent.errors import MeshError
-from common.cli.hosts import CONFIG_OPTION, RUN_DIR_OPTION
+from common.base_agent.security import OPERATOR
+from common.cli.hosts import CONFIG_OPTION, RUN_DIR_OPTION, use_security
 from common.cli.output import fail, print_json, print_table
 from common.config import ConfigError, load_config
 from migration import Executor, Journal, MeshControl, build_plan, current_definitions
@@ -45,9 +46,11 @@ def _say(line: str) -> None:
 
 def _config(config: str) -> Any:
     try:
-        return load_config(config)
+        cfg = load_config(config)
     except ConfigError as exc:
         raise fail(f"{config}:\n{exc}", 2) from None
+    use_security(cfg, OPERATOR)
+    return cfg
 
 
 def _open(config: str, run_dir: str, journal: str | None,
