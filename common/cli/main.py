@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
+from common.base_agent.keystore import KeyStoreError
 from common.cli.agent_cmd import agent_app
 from common.cli.call_cmd import call
 from common.cli.config_cmd import config_app
@@ -12,6 +15,7 @@ from common.cli.hub_cmd import alerts, health
 from common.cli.keys_cmd import keys_app
 from common.cli.load_cmd import load
 from common.cli.migrate_cmd import migrate_app
+from common.cli.output import fail
 from common.cli.registry_cmd import registry_app
 from common.cli.status_cmd import logs, restart, status
 from common.cli.up_cmd import down, up
@@ -37,7 +41,11 @@ app.command("load")(load)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyStoreError as exc:  # MESH_KEYS_DIR names keys that are missing or too open
+        fail(str(exc), 2)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
