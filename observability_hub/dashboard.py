@@ -61,6 +61,7 @@ td, th { text-align:left; padding:3px 6px; border-bottom:1px solid var(--line); 
 <section class="card"><h2>Active alerts</h2><div id="alerts" class="dim">none</div></section>
 <section class="hosts" id="hosts"></section>
 <section class="card"><h2>Recent events</h2><div id="events" class="dim">none</div></section>
+<section class="card"><h2>Refused peers</h2><div id="refused" class="dim">none</div></section>
 </main>
 <script>
 "use strict";
@@ -116,6 +117,15 @@ function events(list) {
       `<td>${esc(e.host)}</td><td>${esc(e.agent)}</td><td>${esc(e.event)}</td>` +
       `<td>${esc(e.code)}</td></tr>`).join("") + "</table>";
 }
+function refused(sec) {
+  if (!sec || !sec.rejected_total) return "none";
+  return `${sec.rejected_total} refused (key not on the allow-list)` +
+    "<table><tr><th>time</th><th>agent</th><th>address</th><th>identity</th><th>key</th></tr>" +
+    (sec.recent || []).slice(0, 10).map(r => `<tr><td>${new Date(r.ts * 1000)
+      .toLocaleTimeString()}</td><td>${esc(r.agent)}</td><td>${esc(r.address)}</td>` +
+      `<td>${esc(r.identity || "unknown")}</td><td>${esc(String(r.key || "none").slice(0, 12))}` +
+      "</td></tr>").join("") + "</table>";
+}
 function render(doc) {
   const mesh = document.getElementById("mesh");
   mesh.className = "pill " + doc.status; mesh.textContent = "mesh " + doc.status;
@@ -128,6 +138,7 @@ function render(doc) {
   document.getElementById("hosts").innerHTML = doc.hosts.map(h => host(h, doc.agents)).join("");
   document.getElementById("alerts").innerHTML = alerts(doc.alerts || []);
   document.getElementById("events").innerHTML = events(doc.events || []);
+  document.getElementById("refused").innerHTML = refused(doc.security);
   document.body.dataset.ready = "1";
 }
 async function refresh() {
