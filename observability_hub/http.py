@@ -5,26 +5,38 @@ state-changing endpoints behind a bearer token::
                                "comment": "..."}            -> the silence
     POST /api/alerts/ack      {"fingerprint": "..."}        -> the alert
 
-Standard library only: a threading server in a daemon thread, socket timeouts on every
-connection, request bodies bounded by MAX_BODY_BYTES.  Without a configured token the
-state-changing endpoints answer 403.
+Standard library only: a threading server in a daemon thread, bounded everywhere (the numbers
+are :class:`~observability_hub.http_bounds.HttpLimits`; docs/PROTOCOL.md, "Bounded queues"):
+at most ``max_connections`` connections are served at once (``max_per_client`` from one
+address), more are answered ``503`` without a thread; every read or write times out after
+``read_timeout_s``; a request (from the connection, or the previous reply) that is not answered
+within ``deadline_s`` is cut off (slow clients); the request line and headers may take
+``max_head_bytes`` (``414``/``431`` beyond) and a body ``max_body_bytes`` (``413``).
+Without a configured token the state-changing endpoints answer 403.
 """
 
 from __future__ import annotations
 
 import hmac
+import http.client
 import json
 import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-__all__ = ["MAX_BODY_BYTES", "HttpFront", "HubPages"]
+from observability_hub.http_bounds import (
+    MAX_BODY_BYTES,
+    Connections,
+    HeadBudget,
+    HttpLimits,
+    linger_close,
+)
+
+__all__ = ["MAX_BODY_BYTES", "HttpFront", "HttpLimits", "HubPages"]
 
 log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 64 * 1024
-REQUEST_TIMEOUT_S = 5.0
 
 
 class HubPages(Protocol):
@@ -45,9 +57,23 @@ class HubPages(Protocol):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
-    timeout = REQUEST_TIMEOUT_S
+    rfile: Any  # a HeadBudget once set up
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body leave at once: no 40 ms delayed ACK
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.limits.read_timeout_s)
+        self.rfile = HeadBudget(self.rfile, self.server.limits.max_head_bytes)
+
+    def handle_one_request(self) -> None:
+        self.server.connections.started(self.request)
+        self.rfile.renew()
+        try:
+            super().handle_one_request()
+        except http.client.LineTooLong:  # the request line itself (headers get a 431)
+            self.requestline = self.request_version = self.command = ""
+            self.send_error(414, f"request line over {self.server.limits.max_head_bytes} bytes")
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("http %s " + format, self.client_address[0], *args)
@@ -80,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             self._json(200, action(body, who))
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:  # the body's shape
             self._json(400, {"error": f"bad request: {exc}"})
 
     def _authorised(self) -> str | None:
@@ -96,17 +122,18 @@ class _Handler(BaseHTTPRequestHandler):
         return f"token@{self.client_address[0]}"
 
     def _body(self) -> dict[str, Any] | None:
+        limit = self.server.limits.max_body_bytes
         try:
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             length = -1
-        if not 0 < length <= MAX_BODY_BYTES:
-            self._json(413 if length > MAX_BODY_BYTES else 400,
-                       {"error": f"body must be 1..{MAX_BODY_BYTES} bytes of JSON"})
+        if not 0 < length <= limit:
+            self._json(413 if length > limit else 400,
+                       {"error": f"body must be 1..{limit} bytes of JSON"})
             return None
         try:
             body = json.loads(self.rfile.read(length))
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
             body = None
         if not isinstance(body, dict):
             self._json(400, {"error": "body must be a JSON object"})
@@ -127,19 +154,56 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False  # close() cuts the connections instead of waiting for them
     allow_reuse_address = True
+    request_queue_size = 128  # the listen backlog: a burst of connects waits, not SYN retries
 
-    def __init__(self, address: tuple[str, int], pages: HubPages, token: str) -> None:
+    def __init__(self, address: tuple[str, int], pages: HubPages, token: str,
+                 limits: HttpLimits) -> None:
         super().__init__(address, _Handler)
-        self.pages = pages
-        self.token = token
+        self.pages, self.token, self.limits = pages, token, limits
+        self.connections = Connections(limits)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.connections.admit(request, client_address[0]):
+            return  # answered 503; closed by service_actions
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.connections.release(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.release(request)
+
+    def shutdown_request(self, request: Any) -> None:
+        linger_close(request)  # in the connection's own thread
+
+    def service_actions(self) -> None:
+        self.connections.cut_overdue()
+        self.connections.close_refused()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):  # the client went away, or was cut off
+            log.debug("http connection from %s ended: %s", client_address[0], exc)
+        else:
+            log.exception("http request from %s failed", client_address[0])
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.connections.cut_all()
 
 
 class HttpFront:
     """Serves a hub's pages on host:port (port 0 picks a free one) from a daemon thread."""
 
-    def __init__(self, pages: HubPages, host: str, port: int, token: str = "") -> None:
-        self._server = _Server((host, port), pages, token)
+    def __init__(self, pages: HubPages, host: str, port: int, token: str = "",
+                 limits: HttpLimits | None = None) -> None:
+        self._server = _Server((host, port), pages, token, limits or HttpLimits())
         self.url = f"http://{host}:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.2}, name="hub-http",

@@ -139,7 +139,11 @@ class RegistryView:
             log.info("registry event %d after %d: missed %d, re-syncing",
                      seq, self.seq, seq - self.seq - 1)
             return False
-        record = body.get("instance") or {}
+        record = body.get("instance")
+        if not (isinstance(record, dict) and isinstance(record.get("instance_id"), str)
+                and isinstance(record.get("name"), str)):
+            log.warning("registry event %d has no valid instance: re-syncing", seq)
+            return False
         with self.changed:
             if op in ("register", "update"):
                 self.instances[record["instance_id"]] = record

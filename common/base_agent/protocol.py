@@ -211,7 +211,7 @@ def _request_from(body: dict[str, Any]) -> Request:
 def _legacy_request(frame: bytes) -> Request:
     try:
         body = json.loads(frame)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         raise ProtocolError(ErrorCode.BAD_FRAME, "single frame is not JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("action"), str):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "legacy request needs a string 'action'")

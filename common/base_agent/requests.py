@@ -1,6 +1,7 @@
 """From the frames a ROUTER received to the frames it sends back: decode, dispatch to the
 handler, count, encode.  Bad frames are answered with an error code (or dropped when they
-cannot be routed) and counted; a reply that cannot be serialised becomes an ``internal`` error."""
+cannot be routed) and counted; a reply that cannot be serialised becomes an ``internal`` error,
+one over MAX_MESSAGE_BYTES a ``too_large`` one."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ __all__ = ["RequestHandler"]
 
 log = logging.getLogger(__name__)
 
+UNKNOWN_LABEL = "_unknown"  # the metrics label of every request for an action with no handler
+
 
 class RequestHandler:
     def __init__(self, handlers: dict[str, Callable[[Any], Any]], metrics: AgentMetrics,
@@ -33,11 +36,19 @@ class RequestHandler:
         except protocol.ProtocolError as exc:
             return self._refuse(exc, exc.route)
         reply = dispatch(self.handlers, incoming.request, self.owner)
-        self.metrics.observe(incoming.request.action, time.perf_counter() - t0, reply.code)
+        self.metrics.observe(self._label(incoming.request.action), time.perf_counter() - t0,
+                             reply.code)
         try:
-            return incoming.route + _encode(incoming, reply)
+            out = _encode(incoming, reply)
         except (TypeError, ValueError, OverflowError):
-            return incoming.route + protocol.encode_reply(self._serialisable(reply))
+            out = protocol.encode_reply(self._serialisable(reply))
+        if size := self._over_limit(out, repr(reply.id)):
+            out = protocol.encode_reply(_too_large(reply, size))
+        return incoming.route + out
+
+    def _label(self, action: str) -> str:
+        """The metrics label of action: a peer's made-up names share one series."""
+        return action if action in self.handlers else UNKNOWN_LABEL
 
     def _refuse(self, exc: protocol.ProtocolError, route: list[bytes]) -> list[bytes] | None:
         """Count a bad message; answer it with its error code when it can be routed."""
@@ -57,12 +68,25 @@ class RequestHandler:
         for req in requests:
             t0 = time.perf_counter()
             reply = dispatch(self.handlers, req, self.owner)
-            self.metrics.observe(req.action, time.perf_counter() - t0, reply.code)
+            self.metrics.observe(self._label(req.action), time.perf_counter() - t0, reply.code)
             replies.append(reply)
         try:
-            return frames[:1] + encode_batch_replies(replies)
+            out = encode_batch_replies(replies)
         except (TypeError, ValueError, OverflowError):
-            return frames[:1] + encode_batch_replies([self._serialisable(r) for r in replies])
+            out = encode_batch_replies([self._serialisable(r) for r in replies])
+        if size := self._over_limit(out, "a batch"):
+            out = encode_batch_replies([_too_large(r, size) for r in replies])
+        return frames[:1] + out
+
+    def _over_limit(self, frames: list[bytes], what: str) -> int:
+        """The size of an encoded reply over MAX_MESSAGE_BYTES (its peer would refuse it, and
+        the ROUTER would queue it: up to the high-water mark of them), else 0."""
+        size = sum(map(len, frames))
+        if size <= protocol.MAX_MESSAGE_BYTES:
+            return 0
+        log.warning("%s: reply to %s is %d bytes, over the limit: answered too_large",
+                    self.owner, what, size)
+        return size
 
     def _serialisable(self, reply: protocol.Reply) -> protocol.Reply:
         try:
@@ -72,6 +96,12 @@ class RequestHandler:
             log.error("%s: reply to %r is not serialisable: %s", self.owner, reply.id, exc)
             return protocol.Reply(reply.id, False, code=protocol.ErrorCode.INTERNAL,
                                   message=f"reply not serialisable: {exc}")
+
+
+def _too_large(reply: protocol.Reply, size: int) -> protocol.Reply:
+    return protocol.Reply(reply.id, False, code=protocol.ErrorCode.TOO_LARGE,
+                          message=f"the reply of {size} bytes is over the "
+                                  f"{protocol.MAX_MESSAGE_BYTES} byte limit")
 
 
 def _encode(incoming: protocol.Incoming, reply: protocol.Reply) -> list[bytes]:

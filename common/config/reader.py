@@ -52,13 +52,14 @@ def read_yaml(path: str | Path) -> tuple[Any, list[ConfigIssue]]:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [ConfigIssue("", f"cannot read the file: {exc}", source=source)]
-    loader = _StrictLoader(text)
     try:
-        data = loader.get_single_data()
+        loader = _StrictLoader(text)  # its reader already refuses control characters
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         return None, [ConfigIssue("", f"not valid YAML: {_yaml_reason(exc)}", source=source)]
-    finally:
-        loader.dispose()
     issues = [ConfigIssue(f"line {line}", f"duplicate key, first at line {first}; YAML keeps only "
                           "the last one", key, source=source)
               for line, first, key in loader.duplicates]

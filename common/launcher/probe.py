@@ -93,6 +93,6 @@ class Prober:
                 report = json.loads(frames[-1])
                 return report if isinstance(report, dict) else None
             reply = protocol.decode_reply(frames)
-        except (ValueError, protocol.ProtocolError):
+        except (ValueError, RecursionError, protocol.ProtocolError):  # or JSON nested too deep
             return None
         return reply.result if reply.ok and isinstance(reply.result, dict) else None
