@@ -21,6 +21,7 @@ __all__ = ["EVENTS_KEPT", "FORGET_AFTER_S", "Aggregator"]
 
 EVENTS_KEPT = 200
 FORGET_AFTER_S = 600.0  # an agent not in the config, silent this long, is forgotten
+MAX_UNKNOWN_AGENTS = 256  # agents not in the config tracked at once; reports beyond are dropped
 _RANK = {"passing": 0, "unknown": 1, "warning": 1, "affected": 1, "critical": 2}
 
 
@@ -33,6 +34,7 @@ class Aggregator:
         self.windows: dict[str, RateWindow] = {}
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
         self.refusals = Refusals()
+        self.unknown_dropped = 0  # reports and events of agents beyond MAX_UNKNOWN_AGENTS
         for name, host in self.hosts.items():
             self.records[name] = AgentRecord(name, host=host)
 
@@ -44,8 +46,19 @@ class Aggregator:
             record.host = host
         return record
 
+    def _full(self, name: str) -> bool:
+        """A name the hub would have to add while it already tracks its share of unknowns."""
+        if name in self.records or name in self.hosts:
+            return False
+        if len(self.records) - len(self.hosts) < MAX_UNKNOWN_AGENTS:
+            return False
+        self.unknown_dropped += 1
+        return True
+
     def ingest_report(self, body: dict[str, Any], seen_at: float) -> None:
         name = str(body["agent"])
+        if self._full(name):
+            return
         record = self._record(name, str(body.get("host_name") or body.get("host", "")))
         before = record.seq
         record.ingest(body, seen_at)
@@ -55,6 +68,8 @@ class Aggregator:
 
     def ingest_event(self, body: dict[str, Any], seen_at: float) -> None:
         event = ProcessEvent(body["event"])
+        if self._full(str(body["agent"])):
+            return
         record = self._record(str(body["agent"]), str(body.get("host", "")))
         code = body.get("code")
         record.on_event(event, code if isinstance(code, int) else None,
@@ -115,7 +130,8 @@ class Aggregator:
         return {"status": "warning" if status in ("unknown", "affected") else status,
                 "generated_at": time.time(), "counts": counts, "hosts": host_views,
                 "agents": agents, "events": list(reversed(self.events))[:50],
-                "security": self.refusals.document()}
+                "security": self.refusals.document(),
+                "unknown_agents_dropped": self.unknown_dropped}
 
     @staticmethod
     def _host_view(host: str, agents: list[dict[str, Any]],

@@ -2,7 +2,7 @@
 
 import pytest
 
-from observability_hub.aggregate import Aggregator
+from observability_hub.aggregate import MAX_UNKNOWN_AGENTS, Aggregator
 from observability_hub.records import FAIL_THRESHOLD, RECOVER_THRESHOLD
 from observability_hub.rollup import root_causes
 from observability_hub.window import histogram_quantile
@@ -78,3 +78,15 @@ def test_unconfigured_agents_silent_for_long_are_forgotten():
     assert agg.prune(now=FORGET_AFTER_S) == []
     assert agg.prune(now=FORGET_AFTER_S + 2) == ["Transient"]
     assert list(agg.records) == ["Configured"]
+
+
+def test_agents_not_in_the_config_are_bounded_and_config_agents_always_kept():
+    agg = Aggregator({"Known": []}, hosts={"Known": "main_pc"})
+    for i in range(MAX_UNKNOWN_AGENTS + 50):
+        agg.ingest_report(report(f"Fake{i}", 1), seen_at=100.0)
+        agg.ingest_event({"agent": f"Ghost{i}", "event": "exited", "code": 1}, 100.0)
+    agg.ingest_report(report("Known", 1), seen_at=100.0)
+    assert len(agg.records) == MAX_UNKNOWN_AGENTS + 1
+    view = agg.view(now=100.1)
+    assert view["unknown_agents_dropped"] == 50 + MAX_UNKNOWN_AGENTS + 50
+    assert {a["name"]: a for a in view["agents"]}["Known"]["seq"] == 1
