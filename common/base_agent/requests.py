@@ -19,6 +19,7 @@ __all__ = ["RequestHandler"]
 
 log = logging.getLogger(__name__)
 
+BATCH_BUDGET_S = 0.5  # the calls of one batch that start later than this are not run
 UNKNOWN_LABEL = "_unknown"  # the metrics label of every request for an action with no handler
 
 
@@ -65,9 +66,15 @@ class RequestHandler:
         except protocol.ProtocolError as exc:
             return self._refuse(exc, frames[:1])
         replies = []
+        deadline = time.perf_counter() + BATCH_BUDGET_S
         for req in requests:
             t0 = time.perf_counter()
-            reply = dispatch(self.handlers, req, self.owner)
+            if t0 > deadline:  # the rest is refused, so one message cannot hold the agent long
+                reply = protocol.Reply(req.id, False, code=protocol.ErrorCode.UNAVAILABLE,
+                                       message=f"batch over its {BATCH_BUDGET_S:g} s budget; "
+                                               "send the rest again, or smaller batches")
+            else:
+                reply = dispatch(self.handlers, req, self.owner)
             self.metrics.observe(self._label(req.action), time.perf_counter() - t0, reply.code)
             replies.append(reply)
         try:

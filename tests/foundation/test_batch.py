@@ -13,6 +13,7 @@ from common.base_agent.batch import (
 )
 from common.base_agent.errors import RemoteError
 from common.base_agent.protocol import Request
+from common.base_agent.requests import BATCH_BUDGET_S
 from common.testing.agents import EchoAgent
 from common.testing.wait import wait_registered
 
@@ -76,3 +77,14 @@ def test_malformed_batch_is_refused_with_a_code_and_the_agent_keeps_serving(echo
     reply = protocol.decode_reply(sock.recv_multipart())
     assert not reply.ok and reply.code == protocol.ErrorCode.BAD_REQUEST
     assert client.call("Batcher", "echo", "still here") == "still here"
+
+
+def test_a_batch_longer_than_its_budget_answers_the_rest_unavailable(echo, dealer):
+    agent, _ = echo
+    sock = dealer(agent.endpoint)
+    calls = [Request("sleep", {"seconds": 0.2}) for _ in range(6)]
+    sock.send_multipart(encode_batch(calls, "test"))
+    replies = decode_batch_replies(sock.recv_multipart()[1])
+    ran = [r for r in replies if r.ok]
+    assert 1 <= len(ran) <= BATCH_BUDGET_S / 0.2 + 1 < len(replies)
+    assert all(r.code == protocol.ErrorCode.UNAVAILABLE for r in replies[len(ran):])
