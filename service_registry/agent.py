@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 REGISTRY_NAME = "ServiceRegistry"
 EVENTS_HWM = 100_000
+STALL_S = 0.25  # a loop turn this late means the registry itself was not running
 
 
 class ServiceRegistry(BaseAgent):
@@ -50,6 +51,7 @@ class ServiceRegistry(BaseAgent):
         self._pub: zmq.Socket | None = None
         self._next_sweep = 0.0
         self._next_tick = 0.0
+        self._last_turn = 0.0
 
     def on_setup(self) -> None:
         self._pub = new_socket(self._ctx, zmq.PUB, hwm=EVENTS_HWM)  # type: ignore[arg-type]
@@ -66,6 +68,11 @@ class ServiceRegistry(BaseAgent):
 
     def on_tick(self) -> None:
         now = time.monotonic()
+        gap = now - self._last_turn if self._last_turn else 0.0
+        self._last_turn = now
+        if gap > STALL_S:  # e.g. SIGSTOP: requests queued meanwhile may not all be read yet
+            log.warning("registry: not running for %.2f s; instances get that time back", gap)
+            self.state.excuse(gap)
         if now >= self._next_sweep:
             self._next_sweep = now + self.heartbeat_interval_s / 10
             self.state.heartbeat(self.instance_id)

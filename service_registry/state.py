@@ -123,6 +123,13 @@ class RegistryState:
                     changes.append(("update", record))
         return changes
 
+    def excuse(self, gap_s: float) -> None:
+        """The registry itself was not running for gap_s (stopped, starved of CPU): that
+        silence is not the instances'.  Each gets it back, up to now."""
+        now = self._clock()
+        for iid, seen in self._last_seen.items():
+            self._last_seen[iid] = min(now, seen + gap_s)
+
     def expire(self) -> list[Change]:
         now = self._clock()
         dead = [iid for iid, seen in self._last_seen.items()

@@ -51,6 +51,7 @@ STOP_TIMEOUT_S = 5.0
 POLL_MS = 50  # the default tick of an agent with on_tick; a stop wakes the loop at once
 IDLE_POLL_S = 1.0  # an agent without on_tick wakes only for input, its links, or a stop
 DRAIN_MAX = 256  # requests handled per wake-up before timers get a turn
+DRAIN_BUDGET_S = 0.1  # ... or this long: heartbeats and acks must not wait behind a queue
 
 
 class BaseAgent:
@@ -273,6 +274,7 @@ class BaseAgent:
     def _drain(self) -> None:
         router = self._router
         assert router is not None
+        deadline = time.monotonic() + DRAIN_BUDGET_S
         for _ in range(DRAIN_MAX):
             frames = self._backlog.next(router)
             if frames is None:
@@ -280,6 +282,8 @@ class BaseAgent:
             out = self._respond(frames)
             if out is not None:
                 send_frames(router, out, NOBLOCK)
+            if time.monotonic() >= deadline:
+                return
 
     def pump(self) -> None:
         """Keep the agent live while a handler waits on another agent (a Client's

@@ -24,7 +24,12 @@ import zmq
 from common.base_agent import protocol
 from common.base_agent.batch import BATCH_HEADER, MAX_BATCH, decode_batch_replies, encode_batch
 from common.base_agent.breaker import Breaker
-from common.base_agent.errors import MeshTimeoutError, NotFoundError, remote_error
+from common.base_agent.errors import (
+    MeshTimeoutError,
+    NoInstanceError,
+    NotFoundError,
+    remote_error,
+)
 from common.base_agent.protocol import Reply, Request
 from common.base_agent.sockets import NOBLOCK, connect, readable, recv_frames, send_frames
 
@@ -74,7 +79,7 @@ class Client:
         found = self.call_endpoint(self.registry, protocol.ACTION_LOOKUP, {"name": name},
                                    timeout_s=timeout_s, peer=REGISTRY_PEER)
         if not found:
-            raise NotFoundError(name, "resolve", "not_found", f"no live instance of {name!r}")
+            raise NoInstanceError(name, "resolve", "not_found", f"no live instance of {name!r}")
         self._cache[name] = found[0]["endpoint"]
         return found[0]["endpoint"]
 

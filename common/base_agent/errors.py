@@ -13,6 +13,7 @@ __all__ = [
     "ConflictError",
     "MeshError",
     "MeshTimeoutError",
+    "NoInstanceError",
     "NotFoundError",
     "RemoteError",
     "UnknownActionError",
@@ -73,6 +74,11 @@ class ConflictError(RemoteError):
 
 class NotFoundError(RemoteError):
     """The name, instance or object asked for does not exist."""
+
+
+class NoInstanceError(NotFoundError):
+    """The registry has no live instance of the name now: one that should be there is
+    restarting, expired or on the far side of a partition, so for it this is transient."""
 
 
 class UnknownActionError(RemoteError):

@@ -14,6 +14,8 @@ from typing import Any
 
 from common.base_agent import BaseAgent
 from common.base_agent.client import Client
+from common.base_agent.errors import MeshError, NoInstanceError
+from common.base_agent.protocol import ErrorCode
 
 __all__ = ["CALL_TIMEOUT_S", "MeshAgent", "hop"]
 
@@ -40,7 +42,8 @@ class MeshAgent(BaseAgent):
                              breaker_threshold=int(self.settings.get(
                                  "breaker_threshold", self.breaker_threshold)),
                              breaker_reset_s=float(self.settings.get(
-                                 "breaker_reset_s", self.breaker_reset_s)))
+                                 "breaker_reset_s", self.breaker_reset_s)),
+                             on_wait=self.pump)  # live while a call waits
         self.call_timeout_s = float(self.settings.get("call_timeout_s", CALL_TIMEOUT_S))
         self._kind_up = False
         self.setup_kind()
@@ -65,10 +68,15 @@ class MeshAgent(BaseAgent):
     def call(self, name: str, action: str, payload: Any = None,
              hops: list[dict[str, Any]] | None = None, *, timeout_s: float | None = None,
              idempotent: bool = True) -> Any:
-        """Call name.action; append the callee's hops (from a dict reply) to ``hops``."""
-        result = self.client.call(name, action, payload, timeout_s=timeout_s or
-                                  self.call_timeout_s, retries=1 if idempotent else 0,
-                                  idempotent=idempotent)
+        """Call name.action; append the callee's hops (from a dict reply) to ``hops``.
+        A callee with no live instance now is ``unavailable`` to our caller (it may retry),
+        not ``not_found``."""
+        try:
+            result = self.client.call(name, action, payload, timeout_s=timeout_s or
+                                      self.call_timeout_s, retries=1 if idempotent else 0,
+                                      idempotent=idempotent)
+        except NoInstanceError as exc:
+            raise MeshError(str(exc), ErrorCode.UNAVAILABLE) from None
         if hops is not None and isinstance(result, dict):
             hops.extend(result.pop("hops", []))
         return result

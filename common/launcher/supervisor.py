@@ -3,8 +3,10 @@
 Pure bookkeeping over injected actions (spawn, signal, probe), driven by ``step()`` from the
 launcher's loop and by ``on_exit`` / ``on_health`` as events arrive.  An agent starts as soon
 as every dependency is ready (health answered), so independent chains do not wait for a
-global wave; restarts back off exponentially (``Backoff``); a crash loop is flagged and logged
-as an alert and the launcher keeps trying at the cap.
+global wave; restarts back off exponentially (``Backoff``): the first exit after a stable run
+(READY for ``stable_after_s``) is restarted at once, a repeat within that window after the
+initial backoff, doubling up to the cap; a crash loop is flagged and logged as an alert and the
+launcher keeps trying at the cap.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class Supervisor:
         return True
 
     def start(self, m: Managed, now: float) -> None:
+        m.started_at, m.probe_failures, m.next_probe_at = now, 0, now
         try:
             m.pid = self.act["spawn"](m.cfg, m.key)
         except Exception as exc:  # a spawn failure is an exit: back off and retry
@@ -109,7 +112,6 @@ class Supervisor:
             self.on_exit_of(m, -1, now)
             return
         m.move(Event.SPAWN)
-        m.started_at, m.probe_failures, m.next_probe_at = now, 0, now
         m.started_wall, m.ready_wall = time.time(), 0.0
         self.act["notify"]({"event": "started", "agent": m.cfg.name, "pid": m.pid})
 
@@ -150,9 +152,12 @@ class Supervisor:
         self._schedule_restart(m, code, now)
 
     def _schedule_restart(self, m: Managed, code: int, now: float) -> None:
-        if m.ready_at and now - m.ready_at >= m.backoff.stable_after_s:
+        # stable: this run (not an earlier one) was READY for the whole window
+        stable = (m.ready_at and m.ready_at >= m.started_at
+                  and now - m.ready_at >= m.backoff.stable_after_s)
+        if stable:
             m.backoff.reset()
-        delay = m.backoff.next_s()
+        delay = 0.0 if stable else m.backoff.next_s()
         m.restart_at = now + delay
         m.restart_times.append(now)
         m.crash_loop = (len(m.restart_times) == CRASH_LOOP_RESTARTS

@@ -26,7 +26,7 @@ import torch
 
 from common.base_agent import BaseAgent, handler, require
 from common.base_agent.client import Client
-from common.base_agent.errors import MeshError, NotFoundError
+from common.base_agent.errors import MeshError, NoInstanceError, NotFoundError
 from common.base_agent.protocol import ErrorCode
 from common.gpu.backend import MIB
 from common.model_agent.state import ModelState, next_state
@@ -42,7 +42,7 @@ TOUCH_EVERY_S = 0.5  # infer marks the lease used at most this often
 
 
 class TorchModelAgent(BaseAgent):
-    capabilities = ("model",)
+    capabilities = (vp.HOLDER_CAPABILITY,)
 
     def on_setup(self) -> None:
         s = self.settings
@@ -60,7 +60,8 @@ class TorchModelAgent(BaseAgent):
         self._loaded: SyntheticModel | BaseException | None = None
         self._next_call_at = self._next_keepalive_at = self._touched_at = 0.0
         self.last_used_at = time.monotonic()
-        client = Client(self.registry_endpoint, ctx=self.ctx, source=self.name)
+        client = Client(self.registry_endpoint, ctx=self.ctx, source=self.name,
+                        on_wait=self.pump)  # live while the manager is slow to answer
         self.leases = LeaseClient(client, manager=s.get("manager", vp.DEFAULT_MANAGER),
                                   holder=self._holder(),
                                   timeout_s=float(s.get("call_timeout_s", 1.0)))
@@ -119,6 +120,13 @@ class TorchModelAgent(BaseAgent):
             self._start_loading(dict(payload))
         return {"ok": True}
 
+    @handler(vp.NOTICE_STARTED)
+    def on_manager_started(self, payload: Any = None) -> dict[str, bool]:
+        """The manager (re)started knowing no lease: check ours now, not at the next
+        keepalive (it answers not_found: unload, then acquire again)."""
+        self._next_call_at = self._next_keepalive_at = 0.0
+        return {"ok": True}
+
     # -- the loop ----------------------------------------------------------------------------
     def on_tick(self) -> None:
         now = time.monotonic()
@@ -148,12 +156,17 @@ class TorchModelAgent(BaseAgent):
         """Call the manager; on failure, note it and retry after RETRY_S."""
         try:
             call()
+        except NoInstanceError as exc:  # the manager is away (restarting): not our lease's end
+            self._retry_later(exc)
         except NotFoundError:
             self._lost_lease("the manager no longer knows the lease")
         except MeshError as exc:
-            self.last_error = str(exc)
-            self._next_call_at = time.monotonic() + RETRY_S
-            log.warning("%s: %s", self.name, exc)
+            self._retry_later(exc)
+
+    def _retry_later(self, exc: MeshError) -> None:
+        self.last_error = str(exc)
+        self._next_call_at = time.monotonic() + RETRY_S
+        log.warning("%s: %s", self.name, exc)
 
     def _acquire(self) -> None:
         s = self.settings

@@ -33,6 +33,9 @@ Notices (manager -> holder endpoint, ordinary requests; the holder answers ``{ok
 ------------------------------------------------------------------------------------------
 ``vram_unload``  ``{lease_id, reason, deadline_s}``: unload the weights, then ``release``.
 ``vram_granted`` ``{lease_id, gpu, host, gpu_index, vram_mb}``: a queued request was granted.
+``vram_manager_started`` ``{manager: instance_id}``: sent at start to every registered model
+              agent: a restarted manager knows no lease, so holders check theirs now (a
+              ``keepalive`` answered ``not_found``) rather than at their next keepalive.
 """
 
 from __future__ import annotations
@@ -49,7 +52,9 @@ __all__ = [
     "ACTION_STATUS",
     "ACTION_TOUCH",
     "DEFAULT_MANAGER",
+    "HOLDER_CAPABILITY",
     "NOTICE_GRANTED",
+    "NOTICE_STARTED",
     "NOTICE_UNLOAD",
     "TERMINAL",
     "Decision",
@@ -71,6 +76,8 @@ ACTION_STATUS = "status"
 
 NOTICE_UNLOAD = "vram_unload"
 NOTICE_GRANTED = "vram_granted"
+NOTICE_STARTED = "vram_manager_started"
+HOLDER_CAPABILITY = "model"  # model agents register with it; the manager finds them by it
 
 
 class Decision(StrEnum):

@@ -12,8 +12,9 @@ import logging
 from typing import Any
 
 from common.base_agent import BadRequest, BaseAgent, handler, require
+from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
-from common.base_agent.protocol import ErrorCode
+from common.base_agent.protocol import ACTION_LOOKUP, ErrorCode
 from common.gpu.backend import MIB
 from common.gpu.probe import ProbeBackend
 from common.vram import protocol as vp
@@ -29,6 +30,8 @@ from main_pc.model_manager.pool import VramPool
 __all__ = ["ModelManagerAgent"]
 
 log = logging.getLogger(__name__)
+
+ANNOUNCE_TIMEOUT_S = 0.5
 
 
 class ModelManagerAgent(BaseAgent):
@@ -50,6 +53,23 @@ class ModelManagerAgent(BaseAgent):
         if self.registry_endpoint and self.settings.get("watch_registry", True):
             self.watch = HolderWatch(self.registry_endpoint, self.ctx)
             self.watch.start()
+        self._announce_start()
+
+    def _announce_start(self) -> None:
+        """A fresh pool knows no lease: tell every registered model agent now, so that holders
+        of a previous instance's leases learn it at once, not at their next keepalive."""
+        if not self.registry_endpoint:
+            return
+        try:
+            with Client(self.registry_endpoint, ctx=self.ctx, source=self.name) as client:
+                holders = client.call_endpoint(
+                    self.registry_endpoint, ACTION_LOOKUP, {"capability": vp.HOLDER_CAPABILITY},
+                    timeout_s=ANNOUNCE_TIMEOUT_S, retries=0, peer="ServiceRegistry")
+        except MeshError as exc:  # they will find out at their next keepalive
+            log.warning("cannot list model agents to announce the start: %s", exc)
+            return
+        for holder in holders:
+            self.outbox.send(holder["endpoint"], vp.NOTICE_STARTED, {"manager": self.instance_id})
 
     def _clock_kw(self) -> dict[str, Any]:
         clock = self.settings.get("clock")  # tests inject a manual clock (in-process only)
