@@ -18,6 +18,9 @@ __all__ = ["Change", "RegistryState", "validate_record"]
 
 Change = tuple[str, dict[str, Any]]
 ENDPOINT_SCHEMES = ("tcp://", "ipc://", "inproc://")
+MAX_INSTANCES = 4096  # live instances in all: a peer cannot grow the registry without bound
+MAX_PER_NAME = 16  # instances of one name (blue/green needs two or three)
+MAX_ADMITTED = 256  # names with blue/green admissions at once
 
 
 def validate_record(payload: Any) -> dict[str, Any]:
@@ -61,9 +64,11 @@ class RegistryState:
 
     def register(self, payload: Any) -> list[Change]:
         record = validate_record(payload)
+        known = self.records.get(record["instance_id"])
+        if known is None:
+            self._check_room(record["name"])
         changes = self._evict_same_endpoint(record)
         self._check_claim(record)
-        known = self.records.get(record["instance_id"])
         record["registered_at"] = known["registered_at"] if known else time.time()
         record["preferred"] = known["preferred"] if known else False
         self._put(record)
@@ -76,9 +81,17 @@ class RegistryState:
                  and r["instance_id"] != record["instance_id"]]
         return [("deregister", self._drop(r["instance_id"])) for r in stale]
 
+    def _check_room(self, name: str) -> None:
+        if len(self.records) >= MAX_INSTANCES:
+            raise MeshError(f"the registry holds {MAX_INSTANCES} instances, its limit",
+                            ErrorCode.UNAVAILABLE)
+        if len(self._by_name.get(name, {})) >= MAX_PER_NAME:
+            raise MeshError(f"{name} has {MAX_PER_NAME} live instances, the limit per name",
+                            ErrorCode.CONFLICT)
+
     def _check_claim(self, record: dict[str, Any]) -> None:
-        for other in self.records.values():
-            if other["name"] != record["name"] or other["instance_id"] == record["instance_id"]:
+        for other in self._by_name.get(record["name"], {}).values():
+            if other["instance_id"] == record["instance_id"]:
                 continue
             if not (record["multi"] and other["multi"] or self._admitted(record, other)):
                 raise MeshError(
@@ -90,6 +103,8 @@ class RegistryState:
         """Let instances of name at these endpoints live side by side though not `multi`
         (blue/green: the old instance and its replacement).  An empty list ends it."""
         if endpoints:
+            if name not in self.admitted and len(self.admitted) >= MAX_ADMITTED:
+                raise BadRequest(f"{MAX_ADMITTED} names are admitted already, the limit")
             self.admitted[name] = set(endpoints)
         else:
             self.admitted.pop(name, None)
