@@ -32,11 +32,9 @@ from common.base_agent.metrics import AgentMetrics
 from common.base_agent.registration import RegistryLink
 from common.base_agent.requests import RequestHandler
 from common.base_agent.sockets import (
-    NOBLOCK,
     bind,
     endpoint_host,
     new_socket,
-    send_frames,
 )
 from common.base_agent.waker import Waker
 from common.base_agent.zap import ZapResponder, open_responder
@@ -272,18 +270,8 @@ class BaseAgent:
         self.on_tick()
 
     def _drain(self) -> None:
-        router = self._router
-        assert router is not None
-        deadline = time.monotonic() + DRAIN_BUDGET_S
-        for _ in range(DRAIN_MAX):
-            frames = self._backlog.next(router)
-            if frames is None:
-                return
-            out = self._respond(frames)
-            if out is not None:
-                send_frames(router, out, NOBLOCK)
-            if time.monotonic() >= deadline:
-                return
+        assert self._router is not None
+        self._backlog.serve(self._router, self._respond, DRAIN_MAX, DRAIN_BUDGET_S)
 
     def pump(self) -> None:
         """Keep the agent live while a handler waits on another agent (a Client's

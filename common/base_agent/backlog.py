@@ -13,6 +13,7 @@ live agent either.  Only the loop thread pumps (``owner``), and never from insid
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -50,6 +51,19 @@ class Backlog:
         if self._kept:
             return self._kept.popleft()
         return recv_frames(router, NOBLOCK) if readable(router) else None
+
+    def serve(self, router: zmq.Socket, respond: Respond, most: int, budget_s: float) -> None:
+        """Answer up to ``most`` requests (kept ones first), or for up to budget_s."""
+        deadline = time.monotonic() + budget_s
+        for _ in range(most):
+            frames = self.next(router)
+            if frames is None:
+                return
+            out = respond(frames)
+            if out is not None:
+                send_frames(router, out, NOBLOCK)
+            if time.monotonic() >= deadline:
+                return
 
     def pump(self, router: zmq.Socket, links: Sequence[Link], respond: Respond) -> None:
         if self._pumping or threading.get_ident() != self.owner:
