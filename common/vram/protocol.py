@@ -109,6 +109,7 @@ class Reason(StrEnum):
     NO_ROOM = "no_room"  # wait=False and no room now
     UNKNOWN_HOST = "unknown_host"
     QUEUE_FULL = "queue_full"
+    TOO_MANY = "too_many_leases"  # the pool already holds MAX_LEASES live leases
     WAITING = "waiting_for_room"
     EVICTING = "evicting"
     IDLE = "idle"

@@ -29,6 +29,7 @@ __all__ = ["Notice", "VramPool"]
 log = logging.getLogger(__name__)
 S = LeaseState
 ENDED_KEPT = 512  # ended leases remembered, so a late poll learns how its lease ended
+MAX_LEASES = 4096  # live leases (granted and queued) the pool holds at most
 
 
 @dataclass(slots=True)
@@ -276,6 +277,8 @@ class VramPool:
         if lease.want_bytes > max(s.usable_bytes for s in allowed_slots(self.slots,
                                                                          lease.hosts)):
             return Reason.TOO_LARGE
+        if len(self.leases) >= MAX_LEASES:  # tiny leases could otherwise pile up without bound
+            return Reason.TOO_MANY
         if sum(le.state is S.QUEUED for le in self.leases.values()) >= self.policy.max_queue:
             return Reason.QUEUE_FULL
         return None

@@ -5,6 +5,7 @@ import pytest
 from common.gpu.backend import MIB
 from common.vram.protocol import NOTICE_GRANTED, NOTICE_UNLOAD, Decision, LeaseState
 from main_pc.model_manager import GpuSlot, Policy, VramPool
+from main_pc.model_manager import pool as pool_module
 from main_pc.model_manager.lease import Holder, TransitionError, transition
 
 pytestmark = pytest.mark.timeout(30)
@@ -166,3 +167,14 @@ def test_a_fresh_or_still_loading_lease_is_not_evicted():
     assert fresh.state is LeaseState.GRANTED
     pool.report(fresh.lease_id, 10 * GB)
     assert fresh.state is LeaseState.EVICTING
+
+
+def test_tiny_leases_cannot_pile_up_without_bound(monkeypatch):
+    monkeypatch.setattr(pool_module, "MAX_LEASES", 20)
+    pool, _ = make_pool()
+    granted = [pool.acquire(f"tiny{i}", MIB, holder=holder(f"h{i}")) for i in range(20)]
+    assert all(le.decision() is Decision.GRANTED for le in granted)
+    extra = pool.acquire("tiny-extra", MIB)
+    assert extra.decision() is Decision.REFUSED and extra.reason == "too_many_leases"
+    pool.release(granted[0].lease_id)
+    assert pool.acquire("tiny-again", MIB).decision() is Decision.GRANTED
