@@ -14,7 +14,7 @@ from common.launcher import control_endpoint
 from common.testing.processes import MeshProcess, ProcessTracker
 from common.testing.wait import wait_until
 
-__all__ = ["MeshRun", "free_ports"]
+__all__ = ["MeshRun", "free_ports", "two_host_config"]
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -27,6 +27,23 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     finally:
         for sock in socks:
             sock.close()
+
+
+def two_host_config(workdir: Path | str, agents: list[dict[str, Any]], *,
+                health: dict[str, Any] | None = None, main_pc: dict[str, Any] | None = None,
+                **global_: Any) -> dict[str, Any]:
+    """A two-host startup config for tests: fast heartbeats, logs under workdir, MainPC on
+    127.0.0.1 (registry role unless main_pc says otherwise), PC2 on 127.0.0.2."""
+    return {
+        "version": 1,
+        "global": {"heartbeat_interval_s": 0.3, "stop_timeout_s": 3,
+                   "log_dir": str(Path(workdir) / "logs"),
+                   "health": {"interval_s": 0.3, "timeout_s": 0.3, "retries": 2,
+                              "start_period_s": 10, **(health or {})}, **global_},
+        "hosts": {"main_pc": {"address": "127.0.0.1", "roles": ["registry"], **(main_pc or {})},
+                  "pc2": {"address": "127.0.0.2"}},
+        "agents": agents,
+    }
 
 
 class MeshRun:

@@ -1,6 +1,6 @@
 import pytest
 
-from common.testing.mesh import MeshRun, free_ports
+from common.testing.mesh import MeshRun, free_ports, two_host_config
 
 ECHO = "common.testing.agents:EchoAgent"
 
@@ -10,25 +10,12 @@ def agent(name, host, port, deps=(), module=ECHO, **extra):
             "dependencies": list(deps), **extra}
 
 
-def mesh_config(tmp_path, agents, **global_):
-    return {
-        "version": 1,
-        "global": {"heartbeat_interval_s": 0.3, "stop_timeout_s": 3,
-                   "log_dir": str(tmp_path / "logs"),
-                   "health": {"interval_s": 0.3, "timeout_s": 0.3, "retries": 2,
-                              "start_period_s": 10}, **global_},
-        "hosts": {"main_pc": {"address": "127.0.0.1", "roles": ["registry"]},
-                  "pc2": {"address": "127.0.0.2"}},
-        "agents": agents,
-    }
-
-
 @pytest.fixture
 def mesh(procs, tmp_path):
     runs = []
 
     def make(agents, **global_):
-        run = MeshRun(procs, tmp_path, mesh_config(tmp_path, agents, **global_))
+        run = MeshRun(procs, tmp_path, two_host_config(tmp_path, agents, **global_))
         runs.append(run)
         return run
 

@@ -13,7 +13,7 @@ import psutil
 
 from common.base_agent.client import Client
 from common.launcher import control_endpoint
-from common.testing.mesh import MeshRun
+from common.testing.mesh import MeshRun, two_host_config
 
 __all__ = ["TOKEN", "TOKEN_VAR", "Mesh", "hub_health", "mesh_config"]
 
@@ -30,32 +30,23 @@ def entry(name: str, port: int, module: str, deps: tuple[str, ...] = (),
 def mesh_config(tmp_path: Path, p: list[int]) -> dict[str, Any]:
     """The config on ten free ports, p."""
     hub = {"role": "central", "http_port": p[3], "host_name": "main_pc"}
-    return {
-        "version": 1,
-        "global": {"heartbeat_interval_s": 0.3, "stop_timeout_s": 3,
-                   "log_dir": str(tmp_path / "logs"),
-                   "health": {"interval_s": 0.5, "timeout_s": 2.0, "retries": 5,
-                              "start_period_s": 30}},
-        "hosts": {"main_pc": {"address": "127.0.0.1", "gpu": GPU,
-                              "roles": ["registry", "hub_central", "model_manager"]},
-                  "pc2": {"address": "127.0.0.2"}},
-        "agents": [
-            entry("ServiceRegistry", p[0], "service_registry.agent:ServiceRegistry",
-                  ports={"events_port": p[1]}),
-            entry("ObservabilityHub", p[2], "observability_hub.hub:ObservabilityHub",
-                  ports={"http_port": p[3]}, settings=hub,
-                  secrets={"MESH_HUB_TOKEN": {"env": TOKEN_VAR}}),
-            entry("ModelManagerAgent", p[4], "main_pc.model_manager.agent:ModelManagerAgent",
-                  ("ServiceRegistry",), settings={"local_host": "main_pc", "reserve_mb": 500,
-                                                 "hosts": {"main_pc": {"gpu": GPU}}}),
-            entry("Echo", p[5], "common.testing.agents:EchoAgent", ("ServiceRegistry",)),
-            entry("AudioCapture", p[6], "main_pc.agents.audio:AudioCapture",
-                  ("ServiceRegistry",), ports={"pub_port": p[7]}, settings={"frame_rate_hz": 20}),
-            entry("FusedAudioPreprocessor", p[8], "main_pc.agents.audio:FusedAudioPreprocessor",
-                  ("ServiceRegistry",), ports={"pub_port": p[9]},
-                  settings={"upstream": "HostileAudio"}),
-        ],
-    }
+    return two_host_config(tmp_path, agents=[
+        entry("ServiceRegistry", p[0], "service_registry.agent:ServiceRegistry",
+              ports={"events_port": p[1]}),
+        entry("ObservabilityHub", p[2], "observability_hub.hub:ObservabilityHub",
+              ports={"http_port": p[3]}, settings=hub,
+              secrets={"MESH_HUB_TOKEN": {"env": TOKEN_VAR}}),
+        entry("ModelManagerAgent", p[4], "main_pc.model_manager.agent:ModelManagerAgent",
+              ("ServiceRegistry",), settings={"local_host": "main_pc", "reserve_mb": 500,
+                                             "hosts": {"main_pc": {"gpu": GPU}}}),
+        entry("Echo", p[5], "common.testing.agents:EchoAgent", ("ServiceRegistry",)),
+        entry("AudioCapture", p[6], "main_pc.agents.audio:AudioCapture",
+              ("ServiceRegistry",), ports={"pub_port": p[7]}, settings={"frame_rate_hz": 20}),
+        entry("FusedAudioPreprocessor", p[8], "main_pc.agents.audio:FusedAudioPreprocessor",
+              ("ServiceRegistry",), ports={"pub_port": p[9]},
+              settings={"upstream": "HostileAudio"}),
+    ], health={"interval_s": 0.5, "timeout_s": 2.0, "retries": 5, "start_period_s": 30},
+        main_pc={"gpu": GPU, "roles": ["registry", "hub_central", "model_manager"]})
 
 
 class Mesh:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.testing.mesh import two_host_config
+
 __all__ = ["HUB", "REGISTRY", "SIGNER", "Secrets", "entry", "marker", "mesh_agents", "mesh_config",
            "variable"]
 
@@ -63,13 +65,6 @@ def mesh_agents(s: Secrets, ports: list[int]) -> list[dict[str, Any]]:
 
 
 def mesh_config(tmp_path: Path, agents: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "version": 1,
-        "global": {"heartbeat_interval_s": 0.3, "stop_timeout_s": 3,
-                   "log_dir": str(tmp_path / "logs"),
-                   "health": {"interval_s": 0.3, "timeout_s": 0.5, "retries": 3,
-                              "start_period_s": 20}},
-        "hosts": {"main_pc": {"address": "127.0.0.1", "roles": ["registry", "hub_central"]},
-                  "pc2": {"address": "127.0.0.2"}},
-        "agents": agents,
-    }
+    return two_host_config(tmp_path, agents,
+                       health={"timeout_s": 0.5, "retries": 3, "start_period_s": 20},
+                       main_pc={"roles": ["registry", "hub_central"]})
