@@ -19,13 +19,19 @@ def _ip(*args: str) -> None:
 
 
 class TwoHosts:
-    """Namespaces ``am-a-N`` and ``am-b-N`` with 10.231.N.1 and 10.231.N.2 on a veth pair."""
+    """Namespaces ``am-a-N`` and ``am-b-N`` with 10.231.N.1 and 10.231.N.2 on a veth pair;
+    ``stem`` names them otherwise (``{stem}a``, ``{stem}b``, veths ``{stem}va``, ``{stem}vb``),
+    so that another process can find them again by the same stem."""
 
-    def __init__(self) -> None:
-        self.n = random.randint(1, 250)
-        self.ns = (f"am-a-{self.n}", f"am-b-{self.n}")
+    def __init__(self, n: int | None = None, stem: str | None = None) -> None:
+        self.n = random.randint(1, 250) if n is None else n
         self.addresses = (f"10.231.{self.n}.1", f"10.231.{self.n}.2")
-        self._veth = (f"ama{self.n}", f"amb{self.n}")
+        if stem is None:
+            self.ns = (f"am-a-{self.n}", f"am-b-{self.n}")
+            self._veth = (f"ama{self.n}", f"amb{self.n}")
+        else:
+            self.ns = (f"{stem}a", f"{stem}b")
+            self._veth = (f"{stem}va", f"{stem}vb")
 
     @staticmethod
     def unavailable_reason() -> str | None:
@@ -59,5 +65,8 @@ class TwoHosts:
         _ip("-n", self.ns[0], "link", "set", self._veth[0], "up" if up else "down")
 
     def __exit__(self, *exc: object) -> None:
+        """Delete both namespaces (the veth pair and any rules inside go with them), and the
+        veth pair if a failed start left it outside them."""
         for ns in self.ns:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+        subprocess.run(["ip", "link", "del", self._veth[0]], capture_output=True, timeout=10)
