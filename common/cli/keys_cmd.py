@@ -15,6 +15,7 @@ secret files are written with mode 0600 and refused at start with any other mode
 from __future__ import annotations
 
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -109,10 +110,7 @@ def list_keys(directory: Dir = None, config: str = CONFIG_OPTION, as_json: AsJso
 def revoke(name: str, directory: DirOption = None, config: str = CONFIG_OPTION) -> None:
     """Take NAME off the allow-list; every agent refuses it from its next handshake on."""
     store = _store(directory, config)
-    try:
-        store.revoke(name)
-    except KeyStoreError as exc:
-        raise fail(str(exc), 2) from None
+    _edit(store.revoke, name)
     typer.echo(f"{name}: revoked in {store.dir} (connections it holds now end when they "
                f"reconnect; stop the process to end them at once)")
 
@@ -121,8 +119,13 @@ def revoke(name: str, directory: DirOption = None, config: str = CONFIG_OPTION) 
 def allow(name: str, directory: DirOption = None, config: str = CONFIG_OPTION) -> None:
     """Put a revoked NAME back on the allow-list."""
     store = _store(directory, config)
+    _edit(store.allow, name)
+    typer.echo(f"{name}: allowed in {store.dir}")
+
+
+def _edit(change: Callable[[str], None], name: str) -> None:
+    """Apply a change of the allow-list to name; a KeyStoreError exits 2 naming it."""
     try:
-        store.allow(name)
+        change(name)
     except KeyStoreError as exc:
         raise fail(str(exc), 2) from None
-    typer.echo(f"{name}: allowed in {store.dir}")
