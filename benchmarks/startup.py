@@ -45,7 +45,8 @@ ECHO = "common.testing.agents:EchoAgent"
 def roster() -> list[dict]:
     """77 agents: the registry, then 76 echo agents in DEPTH-1 levels over both hosts."""
     agents = [{"name": "ServiceRegistry", "host": "main_pc", "port": BASE_PORT,
-               "module": "service_registry.agent:ServiceRegistry", "dependencies": []}]
+               "module": "service_registry.agent:ServiceRegistry", "service": "registry",
+               "dependencies": []}]
     levels: list[list[str]] = [["ServiceRegistry"]]
     for i in range(76):
         level = 1 + i * (DEPTH - 1) // 76

@@ -74,7 +74,9 @@ def decision_times_us(rounds: int) -> dict:
 
 
 def wire_times_us(rounds: int) -> dict:
-    agent = ModelManagerAgent("ModelManagerAgent", settings={"watch_registry": False})
+    gpu = {"backend": "simulated", "devices": [{"name": "RTX 4090", "vram_mb": 24000}]}
+    agent = ModelManagerAgent("ModelManagerAgent", settings={"watch_registry": False,
+                                                             "hosts": {"main_pc": {"gpu": gpu}}})
     agent.start()
     client = Client()
     client.resolve = lambda name, timeout_s=0: agent.endpoint  # no registry needed here

@@ -26,7 +26,7 @@ def choose_strategy(agent: AgentConfig, change: AgentChange, default: str) -> tu
     wanted = change.strategy or default
     if wanted != "auto":
         return wanted, "asked for in the change file"
-    if (agent.module or "").startswith("service_registry.") or agent.name == "ServiceRegistry":
+    if agent.service == "registry":
         return "stop_and_replace", "the registry runs one store with one writer"
     if agent.resources.vram_mb > 0:
         return "stop_and_replace", f"holds {agent.resources.vram_mb} MB VRAM (one GPU lease)"

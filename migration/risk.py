@@ -16,7 +16,6 @@ from typing import Any
 import yaml
 
 from common.config import AgentConfig, MeshConfig
-from common.launcher.plan import MANAGER_MODULE_PREFIX, REGISTRY_MODULE_PREFIX
 from migration.change import AgentChange
 
 __all__ = ["DEFAULT_WEIGHTS", "Factor", "Observed", "Risk", "dependents", "load_weights", "score"]
@@ -88,15 +87,6 @@ def dependents(config: MeshConfig, name: str) -> set[str]:
     return found
 
 
-def _role(agent: AgentConfig) -> str | None:
-    module = agent.module or ""
-    if module.startswith(REGISTRY_MODULE_PREFIX) or agent.name == "ServiceRegistry":
-        return "registry"
-    if module.startswith(MANAGER_MODULE_PREFIX) or agent.name.startswith("ModelManager"):
-        return "model_manager"
-    return None
-
-
 def _ratio(value: float, saturation: float) -> float:
     return min(1.0, value / saturation) if saturation > 0 else 0.0
 
@@ -104,7 +94,7 @@ def _ratio(value: float, saturation: float) -> float:
 def _static(config: MeshConfig, agent: AgentConfig, w: dict[str, Any]) -> list[Factor]:
     weights, sat = w["weights"], w["saturation"]
     deps = dependents(config, agent.name)
-    role = _role(agent)
+    role = agent.service
     dep_value = max(_ratio(len(deps), sat["dependents"]), w["roles"].get(role, 0.0))
     hosts = {a.name: a.host for a in config.agents}
     links = [d for d in agent.dependencies if hosts.get(d, agent.host) != agent.host]

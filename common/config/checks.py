@@ -17,7 +17,13 @@ from typing import Any
 
 from common.config.graph import find_cycles
 from common.config.issues import REDACTED, ConfigIssue, join_path, looks_secret
-from common.config.schema import SINGLETON_ROLES, AgentConfig, HostConfig, MeshConfig
+from common.config.schema import (
+    SERVICE_ROLES,
+    SINGLETON_ROLES,
+    AgentConfig,
+    HostConfig,
+    MeshConfig,
+)
 
 __all__ = ["ConfigView", "check_config", "check_view"]
 
@@ -42,8 +48,8 @@ def check_config(config: MeshConfig) -> list[ConfigIssue]:
 
 def check_view(view: ConfigView) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
-    for check in (_duplicate_names, _host_refs, _roles, _dependencies, _cycles, _ports,
-                  _secrets):
+    for check in (_duplicate_names, _host_refs, _roles, _services, _derived_settings,
+                  _dependencies, _cycles, _ports, _secrets):
         issues.extend(check(view))
     return issues
 
@@ -78,6 +84,64 @@ def _roles(view: ConfigView) -> Iterator[ConfigIssue]:
         for name in holders[1:]:
             yield ConfigIssue(f"hosts.{name}.roles", f"role {role!r} is already held by host "
                               f"{holders[0]!r}; only one host may hold it", role)
+
+
+def _services(view: ConfigView) -> Iterator[ConfigIssue]:
+    """A service runs on a host holding its role, once per host."""
+    seen: dict[tuple[str, str], int] = {}
+    for index, agent in view.agents:
+        if agent.service is None or agent.host not in view.hosts:
+            continue
+        roles = SERVICE_ROLES[agent.service]
+        held = view.hosts[agent.host].roles
+        key = (agent.service, agent.host)
+        if not set(roles) & set(held):
+            yield ConfigIssue(_at(index, "service"), f"host {agent.host!r} does not hold the "
+                              f"role {' or '.join(roles)} (its roles: {list(held)}); add the "
+                              f"role under hosts.{agent.host}.roles or move the agent",
+                              agent.service)
+        elif key in seen:
+            yield ConfigIssue(_at(index, "service"), f"host {agent.host!r} already runs this "
+                              f"service: {_at(seen[key])}", agent.service)
+        else:
+            seen[key] = index
+    for name, host in view.hosts.items():
+        if {"hub_central", "hub_edge"} <= set(host.roles):
+            yield ConfigIssue(f"hosts.{name}.roles", "a host holds hub_central or hub_edge, "
+                              "not both", "hub_edge")
+
+
+# Settings the mesh's services once took from hand-written copies; the host plan now derives
+# each from the config.  A config that still carries one is told what replaced it.
+DERIVED_SETTINGS: dict[str, dict[str, str]] = {
+    "hub": {
+        "role": "hosts.*.roles (hub_central or hub_edge) of the hub's host",
+        "peer": "the other hub agent's host address and port",
+        "http_port": "the hub agent's ports.http_port",
+        "host_name": "the hub agent's host",
+        "peer_host_name": "the other hub agent's host",
+        "hosts": "each agent's own host:",
+        "dependencies": "each agent's own dependencies:",
+    },
+    "model_manager": {
+        "hosts": "hosts.*.gpu",
+        "local_host": "the model manager agent's host",
+    },
+    "registry": {},
+}
+
+
+def _derived_settings(view: ConfigView) -> Iterator[ConfigIssue]:
+    for index, agent in view.agents:
+        if agent.service is None:
+            continue
+        derived = DERIVED_SETTINGS[agent.service]
+        for key in agent.settings.keys() & derived.keys():
+            yield ConfigIssue(_at(index, f"settings.{key}"), f"no longer written by hand: "
+                              f"derived from {derived[key]}; remove it")
+        if agent.service == "hub" and "http_port" not in agent.ports:
+            yield ConfigIssue(_at(index, "ports"), "a hub declares its dashboard and /metrics "
+                              "port as ports.http_port")
 
 
 def _dependencies(view: ConfigView) -> Iterator[ConfigIssue]:

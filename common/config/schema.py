@@ -42,13 +42,23 @@ __all__ = [
     "Resources",
     "RestartPolicy",
     "SecretRef",
+    "SERVICE_ROLES",
     "SINGLETON_ROLES",
+    "Service",
     "peek_port_offset",
 ]
 
 AGENT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 HostRole = Literal["registry", "registry_replica", "hub_central", "hub_edge", "model_manager"]
 SINGLETON_ROLES: tuple[str, ...] = ("registry", "registry_replica", "hub_central", "model_manager")
+Service = Literal["registry", "hub", "model_manager"]
+# Which host roles let an agent provide a service: the role of its host decides, e.g., whether
+# a hub is the central or the edge one.
+SERVICE_ROLES: dict[str, tuple[str, ...]] = {
+    "registry": ("registry",),
+    "hub": ("hub_central", "hub_edge"),
+    "model_manager": ("model_manager",),
+}
 
 
 def _matching(pattern: str, what: str) -> AfterValidator:
@@ -206,10 +216,15 @@ class Resources(_Model):
 
 
 class AgentConfig(_Model):
-    """One agent process: a BaseAgent class (`module`) or an unmigrated script (`script_path`)."""
+    """One agent process: a BaseAgent class (`module`) or an unmigrated script (`script_path`).
+
+    ``service`` marks the agent that provides one of the mesh's own services on its host (the
+    registry, a hub, the VRAM pool); its host's ``roles`` must include that service's role, and
+    the host plan derives what the service needs from the rest of the config."""
 
     name: AgentName
     host: HostName
+    service: Service | None = None
     module: ModuleRef | None = None
     script_path: Text | None = None
     port: Port
@@ -268,6 +283,13 @@ class MeshConfig(_Model):
 
     def agents_on(self, host: str) -> list[AgentConfig]:
         return [agent for agent in self.agents if agent.host == host]
+
+    def providers(self, service: str) -> list[AgentConfig]:
+        """The agents that provide service (``service:``), in document order."""
+        return [agent for agent in self.agents if agent.service == service]
+
+    def has_role(self, host: str, role: str) -> bool:
+        return role in self.hosts[host].roles
 
     def to_data(self) -> dict[str, Any]:
         """Plain data as written in YAML (``global`` key, defaults filled, ports as ints)."""

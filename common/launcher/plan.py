@@ -14,12 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from common.config import AgentConfig, MeshConfig, SecretRef, dependency_waves
+from common.launcher.services import derived_settings
 
 __all__ = ["HostPlan", "SecretError", "registry_agent"]
-
-REGISTRY_MODULE_PREFIX = "service_registry."
-HUB_MODULE_PREFIX = "observability_hub."
-MANAGER_MODULE_PREFIX = "main_pc.model_manager."
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +26,10 @@ class SecretError(Exception):
 
 
 def registry_agent(config: MeshConfig) -> AgentConfig | None:
-    """The agent that runs the ServiceRegistry (on the host with the registry role)."""
-    for agent in config.agents:
-        if (agent.module or "").startswith(REGISTRY_MODULE_PREFIX):
-            return agent
-    return None
+    """The agent that runs the ServiceRegistry (``service: registry``, on the host with the
+    registry role)."""
+    providers = config.providers("registry")
+    return providers[0] if providers else None
 
 
 class HostPlan:
@@ -68,18 +64,15 @@ class HostPlan:
         agent = registry_agent(self.config)
         return self.endpoint(agent) if agent else None
 
-    def _with_module(self, prefix: str) -> list[AgentConfig]:
-        return [a for a in self.config.agents if (a.module or "").startswith(prefix)]
-
     @property
     def hub_endpoints(self) -> list[str]:
         """The hubs' request endpoints, this host's own hub first."""
-        hubs = sorted(self._with_module(HUB_MODULE_PREFIX), key=lambda a: a.host != self.host)
+        hubs = sorted(self.config.providers("hub"), key=lambda a: a.host != self.host)
         return [self.endpoint(a) for a in hubs]
 
     @property
     def manager_endpoint(self) -> str | None:
-        managers = self._with_module(MANAGER_MODULE_PREFIX)
+        managers = self.config.providers("model_manager")
         return self.endpoint(managers[0]) if managers else None
 
     def remote_dependencies(self, agent: AgentConfig) -> list[str]:
@@ -91,10 +84,10 @@ class HostPlan:
     def spec(self, agent: AgentConfig) -> dict[str, Any]:
         """What the fork server's child needs (see common.spawn.child)."""
         g = self.config.global_
-        settings = dict(agent.settings)
-        is_registry = (agent.module or "").startswith(REGISTRY_MODULE_PREFIX)
-        if is_registry:
-            settings.setdefault("db_path", str(Path(self.base_dir, g.log_dir, "registry.db")))
+        state_dir = Path(self.base_dir, g.log_dir)
+        settings = {**derived_settings(self.config, agent, self.endpoint, state_dir),
+                    **agent.settings}
+        is_registry = agent.service == "registry"
         return {
             "name": agent.name, "module": agent.module, "script_path": agent.script_path,
             "endpoint": self.endpoint(agent), "host": self.address(agent),
@@ -103,8 +96,7 @@ class HostPlan:
             "heartbeat_interval_s": g.heartbeat_interval_s, "env": self.environment(agent),
             "log_path": self.log_path(agent.name), "log_max_bytes": g.log_rotation.max_bytes,
             "log_backups": g.log_rotation.backups, "cwd": self.base_dir,
-            "hub_endpoints": [] if (agent.module or "").startswith(HUB_MODULE_PREFIX)
-            else self.hub_endpoints,
+            "hub_endpoints": [] if agent.service == "hub" else self.hub_endpoints,
             "secrets": {name: ref.optional for name, ref in agent.secrets.items()},
         }
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from common.base_agent.client import Client
+from common.base_agent.discovery import WatchingClient
 from common.base_agent.errors import MeshError
 from common.testing.mesh import MeshRun
 
@@ -46,7 +46,7 @@ def worker_config(workdir: Path | str, ports: list[int],
                   "pc2": {"address": "127.0.0.2"}},
         "agents": [
             {"name": "ServiceRegistry", "host": "main_pc", "module": REGISTRY,
-             "port": ports[0]},
+             "service": "registry", "port": ports[0]},
             {"name": "Worker", "host": "main_pc", "module": TUNABLE, "port": ports[1],
              "dependencies": ["ServiceRegistry"],
              "settings": worker_settings or dict(GOOD_SETTINGS)},
@@ -115,7 +115,7 @@ class Load:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        client = Client(self.registry, source="load", watch=True)
+        client = WatchingClient(self.registry, source="load")
         try:
             while not self.stop.is_set():
                 try:

@@ -1,7 +1,8 @@
 """ModelManagerAgent: the VRAM pool served over the mesh (lease protocol: common.vram.protocol).
 
-Settings: ``hosts`` (per-host ``gpu`` entries, see hosts.py), ``local_host`` (default
-``main_pc``), the :class:`Policy` knobs (``reserve_mb``, ``keepalive_ttl_s``, ...), and
+Settings: ``hosts`` (per-host ``gpu`` entries, see hosts.py; the launcher derives them from
+``hosts.*.gpu``), ``local_host`` (the agent's own host; alone: the first of ``hosts``), the
+:class:`Policy` knobs (``reserve_mb``, ``keepalive_ttl_s``, ...), and
 ``watch_registry`` (default true: reclaim leases of holders the registry loses).
 Everything runs in the agent's loop thread; notices to holders never block it.
 """
@@ -20,7 +21,7 @@ from common.gpu.probe import ProbeBackend
 from common.vram import protocol as vp
 from main_pc.model_manager.gauges import pool_gauges
 from main_pc.model_manager.holders import HolderWatch
-from main_pc.model_manager.hosts import DEFAULT_HOSTS, HostGpus, build_hosts
+from main_pc.model_manager.hosts import HostGpus, build_hosts
 from main_pc.model_manager.lease import ACTIVE, Holder, Lease
 from main_pc.model_manager.metrics import VramCollector
 from main_pc.model_manager.outbox import Outbox
@@ -43,9 +44,12 @@ class ModelManagerAgent(BaseAgent):
         if self.registry_endpoint:
             registry = self.registry_endpoint
             remote = lambda host, spec: ProbeBackend(registry, host, ctx=self.ctx)  # noqa: E731
-        self.gpus: HostGpus = build_hosts(self.settings.get("hosts") or DEFAULT_HOSTS,
-                                          self.settings.get("local_host", "main_pc"),
-                                          policy.reserve_mb, remote)
+        hosts = self.settings.get("hosts")
+        if not hosts:
+            raise ValueError("settings.hosts: no GPUs to pool; the launcher derives them from "
+                             "the config's hosts.*.gpu ({host: {gpu: {...}}} when run alone)")
+        local = self.settings.get("local_host") or next(iter(hosts))
+        self.gpus: HostGpus = build_hosts(hosts, local, policy.reserve_mb, remote)
         self.pool = VramPool(self.gpus.slots, policy, **self._clock_kw())
         self.outbox = Outbox(self.ctx, self.name)
         self.metrics.registry.register(VramCollector(self.pool, self.gpus.used_bytes))

@@ -17,16 +17,9 @@ from common.gpu.choose import make_backend
 from common.gpu.simulated import SimulatedBackend
 from main_pc.model_manager.policy import GpuSlot
 
-__all__ = ["DEFAULT_HOSTS", "HostGpus", "build_hosts"]
+__all__ = ["HostGpus", "build_hosts"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_HOSTS: dict[str, Any] = {
-    "main_pc": {"gpu": {"backend": "simulated", "devices": [{"name": "RTX 4090",
-                                                             "vram_mb": 24576}]}},
-    "pc2": {"gpu": {"backend": "simulated", "devices": [{"name": "RTX 3060",
-                                                         "vram_mb": 12288}]}},
-}
 
 RemoteFactory = Callable[[str, Mapping[str, Any]], GpuBackend]
 

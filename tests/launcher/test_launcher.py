@@ -17,7 +17,7 @@ CRASHER = "common.testing.agents:CrashingAgent"
 
 def chain(ports):
     """Registry <- A <- B (pc2) <- C <- D, and E beside A: depth 5 across both hosts."""
-    return [agent("ServiceRegistry", "main_pc", ports[0], module=REGISTRY),
+    return [agent("ServiceRegistry", "main_pc", ports[0], module=REGISTRY, service="registry"),
             agent("A", "main_pc", ports[1], ["ServiceRegistry"]),
             agent("B", "pc2", ports[2], ["A"]),
             agent("C", "main_pc", ports[3], ["B"], settings={"greeting": "hello", "n": 3},

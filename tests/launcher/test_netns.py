@@ -16,7 +16,7 @@ def test_two_launchers_in_two_namespaces_start_and_discover_across_the_link(mesh
                                                                              tmp_path):
     with TwoHosts() as net:
         config = [agent("ServiceRegistry", "main_pc", ports[0],
-                        module="service_registry.agent:ServiceRegistry"),
+                        module="service_registry.agent:ServiceRegistry", service="registry"),
                   agent("A", "main_pc", ports[1], ["ServiceRegistry"]),
                   agent("B", "pc2", ports[2], ["A"]),
                   agent("C", "main_pc", ports[3], ["B"])]

@@ -19,7 +19,7 @@ def _mesh(run, *args, timeout=30):
 
 def test_detached_mesh_is_operated_from_the_cli(mesh, ports):
     run = mesh([agent("ServiceRegistry", "main_pc", ports[0],
-                      module="service_registry.agent:ServiceRegistry"),
+                      module="service_registry.agent:ServiceRegistry", service="registry"),
                 agent("A", "main_pc", ports[1], ["ServiceRegistry"]),
                 agent("B", "pc2", ports[2], ["A"])])
     rd = ("--run-dir", run.run_dir)

@@ -29,16 +29,14 @@ def entry(name: str, port: int, module: str, deps: tuple[str, ...] = (),
 
 def mesh_config(tmp_path: Path, p: list[int]) -> dict[str, Any]:
     """The config on ten free ports, p."""
-    hub = {"role": "central", "http_port": p[3], "host_name": "main_pc"}
     return two_host_config(tmp_path, agents=[
         entry("ServiceRegistry", p[0], "service_registry.agent:ServiceRegistry",
-              ports={"events_port": p[1]}),
+              ports={"events_port": p[1]}, service="registry"),
         entry("ObservabilityHub", p[2], "observability_hub.hub:ObservabilityHub",
-              ports={"http_port": p[3]}, settings=hub,
+              ports={"http_port": p[3]}, service="hub",
               secrets={"MESH_HUB_TOKEN": {"env": TOKEN_VAR}}),
         entry("ModelManagerAgent", p[4], "main_pc.model_manager.agent:ModelManagerAgent",
-              ("ServiceRegistry",), settings={"local_host": "main_pc", "reserve_mb": 500,
-                                             "hosts": {"main_pc": {"gpu": GPU}}}),
+              ("ServiceRegistry",), settings={"reserve_mb": 500}, service="model_manager"),
         entry("Echo", p[5], "common.testing.agents:EchoAgent", ("ServiceRegistry",)),
         entry("AudioCapture", p[6], "main_pc.agents.audio:AudioCapture",
               ("ServiceRegistry",), ports={"pub_port": p[7]}, settings={"frame_rate_hz": 20}),

@@ -52,11 +52,10 @@ def entry(name: str, host: str, port: int, module: str = SIGNER, **extra: Any) -
 def mesh_agents(s: Secrets, ports: list[int]) -> list[dict[str, Any]]:
     """Registry and hub on main_pc; a signer per host, keyed from a file and from a launcher
     variable; a third signer whose optional key is not set anywhere."""
-    hub = {"role": "central", "http_port": ports[2], "host_name": "main_pc"}
     return [
-        entry("ServiceRegistry", "main_pc", ports[0], REGISTRY),
+        entry("ServiceRegistry", "main_pc", ports[0], REGISTRY, service="registry"),
         entry("ObservabilityHub", "main_pc", ports[1], HUB, ports={"http_port": ports[2]},
-              settings=hub, secrets={HUB_TOKEN: {"env": s.hub_var}}),
+              service="hub", secrets={HUB_TOKEN: {"env": s.hub_var}}),
         entry("SignerMain", "main_pc", ports[3], secrets={"API_KEY": {"file": str(s.file)}}),
         entry("SignerPc2", "pc2", ports[4], secrets={"API_KEY": {"env": s.env_var}}),
         entry("Unkeyed", "pc2", ports[5],

@@ -24,7 +24,7 @@ def broken_agents(secrets: Secrets, tmp_path: Path) -> list[dict]:
     (tmp_path / "empty.key").write_text("\n")
     ports = free_ports(4)
     return [
-        entry("ServiceRegistry", "main_pc", ports[0], REGISTRY),
+        entry("ServiceRegistry", "main_pc", ports[0], REGISTRY, service="registry"),
         entry("NoEnv", "main_pc", ports[1], secrets={"API_KEY": {"env": secrets.unset_var}}),
         entry("Empty", "main_pc", ports[2],
               secrets={"API_KEY": {"file": str(tmp_path / "empty.key")}}),

@@ -1,0 +1,61 @@
+"""What the mesh's own services derive from the config, so that nothing is copied by hand.
+
+The agent marked ``service: hub`` learns its role (central or edge, from its host's roles),
+its peer hub's endpoint, the agent→host map and the dependency graph; ``service:
+model_manager`` learns every host's GPUs (``hosts.*.gpu``) and which host is its own;
+``service: registry`` its database path.  These are handed over as settings, after the
+agent's own tunables (the loader refuses a config that writes one of them by hand).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from common.config import AgentConfig, MeshConfig
+
+__all__ = ["derived_settings", "peer_hub"]
+
+Endpoint = Callable[[AgentConfig], str]
+
+
+def derived_settings(config: MeshConfig, agent: AgentConfig, endpoint: Endpoint,
+                     state_dir: Path) -> dict[str, Any]:
+    """The settings agent's service takes from the config (empty for other agents)."""
+    if agent.service == "hub":
+        return _hub(config, agent, endpoint)
+    if agent.service == "model_manager":
+        return _model_manager(config, agent)
+    if agent.service == "registry":
+        return {"db_path": str(state_dir / "registry.db")}
+    return {}
+
+
+def peer_hub(config: MeshConfig, agent: AgentConfig) -> AgentConfig | None:
+    """The hub agent's partner: the edge hub for the central one and the other way round."""
+    wanted = "hub_edge" if config.has_role(agent.host, "hub_central") else "hub_central"
+    for other in config.providers("hub"):
+        if other.name != agent.name and config.has_role(other.host, wanted):
+            return other
+    return None
+
+
+def _hub(config: MeshConfig, agent: AgentConfig, endpoint: Endpoint) -> dict[str, Any]:
+    peer = peer_hub(config, agent)
+    settings: dict[str, Any] = {
+        "role": "central" if config.has_role(agent.host, "hub_central") else "edge",
+        "host_name": agent.host,
+        "hosts": {a.name: a.host for a in config.agents},
+        "dependencies": {a.name: list(a.dependencies) for a in config.agents},
+        "http_port": agent.ports["http_port"],
+    }
+    if peer is not None:
+        settings.update(peer=endpoint(peer), peer_host_name=peer.host)
+    return settings
+
+
+def _model_manager(config: MeshConfig, agent: AgentConfig) -> dict[str, Any]:
+    gpus = {name: {"gpu": host.gpu.model_dump(mode="json")}
+            for name, host in config.hosts.items() if host.gpu is not None}
+    return {"hosts": gpus, "local_host": agent.host}
