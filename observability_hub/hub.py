@@ -23,10 +23,9 @@ from typing import Any
 
 import zmq
 
-from common.base_agent.agent import BaseAgent
+from common.base_agent.agent import BaseAgent, LinkFactory
 from common.base_agent.errors import BadRequest
 from common.base_agent.handlers import handler, require
-from common.base_agent.links import LinkFactory
 from common.base_agent.sockets import endpoint_host
 from common.hub import protocol as hp
 from common.hub.protocol import ProcessEvent, Role

@@ -2,7 +2,7 @@
 
 from common.base_agent.agent import BaseAgent
 from common.base_agent.client import Client
-from common.base_agent.discovery import RegistryView
+from common.base_agent.discovery import RegistryView, WatchingClient
 from common.base_agent.errors import (
     BadRequest,
     CircuitOpenError,
@@ -29,6 +29,7 @@ __all__ = [
     "RegistryView",
     "RemoteError",
     "Status",
+    "WatchingClient",
     "handler",
     "require",
 ]

@@ -26,7 +26,7 @@ from common.base_agent.backlog import Backlog
 from common.base_agent.handlers import collect_handlers, handler
 from common.base_agent.health import HealthCheck, Status, legacy_status, run_check, worst
 from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S, Heartbeat
-from common.base_agent.links import Link, LinkFactory
+from common.base_agent.links import Link
 from common.base_agent.logs import bind_agent_name
 from common.base_agent.metrics import AgentMetrics
 from common.base_agent.registration import RegistryLink
@@ -39,9 +39,10 @@ from common.base_agent.sockets import (
 from common.base_agent.waker import Waker
 from common.base_agent.zap import ZapResponder, open_responder
 
-__all__ = ["STOP_TIMEOUT_S", "BaseAgent", "Pollable"]
+__all__ = ["STOP_TIMEOUT_S", "BaseAgent", "LinkFactory", "Pollable"]
 
 Pollable = zmq.Socket | int
+LinkFactory = Callable[[zmq.Context, "BaseAgent"], Link]  # called once the agent's ctx exists
 
 log = logging.getLogger(__name__)
 

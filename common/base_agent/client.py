@@ -1,11 +1,12 @@
 """Client: call an agent by name.
 
 ``Client.call(name, action, payload, timeout_s=...)`` resolves the name through the registry
-(a local cache, invalidated by the registry's change events when ``watch=True``), sends the
-request on a DEALER kept per endpoint, and waits with a deadline.  Idempotent calls are
-retried Lazy-Pirate style: on a timeout the socket is closed and a new one opened, with a short
-doubling backoff.  A circuit breaker per peer opens after repeated failures.  Errors are typed:
-``MeshTimeoutError`` names the peer and the action, ``RemoteError`` carries the remote code.
+(a local cache; :class:`~common.base_agent.discovery.WatchingClient` invalidates it on the
+registry's change events), sends the request on a DEALER kept per endpoint, and waits with a
+deadline.  Idempotent calls are retried Lazy-Pirate style: on a timeout the socket is closed
+and a new one opened, with a short doubling backoff.  A circuit breaker per peer opens after
+repeated failures.  Errors are typed: ``MeshTimeoutError`` names the peer and the action,
+``RemoteError`` carries the remote code.
 An agent's own Client gets ``on_wait=agent.pump``: called every WAIT_SLICE_S while a reply is
 awaited, it keeps the waiting agent's heartbeats and health answers going.
 
@@ -48,7 +49,7 @@ def registry_from_env(registry: str | None) -> str | None:
 
 class Client:
     def __init__(self, registry: str | None = None, *, ctx: zmq.Context | None = None,
-                 source: str = "client", watch: bool = False,
+                 source: str = "client",
                  breaker_threshold: int = 5, breaker_reset_s: float = 5.0,
                  on_wait: Callable[[], None] | None = None) -> None:
         self.registry = registry_from_env(registry)
@@ -60,12 +61,6 @@ class Client:
         self._cache: dict[str, str] = {}
         self._breakers: dict[str, Breaker] = {}
         self._breaker_args = (breaker_threshold, breaker_reset_s)
-        self._view = None
-        if watch and self.registry:
-            from common.base_agent.discovery import RegistryView
-
-            self._view = RegistryView(self.registry, ctx=self._ctx, on_change=self.invalidate)
-            self._view.start()
 
     # -- resolution --------------------------------------------------------------------------
     def resolve(self, name: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
@@ -217,8 +212,6 @@ class Client:
             self._rcvtimeo[sock] = timeout_ms
 
     def close(self) -> None:
-        if self._view is not None:
-            self._view.stop()
         for endpoint in list(self._socks):
             self._drop(endpoint)
 

@@ -5,7 +5,7 @@ registry's change events, takes a snapshot, and applies each event whose sequenc
 next one.  A gap in the sequence (an event missed: a slow joiner, a dropped message, a registry
 restart) or a periodic ``tick`` carrying a newer sequence number makes it re-sync from a fresh
 snapshot.  ``on_change(name)`` is called for every name that changed (``None`` after a
-re-sync), which is how :class:`~common.base_agent.client.Client` invalidates its cache.
+re-sync), which is how a :class:`WatchingClient` keeps its cache of endpoints fresh.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from common.base_agent.client import REGISTRY_PEER, Client
 from common.base_agent.errors import MeshError, MeshTimeoutError
 from common.base_agent.sockets import connect
 
-__all__ = ["OP_TICK", "RegistryView"]
+__all__ = ["OP_TICK", "RegistryView", "WatchingClient"]
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +154,20 @@ class RegistryView:
         if self._on_change is not None:
             self._on_change(record.get("name"))
         return True
+
+
+class WatchingClient(Client):
+    """A Client whose cached endpoints follow the registry's change events: a moved or
+    restarted agent is called at its new endpoint at once, not after a timeout."""
+
+    def __init__(self, registry: str | None = None, **kwargs: Any) -> None:
+        super().__init__(registry, **kwargs)
+        self.view: RegistryView | None = None
+        if self.registry:
+            self.view = RegistryView(self.registry, ctx=self._ctx, on_change=self.invalidate)
+            self.view.start()
+
+    def close(self) -> None:
+        if self.view is not None:
+            self.view.stop()
+        super().close()

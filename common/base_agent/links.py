@@ -2,23 +2,20 @@
 
 A link owns one DEALER (or other) socket that may be replaced on reconnect; the agent polls
 whatever ``socket`` currently is, calls ``tick`` every loop turn and ``on_readable`` when it has
-input, asks it for a health check, and closes it at stop.  Links are injected as factories so
-that an agent gains a hub link, say, without inheriting anything.
+input, asks it for a health check, and closes it at stop.  Links are injected as factories
+(``common.base_agent.agent.LinkFactory``) so that an agent gains a hub link, say, without
+inheriting anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import zmq
 
 from common.base_agent.health import CheckResult
 
-if TYPE_CHECKING:
-    from common.base_agent.agent import BaseAgent
-
-__all__ = ["Link", "LinkFactory"]
+__all__ = ["Link"]
 
 
 class Link(Protocol):
@@ -36,6 +33,3 @@ class Link(Protocol):
     def check(self) -> CheckResult: ...
 
     def close(self, graceful: bool) -> None: ...
-
-
-LinkFactory = Callable[[zmq.Context, "BaseAgent"], Link]

@@ -28,8 +28,7 @@ from common.hub.protocol import ACTION_REPORT
 from common.hub.report import build_report
 
 if TYPE_CHECKING:
-    from common.base_agent.agent import BaseAgent
-    from common.base_agent.links import LinkFactory
+    from common.base_agent.agent import BaseAgent, LinkFactory
 
 __all__ = ["ACK_TIMEOUT_MAX_S", "HubLink", "ack_timeout_s", "hub_link"]
 

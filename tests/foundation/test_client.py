@@ -6,6 +6,7 @@ import time
 import pytest
 
 from common.base_agent.breaker import BreakerState
+from common.base_agent.discovery import WatchingClient
 from common.base_agent.errors import CircuitOpenError, MeshTimeoutError, NotFoundError
 from common.testing.agents import EchoAgent
 from common.testing.wait import wait_registered, wait_until
@@ -68,20 +69,20 @@ def test_circuit_opens_after_repeated_failures_and_closes_when_peer_returns(
     assert client.breaker("Shaky").state is BreakerState.CLOSED
 
 
-def test_cached_endpoint_is_invalidated_by_registry_events(registry, agents, client_factory):
-    client = client_factory(registry.endpoint, watch=True)
-    first = agents(EchoAgent("Mover", registry=registry.endpoint,
-                             heartbeat_interval_s=INTERVAL_S))
-    wait_registered(client, "Mover")
-    assert client.call("Mover", "echo", 1) == 1
-    assert client._cache["Mover"] == first.endpoint
-    first.stop()
-    wait_until(lambda: "Mover" not in client._cache, 5, what="cache invalidated")
-    second = agents(EchoAgent("Mover", registry=registry.endpoint,
-                              heartbeat_interval_s=INTERVAL_S))
-    wait_registered(client, "Mover")
-    assert client.call("Mover", "echo", 2, retries=0) == 2
-    assert client._cache["Mover"] == second.endpoint != first.endpoint
+def test_cached_endpoint_is_invalidated_by_registry_events(registry, agents, zmq_ctx):
+    with WatchingClient(registry.endpoint, ctx=zmq_ctx) as client:
+        first = agents(EchoAgent("Mover", registry=registry.endpoint,
+                                 heartbeat_interval_s=INTERVAL_S))
+        wait_registered(client, "Mover")
+        assert client.call("Mover", "echo", 1) == 1
+        assert client._cache["Mover"] == first.endpoint
+        first.stop()
+        wait_until(lambda: "Mover" not in client._cache, 5, what="cache invalidated")
+        second = agents(EchoAgent("Mover", registry=registry.endpoint,
+                                  heartbeat_interval_s=INTERVAL_S))
+        wait_registered(client, "Mover")
+        assert client.call("Mover", "echo", 2, retries=0) == 2
+        assert client._cache["Mover"] == second.endpoint != first.endpoint
 
 
 def test_unknown_name_is_a_not_found_error(registry, client_factory):
