@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common.base_agent.client import Client  # noqa: E402
-from common.hub.agents import HubEchoAgent  # noqa: E402
 from common.hub.client import ProcessEventClient  # noqa: E402
 from common.hub.fleet import Fleet  # noqa: E402
 from common.hub.protocol import ACTION_INFO  # noqa: E402
+from common.testing.agents import HubEchoAgent  # noqa: E402
 from common.testing.processes import ProcessTracker  # noqa: E402
 from common.testing.wait import wait_until  # noqa: E402
 
@@ -82,7 +82,7 @@ def state_of(url: str, name: str) -> str:
 
 
 def start_reporter(procs: ProcessTracker, hub_ep: str, url: str, name: str) -> Any:
-    proc = procs.mesh("agent", "run", "common.hub.agents:HubEchoAgent", "--name", name,
+    proc = procs.mesh("agent", "run", "common.testing.agents:HubEchoAgent", "--name", name,
                       "--settings", json.dumps({"hubs": [hub_ep]}), "--log-level", "ERROR")
     wait_until(lambda: state_of(url, name) == "passing", 15, interval_s=0.02)
     return proc

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # Imported once in the fork server, shared copy-on-write by every agent.
 DEFAULT_PRELOAD = ("zmq", "msgpack", "prometheus_client", "common.base_agent",
-                   "common.testing.agents", "service_registry")
+                   "service_registry")
 REMOTE = "remote:"
 
 

@@ -13,8 +13,9 @@ from common.base_agent.agent import BaseAgent
 from common.base_agent.errors import MeshError
 from common.base_agent.handlers import handler, require
 from common.base_agent.protocol import ErrorCode
+from common.hub.link import hub_link
 
-__all__ = ["MAX_SLEEP_S", "CrashingAgent", "EchoAgent", "SigningAgent"]
+__all__ = ["MAX_SLEEP_S", "CrashingAgent", "EchoAgent", "HubEchoAgent", "SigningAgent"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,17 @@ class EchoAgent(BaseAgent):
         for i in range(lines):
             log.info("line %d %s", i, text)
         return {"logged": lines}
+
+
+class HubEchoAgent(EchoAgent):
+    """EchoAgent plus a HubLink to ``settings["hubs"]`` (home first), for running outside a
+    launcher: ``mesh agent run common.testing.agents:HubEchoAgent --settings
+    '{"hubs": [HOME, OTHER]}'``."""
+
+    def __init__(self, name: str, endpoint: str = "tcp://127.0.0.1:0", **kwargs: Any) -> None:
+        hubs = list((kwargs.get("settings") or {}).get("hubs", []))
+        links = [*kwargs.pop("links", ()), *([hub_link(hubs)] if hubs else [])]
+        super().__init__(name, endpoint, links=links, **kwargs)
 
 
 class CrashingAgent(EchoAgent):

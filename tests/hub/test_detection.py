@@ -20,7 +20,7 @@ def hub(agents):
 
 
 def start_reporter(procs, hub, name):
-    proc = procs.mesh("agent", "run", "common.hub.agents:HubEchoAgent", "--name", name,
+    proc = procs.mesh("agent", "run", "common.testing.agents:HubEchoAgent", "--name", name,
                       "--settings", f'{{"hubs": ["{hub.endpoint}"]}}',
                       "--heartbeat-interval", str(FAST_S), "--log-level", "WARNING")
     wait_until(lambda: (agent_state(get_json(hub.http.url + "/api/health"), name) or {})

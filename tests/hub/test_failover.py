@@ -7,7 +7,7 @@ import time
 import pytest
 from hub_helpers import FAST_S, free_port, hub_info, start_hub_process
 
-from common.hub.agents import HubEchoAgent
+from common.testing.agents import HubEchoAgent
 from common.testing.wait import wait_until
 from observability_hub.hub import ObservabilityHub
 from observability_hub.states import HubState

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from hub_helpers import FAST_S, agent_state, get_json
 
-from common.hub.agents import HubEchoAgent
 from common.hub.client import ProcessEventClient
+from common.testing.agents import HubEchoAgent
 from common.testing.wait import wait_until
 from observability_hub.hub import ObservabilityHub
 

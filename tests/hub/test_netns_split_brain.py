@@ -102,7 +102,7 @@ def hub(procs, ns, name, role, endpoint, peer):
 
 
 def reporter(procs, ns, name, ip, hubs):
-    return procs.mesh(ns, "agent", "run", "common.hub.agents:HubEchoAgent", "--name", name,
+    return procs.mesh(ns, "agent", "run", "common.testing.agents:HubEchoAgent", "--name", name,
                       "--endpoint", f"tcp://{ip}:0", "--settings", json.dumps({"hubs": hubs}),
                       "--heartbeat-interval", "0.2", "--log-level", "WARNING")
 
