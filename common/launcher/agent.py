@@ -43,13 +43,6 @@ DEFAULT_PRELOAD = ("zmq", "msgpack", "prometheus_client", "common.base_agent",
 REMOTE = "remote:"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def _registered(report: dict[str, Any]) -> bool:
     """Ready means answering and, for an agent with a registry, registered: a dependent that
     calls it by name at once must find it."""
@@ -73,12 +66,7 @@ class Launcher(InstanceControl, BaseAgent):
         self.lock = HostLock(run_dir, plan.host)
         self.forks = ForkServer(preload, hide_env=plan.secret_variables())
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
-        self.supervisor = Supervisor(plan, {
-            "spawn": self._spawn, "signal": self._signal, "probe": self._probe,
-            "alive": _alive,
-            "forget": lambda cfg, key: self.prober.forget(key),
-            "outstanding_s": lambda cfg, key: self.prober.outstanding_s(key),
-            "remote_ready": self._remote_ready, "notify": self._notify})
+        self.supervisor = Supervisor(plan, self)
         self._remote_healthy: set[str] = set()
         self.sink = EventSink(plan.host, plan.hub_endpoints, plan.manager_endpoint,
                               {name: plan.address(cfg) for name, cfg in plan.agents.items()})
@@ -127,8 +115,8 @@ class Launcher(InstanceControl, BaseAgent):
         self.forks.close()
         self.lock.release()
 
-    # -- actions for the supervisor ----------------------------------------------------------
-    def _spawn(self, cfg: AgentConfig, key: str) -> int:
+    # -- ProcessControl, for the supervisor ----------------------------------------------------
+    def spawn(self, cfg: AgentConfig, key: str) -> int:
         spec = self.plan.spec(cfg)
         spec["env"].update(security.child_env(cfg.name))  # its own CURVE identity, if any
         if key != cfg.name:  # a second instance: its own log file
@@ -138,7 +126,7 @@ class Launcher(InstanceControl, BaseAgent):
         return pid
 
     @staticmethod
-    def _signal(pid: int, sig: int) -> None:
+    def signal(pid: int, sig: int) -> None:
         try:
             os.killpg(pid, sig)  # the agent leads its own group: reach what it started too
         except ProcessLookupError:
@@ -147,11 +135,24 @@ class Launcher(InstanceControl, BaseAgent):
             except ProcessLookupError:
                 pass
 
-    def _probe(self, cfg: AgentConfig, key: str) -> None:
+    @staticmethod
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    def probe(self, cfg: AgentConfig, key: str) -> None:
         endpoint, legacy = self.plan.probe_endpoint(cfg)
         self.prober.probe(key, endpoint, legacy)
 
-    def _remote_ready(self, name: str) -> bool:
+    def outstanding_s(self, key: str) -> float:
+        return self.prober.outstanding_s(key)
+
+    def forget(self, key: str) -> None:
+        self.prober.forget(key)
+
+    def remote_ready(self, name: str) -> bool:
         if name in self._remote_healthy:
             return True
         endpoint = self.remote.endpoints.get(name)
@@ -164,7 +165,7 @@ class Launcher(InstanceControl, BaseAgent):
             self.prober.probe(REMOTE + name, endpoint)
         return False
 
-    def _notify(self, event: dict[str, Any]) -> None:
+    def notify(self, event: dict[str, Any]) -> None:
         event = {"host": self.plan.host, "ts": time.time(), **event}
         self.events.append(event)
         self.sink.put(event)

@@ -23,7 +23,6 @@ config starts the old definition again (the migration journal says what to write
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -31,45 +30,17 @@ from common.base_agent.errors import BadRequest, MeshError
 from common.base_agent.handlers import handler, require
 from common.base_agent.protocol import ErrorCode
 from common.config import AgentConfig
-from common.launcher.state import AgentState
+from common.launcher.managed import Managed, managed
 
 if TYPE_CHECKING:
     from common.launcher.plan import HostPlan
     from common.launcher.supervisor import Supervisor
 
-__all__ = ["RETIRED", "InstanceControl", "reap", "stop_waves"]
+__all__ = ["RETIRED", "InstanceControl"]
 
 log = logging.getLogger(__name__)
 
 RETIRED = "retired"
-
-
-def _base(key: str) -> str:
-    return key.partition("@")[0]
-
-
-def stop_waves(waves: list[list[str]], keys: list[str]) -> list[list[str]]:
-    """Reverse dependency order over supervisor keys; instances of agents outside this host's
-    waves (moved here) stop first, beside the leaves."""
-    placed = {name for wave in waves for name in wave}
-    out = [[k for k in keys if _base(k) in wave] for wave in reversed(waves)]
-    extras = [k for k in keys if _base(k) not in placed]
-    return [extras, *out] if extras else out
-
-
-def reap(sup: Supervisor, now: float) -> None:
-    """Forget discarded instances once stopped; SIGKILL those past their deadline."""
-    for key, deadline in list(sup.discarded.items()):
-        m = sup.agents.get(key)
-        if m is None or m.state is AgentState.STOPPED:
-            sup.agents.pop(key, None)
-            del sup.discarded[key]
-            if key == _base(key):
-                sup.plan.agents.pop(key, None)
-        elif m.pid and now >= deadline:
-            log.warning("%s did not stop in time: SIGKILL", key)
-            sup.act["signal"](m.pid, signal.SIGKILL)
-            sup.discarded[key] = float("inf")
 
 
 class InstanceControl:
@@ -96,8 +67,6 @@ class InstanceControl:
         if not instance or "@" in instance:
             raise BadRequest("payload.instance must be a non-empty label without '@'")
         cfg = self._definition(payload, name)
-        from common.launcher.supervisor import managed
-
         m = managed(cfg, instance)
         known = self.supervisor.agents.get(m.key)
         if known is not None and known.key not in self.supervisor.discarded:
@@ -120,7 +89,7 @@ class InstanceControl:
         if key not in self.supervisor.discarded:
             self.supervisor.discarded[key] = (time.monotonic()
                                               + self.plan.config.global_.stop_timeout_s)
-            self.supervisor._stop_one(m)
+            self.supervisor.stop_one(m)
         return {"key": key, "stopping": True}
 
     @handler("instance_promote")
@@ -138,7 +107,7 @@ class InstanceControl:
             self._retire(current)
         del sup.agents[key]
         for k in (key, name):
-            sup.act["forget"](new.cfg, k)
+            sup.control.forget(k)
         new.key = name
         sup.agents[name] = new
         self.plan.agents[name] = new.cfg
@@ -146,14 +115,14 @@ class InstanceControl:
                  new.cfg.port)
         return {"name": name, "promoted": True}
 
-    def _retire(self, old: Any) -> None:
+    def _retire(self, old: Managed) -> None:
         sup = self.supervisor
         old_key = f"{old.cfg.name}@{RETIRED}"
-        sup.act["forget"](old.cfg, old.key)
+        sup.control.forget(old.key)
         old.key, old.instance = old_key, RETIRED
         sup.agents[old_key] = old
         sup.discarded[old_key] = time.monotonic() + self.plan.config.global_.stop_timeout_s
-        sup._stop_one(old)
+        sup.stop_one(old)
 
     @handler("instance_replace")
     def instance_replace(self, payload: Any) -> dict[str, Any]:

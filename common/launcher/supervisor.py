@@ -1,9 +1,9 @@
 """The launcher's decisions for one host: what to start, when it is ready, when to restart.
 
-Pure bookkeeping over injected actions (spawn, signal, probe), driven by ``step()`` from the
-launcher's loop and by ``on_exit`` / ``on_health`` as events arrive.  An agent starts as soon
-as every dependency is ready (health answered), so independent chains do not wait for a
-global wave; restarts back off exponentially (``Backoff``): the first exit after a stable run
+Pure bookkeeping over an injected ProcessControl (spawn, signal, probe), driven by ``step()``
+from the launcher's loop and by ``on_exit`` / ``on_health`` as events arrive.  An agent starts
+as soon as every dependency is ready (health answered), so independent chains do not wait for
+a global wave; restarts back off exponentially (``Backoff``): the first exit after a stable run
 (READY for ``stable_after_s``) is restarted at once, a repeat within that window after the
 initial backoff, doubling up to the cap; a crash loop is flagged and logged as an alert and the
 launcher keeps trying at the cap.
@@ -14,90 +14,54 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from common.config import AgentConfig
-from common.launcher.instances import reap, stop_waves
+from common.launcher.managed import CRASH_LOOP_RESTARTS, CRASH_LOOP_WINDOW_S, Managed, managed
 from common.launcher.plan import HostPlan
-from common.launcher.state import AgentState, Backoff, Event, transition
+from common.launcher.process_control import ProcessControl
+from common.launcher.state import AgentState, Event
 
-__all__ = ["CRASH_LOOP_RESTARTS", "Managed", "Supervisor", "managed"]
+__all__ = ["Supervisor", "stop_waves"]
 
 log = logging.getLogger(__name__)
 
-CRASH_LOOP_RESTARTS = 5  # restarts within CRASH_LOOP_WINDOW_S that make a crash loop
-CRASH_LOOP_WINDOW_S = 60.0
 STARTING_PROBE_S = 0.02  # while starting, probe this often until it answers
 KILL_GRACE_S = 2.0  # after SIGKILL, how long an exit event may take before we stop waiting
 
 
-@dataclass
-class Managed:
-    cfg: AgentConfig
-    backoff: Backoff
-    key: str = ""  # NAME, or NAME@INSTANCE for a second instance (blue/green)
-    instance: str = ""
-    state: AgentState = AgentState.WAITING
-    pid: int = 0
-    restarts: int = 0
-    started_at: float = 0.0
-    ready_at: float = 0.0
-    started_wall: float = 0.0  # time.time() of the last start and readiness, for operators
-    ready_wall: float = 0.0
-    restart_at: float = 0.0
-    last_exit_code: int | None = None
-    probe_failures: int = 0
-    next_probe_at: float = 0.0
-    crash_loop: bool = False
-    restart_times: deque = field(default_factory=lambda: deque(maxlen=CRASH_LOOP_RESTARTS))
-
-    def move(self, event: Event) -> None:
-        self.state = transition(self.state, event)
-
-    def status(self, now: float) -> dict[str, Any]:
-        up = self.state in (AgentState.STARTING, AgentState.READY)
-        return {"name": self.cfg.name, "instance": self.instance, "port": self.cfg.port,
-                "module": self.cfg.module, "host": self.cfg.host, "pid": self.pid or None,
-                "state": self.state.value, "ready": self.state is AgentState.READY,
-                "restarts": self.restarts, "required": self.cfg.required,
-                "uptime_s": round(now - self.started_at, 2) if up else 0.0,
-                "last_exit_code": self.last_exit_code, "crash_loop": self.crash_loop,
-                "started_at": self.started_wall, "ready_at": self.ready_wall}
+def _base(key: str) -> str:
+    return key.partition("@")[0]
 
 
-Actions = dict[str, Callable[..., Any]]
-
-
-def managed(cfg: AgentConfig, instance: str = "") -> Managed:
-    key = f"{cfg.name}@{instance}" if instance else cfg.name
-    return Managed(cfg, Backoff(cfg.restart.backoff_initial_s, cfg.restart.backoff_max_s),
-                   key=key, instance=instance)
+def stop_waves(waves: list[list[str]], keys: list[str]) -> list[list[str]]:
+    """Reverse dependency order over supervisor keys; instances of agents outside this host's
+    waves (moved here) stop first, beside the leaves."""
+    placed = {name for wave in waves for name in wave}
+    out = [[k for k in keys if _base(k) in wave] for wave in reversed(waves)]
+    extras = [k for k in keys if _base(k) not in placed]
+    return [extras, *out] if extras else out
 
 
 class Supervisor:
-    """actions: spawn(cfg, key) -> pid, signal(pid, sig), probe(cfg, key), forget(cfg, key),
-    outstanding_s(cfg, key), alive(pid) -> bool, remote_ready(name) -> bool,
-    notify(event: dict).  ``agents`` is keyed by NAME, and NAME@INSTANCE for second
-    instances (see common.launcher.instances)."""
+    """Decides for ``plan``'s agents; ``control`` acts on their processes.  ``agents`` is keyed
+    by NAME, and NAME@INSTANCE for second instances (see common.launcher.instances), which
+    ``discarded`` lists once they are to go."""
 
-    def __init__(self, plan: HostPlan, actions: Actions) -> None:
+    def __init__(self, plan: HostPlan, control: ProcessControl) -> None:
         self.plan = plan
-        self.act = actions
+        self.control = control
         probe = plan.config.global_.health
         self.interval_s, self.timeout_s = probe.interval_s, probe.timeout_s
         self.retries, self.start_period_s = probe.retries, probe.start_period_s
         self.agents = {name: managed(cfg) for name, cfg in plan.agents.items()}
-        self.discarded: dict[str, float] = {}  # key -> SIGKILL deadline (instances.py)
+        self.discarded: dict[str, float] = {}  # key -> SIGKILL deadline
         self.stopping = False
 
     # -- start ---------------------------------------------------------------------------
     def deps_ready(self, m: Managed) -> bool:
         for dep in m.cfg.dependencies:
             local = self.agents.get(dep)
-            ready = local.state is AgentState.READY if local else self.act["remote_ready"](dep)
+            ready = local.state is AgentState.READY if local else self.control.remote_ready(dep)
             if not ready:
                 return False
         return True
@@ -105,7 +69,7 @@ class Supervisor:
     def start(self, m: Managed, now: float) -> None:
         m.started_at, m.probe_failures, m.next_probe_at = now, 0, now
         try:
-            m.pid = self.act["spawn"](m.cfg, m.key)
+            m.pid = self.control.spawn(m.cfg, m.key)
         except Exception as exc:  # a spawn failure is an exit: back off and retry
             log.error("cannot start %s: %s", m.cfg.name, exc)
             m.move(Event.SPAWN)
@@ -113,7 +77,7 @@ class Supervisor:
             return
         m.move(Event.SPAWN)
         m.started_wall, m.ready_wall = time.time(), 0.0
-        self.act["notify"]({"event": "started", "agent": m.cfg.name, "pid": m.pid})
+        self.control.notify({"event": "started", "agent": m.cfg.name, "pid": m.pid})
 
     # -- events ----------------------------------------------------------------------------
     def on_health(self, name: str, now: float, registered: bool = True) -> None:
@@ -136,12 +100,12 @@ class Supervisor:
 
     def on_exit_of(self, m: Managed, code: int, now: float) -> None:
         pid, m.last_exit_code, m.pid = m.pid, code, 0
-        self.act["forget"](m.cfg, m.key)
+        self.control.forget(m.key)
         was_stopping = m.state is AgentState.STOPPING
         m.move(Event.EXIT)
         if was_stopping:
             return
-        self.act["notify"]({"event": "exited", "agent": m.cfg.name, "code": code, "pid": pid})
+        self.control.notify({"event": "exited", "agent": m.cfg.name, "code": code, "pid": pid})
         policy = m.cfg.restart.policy
         if self.stopping or policy == "never" or (policy == "on-failure" and code == 0):
             if not self.stopping:
@@ -166,7 +130,7 @@ class Supervisor:
         log.log(level, "%s exited with %d; restart %d in %.2f s%s", m.cfg.name, code,
                 m.restarts + 1, delay, " (CRASH LOOP)" if m.crash_loop else "")
         if m.crash_loop:
-            self.act["notify"]({"event": "crash_loop", "agent": m.cfg.name, "code": code})
+            self.control.notify({"event": "crash_loop", "agent": m.cfg.name, "code": code})
 
     # -- the periodic step -----------------------------------------------------------------
     def step(self, now: float | None = None) -> None:
@@ -174,17 +138,31 @@ class Supervisor:
         if self.stopping:
             return
         if self.discarded:
-            reap(self, now)
+            self._reap(now)
         for m in list(self.agents.values()):
             if m.state is AgentState.WAITING and self.deps_ready(m):
                 self.start(m, now)
             elif m.state is AgentState.BACKOFF and now >= m.restart_at:
                 m.restarts += 1
                 m.move(Event.RESTART_DUE)
-                self.act["notify"]({"event": "restarted", "agent": m.cfg.name})
+                self.control.notify({"event": "restarted", "agent": m.cfg.name})
             elif m.state is AgentState.READY or (m.state is AgentState.STARTING
                                                   and now >= m.next_probe_at):
                 self._probe(m, now)
+
+    def _reap(self, now: float) -> None:
+        """Forget discarded instances once stopped; SIGKILL those past their deadline."""
+        for key, deadline in list(self.discarded.items()):
+            m = self.agents.get(key)
+            if m is None or m.state is AgentState.STOPPED:
+                self.agents.pop(key, None)
+                del self.discarded[key]
+                if key == _base(key):
+                    self.plan.agents.pop(key, None)
+            elif m.pid and now >= deadline:
+                log.warning("%s did not stop in time: SIGKILL", key)
+                self.control.signal(m.pid, signal.SIGKILL)
+                self.discarded[key] = float("inf")
 
     def _probe(self, m: Managed, now: float) -> None:
         if m.state is AgentState.STARTING:
@@ -192,24 +170,24 @@ class Supervisor:
                 m.probe_failures = self.retries
                 self._hung(m)
                 return
-            self.act["probe"](m.cfg, m.key)
+            self.control.probe(m.cfg, m.key)
             m.next_probe_at = now + STARTING_PROBE_S
-        elif self.act["outstanding_s"](m.cfg, m.key) >= self.timeout_s:
+        elif self.control.outstanding_s(m.key) >= self.timeout_s:
             m.probe_failures += 1
-            self.act["forget"](m.cfg, m.key)  # a fresh socket: no stale replies counted later
+            self.control.forget(m.key)  # a fresh socket: no stale replies counted later
             if m.probe_failures >= self.retries:
                 self._hung(m)
                 return
-            self.act["probe"](m.cfg, m.key)
-        elif now >= m.next_probe_at and not self.act["outstanding_s"](m.cfg, m.key):
-            self.act["probe"](m.cfg, m.key)
+            self.control.probe(m.cfg, m.key)
+        elif now >= m.next_probe_at and not self.control.outstanding_s(m.key):
+            self.control.probe(m.cfg, m.key)
             m.next_probe_at = now + self.interval_s
 
     def _hung(self, m: Managed) -> None:
         log.error("%s (pid %d) did not answer %d health probes: killing it as hung",
                   m.cfg.name, m.pid, m.probe_failures)
-        self.act["notify"]({"event": "hung", "agent": m.cfg.name, "pid": m.pid})
-        self.act["signal"](m.pid, signal.SIGKILL)
+        self.control.notify({"event": "hung", "agent": m.cfg.name, "pid": m.pid})
+        self.control.signal(m.pid, signal.SIGKILL)
         m.next_probe_at = float("inf")  # the exit event moves it on
 
     def restart(self, name: str, now: float) -> None:
@@ -218,7 +196,7 @@ class Supervisor:
         m.backoff.reset()
         m.ready_at = 0.0
         if m.pid:
-            self.act["signal"](m.pid, signal.SIGTERM)
+            self.control.signal(m.pid, signal.SIGTERM)
         elif m.state is AgentState.STOPPED:
             m.move(Event.RESTART_DUE)
         elif m.state is AgentState.BACKOFF:
@@ -240,7 +218,7 @@ class Supervisor:
             if not self._wave_deadline:
                 self._wave_deadline = now + self.plan.config.global_.stop_timeout_s
                 for m in wave:
-                    self._stop_one(m)
+                    self.stop_one(m)
             running = [m for m in wave if m.pid]
             if not running:
                 self._stop_waves.pop(0)
@@ -257,16 +235,16 @@ class Supervisor:
         for m in running:
             if m.pid not in self._killed:
                 log.warning("%s did not stop in time: SIGKILL", m.cfg.name)
-                self.act["signal"](m.pid, signal.SIGKILL)
+                self.control.signal(m.pid, signal.SIGKILL)
                 self._killed[m.pid] = now
-            elif now - self._killed[m.pid] > KILL_GRACE_S and not self.act["alive"](m.pid):
+            elif now - self._killed[m.pid] > KILL_GRACE_S and not self.control.alive(m.pid):
                 log.error("%s (pid %d) is gone but no exit was reported", m.cfg.name, m.pid)
                 self.on_exit_of(m, -signal.SIGKILL, now)
 
-    def _stop_one(self, m: Managed) -> None:
+    def stop_one(self, m: Managed) -> None:
         m.move(Event.STOP)
         if m.pid:
-            self.act["signal"](m.pid, signal.SIGTERM)
+            self.control.signal(m.pid, signal.SIGTERM)
 
     def status(self) -> list[dict[str, Any]]:
         now = time.monotonic()

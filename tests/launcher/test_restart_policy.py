@@ -17,18 +17,44 @@ from common.launcher.supervisor import Supervisor
 STABLE_S = 10.0  # Backoff.stable_after_s for the default 1 s initial backoff
 
 
+class NoProcesses:
+    """A ProcessControl over no processes: each spawn a new pid; signals and probes go nowhere."""
+
+    def __init__(self):
+        self.pids = iter(range(1000, 2000))
+
+    def spawn(self, cfg, key):
+        return next(self.pids)
+
+    def signal(self, pid, sig):
+        pass
+
+    def alive(self, pid):
+        return False
+
+    def probe(self, cfg, key):
+        pass
+
+    def outstanding_s(self, key):
+        return 0.0
+
+    def forget(self, key):
+        pass
+
+    def remote_ready(self, name):
+        return True
+
+    def notify(self, event):
+        pass
+
+
 def supervisor():
     config = parse_config({
         "version": 1,
         "hosts": {"main_pc": {"address": "127.0.0.1"}},
         "agents": [{"name": "A", "host": "main_pc", "port": 7301,
                     "module": "common.testing.agents:EchoAgent"}]})
-    pids = iter(range(1000, 2000))
-    actions = {"spawn": lambda cfg, key: next(pids), "signal": lambda pid, sig: None,
-               "probe": lambda cfg, key: None, "forget": lambda cfg, key: None,
-               "outstanding_s": lambda cfg, key: 0.0, "alive": lambda pid: False,
-               "remote_ready": lambda name: True, "notify": lambda event: None}
-    return Supervisor(HostPlan(config, "main_pc"), actions)
+    return Supervisor(HostPlan(config, "main_pc"), NoProcesses())
 
 
 def crash(sup, now, ready=True):

@@ -1,0 +1,55 @@
+"""One agent process under the supervisor: its definition, state and restart bookkeeping."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.config import AgentConfig
+from common.launcher.state import AgentState, Backoff, Event, transition
+
+__all__ = ["CRASH_LOOP_RESTARTS", "CRASH_LOOP_WINDOW_S", "Managed", "managed"]
+
+CRASH_LOOP_RESTARTS = 5  # restarts within CRASH_LOOP_WINDOW_S that make a crash loop
+CRASH_LOOP_WINDOW_S = 60.0
+
+
+@dataclass
+class Managed:
+    cfg: AgentConfig
+    backoff: Backoff
+    key: str = ""  # NAME, or NAME@INSTANCE for a second instance (blue/green)
+    instance: str = ""
+    state: AgentState = AgentState.WAITING
+    pid: int = 0
+    restarts: int = 0
+    started_at: float = 0.0
+    ready_at: float = 0.0
+    started_wall: float = 0.0  # time.time() of the last start and readiness, for operators
+    ready_wall: float = 0.0
+    restart_at: float = 0.0
+    last_exit_code: int | None = None
+    probe_failures: int = 0
+    next_probe_at: float = 0.0
+    crash_loop: bool = False
+    restart_times: deque = field(default_factory=lambda: deque(maxlen=CRASH_LOOP_RESTARTS))
+
+    def move(self, event: Event) -> None:
+        self.state = transition(self.state, event)
+
+    def status(self, now: float) -> dict[str, Any]:
+        up = self.state in (AgentState.STARTING, AgentState.READY)
+        return {"name": self.cfg.name, "instance": self.instance, "port": self.cfg.port,
+                "module": self.cfg.module, "host": self.cfg.host, "pid": self.pid or None,
+                "state": self.state.value, "ready": self.state is AgentState.READY,
+                "restarts": self.restarts, "required": self.cfg.required,
+                "uptime_s": round(now - self.started_at, 2) if up else 0.0,
+                "last_exit_code": self.last_exit_code, "crash_loop": self.crash_loop,
+                "started_at": self.started_wall, "ready_at": self.ready_wall}
+
+
+def managed(cfg: AgentConfig, instance: str = "") -> Managed:
+    key = f"{cfg.name}@{instance}" if instance else cfg.name
+    return Managed(cfg, Backoff(cfg.restart.backoff_initial_s, cfg.restart.backoff_max_s),
+                   key=key, instance=instance)
