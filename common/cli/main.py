@@ -17,6 +17,7 @@ from common.cli.load_cmd import load
 from common.cli.migrate_cmd import migrate_app
 from common.cli.output import fail
 from common.cli.registry_cmd import registry_app
+from common.cli.reload_cmd import reload
 from common.cli.status_cmd import logs, restart, status
 from common.cli.up_cmd import down, up
 from common.cli.vram_cmd import vram
@@ -31,7 +32,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(demo_app, name="demo")
 app.add_typer(keys_app, name="keys")
-for command in (up, down, status, restart, logs):
+for command in (up, down, status, restart, logs, reload):
     app.command(command.__name__)(command)
 app.command("call")(call)
 app.command("health")(health)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import typer
 
@@ -53,8 +54,8 @@ def up(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
         return
     configure_logging(log_level)
     if len(plans) == 1:
-        raise typer.Exit(_run_launcher(plans[0], run_dir))
-    pids = [_fork_launcher(plan, run_dir) for plan in plans]
+        raise typer.Exit(_run_launcher(plans[0], run_dir, config))
+    pids = [_fork_launcher(plan, run_dir, config) for plan in plans]
     _forward_signals(pids)
     codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
     if any(codes):
@@ -90,9 +91,9 @@ def _check_keys(plans: list[HostPlan]) -> None:
         raise fail(f"{len(problems)} key problem(s) in {store.dir}; nothing was started", 2)
 
 
-def _run_launcher(plan: HostPlan, run_dir: str) -> int:
+def _run_launcher(plan: HostPlan, run_dir: str, config: str) -> int:
     use_security(plan.config, f"launcher-{plan.host}")
-    launcher = Launcher(plan, run_dir)
+    launcher = Launcher(plan, run_dir, config_path=str(Path(config).resolve()))
     try:
         launcher.setup()
     except LauncherRunning as exc:
@@ -102,14 +103,14 @@ def _run_launcher(plan: HostPlan, run_dir: str) -> int:
     return 0
 
 
-def _fork_launcher(plan: HostPlan, run_dir: str) -> int:
+def _fork_launcher(plan: HostPlan, run_dir: str, config: str) -> int:
     """One launcher process per host, as on two machines; forked (this process has no zmq
     context or thread yet), which saves each a fresh interpreter's imports."""
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            code = _run_launcher(plan, run_dir)
+            code = _run_launcher(plan, run_dir, config)
         finally:
             logging.shutdown()
             os._exit(code)

@@ -1,9 +1,10 @@
 """The launcher of one host: the only thing that starts or restarts that host's agents.
 
 A BaseAgent whose ROUTER is the control socket (``ipc://RUN_DIR/launcher-HOST.sock``, local to
-the host) answering ``status``, ``restart {name}`` and ``down``, and the instance_* actions of
-blue/green migrations (common.launcher.instances).  Its loop reads the fork
-server's exit events, health replies and the clock, and lets the Supervisor decide.
+the host) answering ``status``, ``restart {name}``, ``reload`` (common.launcher.reconfigure) and
+``down``, and the instance_* actions of blue/green migrations (common.launcher.instances).
+Its loop reads the fork server's exit events, health replies and the clock, and lets the
+Supervisor decide.
 SIGTERM/SIGINT and ``down`` stop every agent in reverse dependency order, then the launcher.
 """
 
@@ -29,6 +30,7 @@ from common.launcher.instances import InstanceControl
 from common.launcher.lock import HostLock
 from common.launcher.plan import HostPlan
 from common.launcher.probe import Prober
+from common.launcher.reconfigure import ReloadControl
 from common.launcher.remote import RemoteLookup
 from common.launcher.supervisor import Supervisor
 from common.spawn.forkserver import ForkServer
@@ -56,13 +58,15 @@ def control_endpoint(run_dir: str, host: str) -> str:
     return f"ipc://{Path(run_dir).resolve()}/launcher-{host}.sock"
 
 
-class Launcher(InstanceControl, BaseAgent):
+class Launcher(InstanceControl, ReloadControl, BaseAgent):
     def __init__(self, plan: HostPlan, run_dir: str = "run",
-                 preload: tuple[str, ...] = DEFAULT_PRELOAD) -> None:
+                 preload: tuple[str, ...] = DEFAULT_PRELOAD,
+                 config_path: str | None = None) -> None:
         preload = (*preload, "common.hub.link", *plan.preload)
         super().__init__(f"Launcher-{plan.host}", control_endpoint(run_dir, plan.host),
                          host=plan.host)
         self.plan = plan
+        self.config_path = config_path  # re-read by `mesh reload`
         self.lock = HostLock(run_dir, plan.host)
         self.forks = ForkServer(preload, hide_env=plan.secret_variables())
         self.events: deque[dict[str, Any]] = deque(maxlen=200)

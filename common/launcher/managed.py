@@ -33,6 +33,7 @@ class Managed:
     probe_failures: int = 0
     next_probe_at: float = 0.0
     crash_loop: bool = False
+    replaced: bool = False  # `mesh reload` changed its entry: once stopped, start it again
     restart_times: deque = field(default_factory=lambda: deque(maxlen=CRASH_LOOP_RESTARTS))
 
     def move(self, event: Event) -> None:

@@ -41,8 +41,9 @@ class HostPlan:
             raise KeyError(f"unknown host {host!r}; the config has: {', '.join(config.hosts)}")
         self.config = config
         self.host = host
+        self.overrides = dict(addresses or {})  # `--address HOST=IP`, kept across a reload
         self.addresses = {name: h.address for name, h in config.hosts.items()}
-        self.addresses.update(addresses or {})
+        self.addresses.update(self.overrides)
         self.base_dir = base_dir
         self.agents = {a.name: a for a in config.agents_on(host)}
         self.waves = dependency_waves(config, host)
@@ -52,6 +53,12 @@ class HostPlan:
 
     def endpoint(self, agent: AgentConfig) -> str:
         return f"tcp://{self.address(agent)}:{agent.port}"
+
+    def launcher_endpoint(self, host: str | None = None) -> str:
+        """Where host's launcher (this plan's by default) takes control requests: tcp on the
+        host's address (``--address`` overrides apply), at ``hosts.<h>.launcher_port``."""
+        host = host or self.host
+        return f"tcp://{self.addresses[host]}:{self.config.launcher_port(host)}"
 
     def probe_endpoint(self, agent: AgentConfig) -> tuple[str, bool]:
         """Where to ask for health, and whether it is the legacy one-JSON-frame request."""
@@ -78,15 +85,18 @@ class HostPlan:
     def remote_dependencies(self, agent: AgentConfig) -> list[str]:
         return [d for d in agent.dependencies if d not in self.agents]
 
+    def derived(self, agent: AgentConfig) -> dict[str, Any]:
+        """The settings agent's service derives from the config (common.launcher.services)."""
+        state_dir = Path(self.base_dir, self.config.global_.log_dir)
+        return derived_settings(self.config, agent, self.endpoint, state_dir)
+
     def log_path(self, name: str) -> str:
         return str(Path(self.base_dir, self.config.global_.log_dir, self.host, f"{name}.log"))
 
     def spec(self, agent: AgentConfig) -> dict[str, Any]:
         """What the fork server's child needs (see common.spawn.child)."""
         g = self.config.global_
-        state_dir = Path(self.base_dir, g.log_dir)
-        settings = {**derived_settings(self.config, agent, self.endpoint, state_dir),
-                    **agent.settings}
+        settings = {**self.derived(agent), **agent.settings}
         is_registry = agent.service == "registry"
         return {
             "name": agent.name, "module": agent.module, "script_path": agent.script_path,

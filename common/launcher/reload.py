@@ -6,7 +6,8 @@ the host's agents that depend on them (they were given the old endpoint; the mov
 be on another host, whose own launcher restarts it).  Everything else
 keeps running.  Stops go dependents first; restarts and starts go in dependency order.
 A change to ``global`` or to this host's own entry changes what every agent of the host is
-given, so every agent restarts.
+given, so every agent restarts; a service (a hub, the VRAM pool) whose derived view of the
+mesh changed (an agent added, a peer moved, a GPU listed) restarts to take it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.config import AgentConfig, MeshConfig, dependency_waves
+from common.config import AgentConfig, MeshConfig
+from common.launcher.plan import HostPlan
 
 __all__ = ["ReloadPlan", "reload_plan"]
 
@@ -44,12 +46,12 @@ class ReloadPlan:
                 "start": self.start}
 
 
-def reload_plan(old: MeshConfig, new: MeshConfig, host: str) -> ReloadPlan:
-    """What host's launcher must do to go from running old to running new."""
-    before = {a.name: a for a in old.agents_on(host)}
-    after = {a.name: a for a in new.agents_on(host)}
-    order = [name for wave in dependency_waves(new, host) for name in wave]
-    old_order = [name for wave in dependency_waves(old, host) for name in wave]
+def reload_plan(old_plan: HostPlan, new_plan: HostPlan) -> ReloadPlan:
+    """What the host's launcher must do to go from running old_plan to running new_plan."""
+    old, new, host = old_plan.config, new_plan.config, new_plan.host
+    before, after = old_plan.agents, new_plan.agents
+    order = [name for wave in new_plan.waves for name in wave]
+    old_order = [name for wave in old_plan.waves for name in wave]
     everything = old.global_ != new.global_ or old.hosts.get(host) != new.hosts.get(host)
     why: dict[str, str] = {}
     for name in order:
@@ -59,6 +61,9 @@ def reload_plan(old: MeshConfig, new: MeshConfig, host: str) -> ReloadPlan:
             why[name] = "global or host settings changed"
         elif before[name] != after[name]:
             why[name] = _what_changed(before[name], after[name])
+        elif old_plan.derived(before[name]) != new_plan.derived(after[name]):
+            why[name] = "its view of the mesh changed: " + ", ".join(
+                _changed_keys(old_plan.derived(before[name]), new_plan.derived(after[name])))
     moved = _moved(old, new)
     for name in order:
         if name in before and name not in why:
@@ -79,6 +84,8 @@ def _moved(old: MeshConfig, new: MeshConfig) -> set[str]:
 
 
 def _what_changed(old: AgentConfig, new: AgentConfig) -> str:
-    a, b = old.model_dump(), new.model_dump()
-    keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-    return "changed: " + ", ".join(keys)
+    return "changed: " + ", ".join(_changed_keys(old.model_dump(), new.model_dump()))
+
+
+def _changed_keys(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))

@@ -16,9 +16,11 @@ import signal
 import time
 from typing import Any
 
+from common.config import AgentConfig
 from common.launcher.managed import CRASH_LOOP_RESTARTS, CRASH_LOOP_WINDOW_S, Managed, managed
 from common.launcher.plan import HostPlan
 from common.launcher.process_control import ProcessControl
+from common.launcher.reload import ReloadPlan
 from common.launcher.state import AgentState, Event
 
 __all__ = ["Supervisor", "stop_waves"]
@@ -104,6 +106,9 @@ class Supervisor:
         was_stopping = m.state is AgentState.STOPPING
         m.move(Event.EXIT)
         if was_stopping:
+            if m.replaced and not self.stopping:
+                m.replaced = False
+                m.move(Event.RESTART_DUE)  # back to waiting: starts when its deps are ready
             return
         self.control.notify({"event": "exited", "agent": m.cfg.name, "code": code, "pid": pid})
         policy = m.cfg.restart.policy
@@ -201,6 +206,36 @@ class Supervisor:
             m.move(Event.RESTART_DUE)
         elif m.state is AgentState.BACKOFF:
             m.restart_at = now
+
+    # -- reload ----------------------------------------------------------------------------
+    @property
+    def migrating(self) -> bool:
+        """A blue/green instance runs or is being discarded here (see instances)."""
+        return bool(self.discarded) or any(m.key != m.cfg.name for m in self.agents.values())
+
+    def reload(self, plan: HostPlan, changes: ReloadPlan, now: float) -> None:
+        """`mesh reload`: from now on run plan; act on exactly what changes lists."""
+        self.plan = plan
+        for name in changes.stop:
+            self.stop_one(self.agents[name])
+            self.discarded[name] = now + plan.config.global_.stop_timeout_s
+        for name in changes.restart:
+            self._replace(self.agents[name], plan.agents[name], now)
+        for name in changes.start:
+            self.agents[name] = managed(plan.agents[name])
+        log.info("reloaded: %d stopped, %d restarted, %d added", len(changes.stop),
+                 len(changes.restart), len(changes.start))
+
+    def _replace(self, m: Managed, cfg: AgentConfig, now: float) -> None:
+        """Run m with cfg: stop it (it starts again once stopped and its deps are ready)."""
+        m.cfg, m.backoff = cfg, managed(cfg).backoff
+        if m.state in (AgentState.STARTING, AgentState.READY):
+            m.replaced = True
+            self.stop_one(m)
+        elif m.state is AgentState.BACKOFF:
+            m.restart_at = now
+        elif m.state is AgentState.STOPPED:
+            m.move(Event.RESTART_DUE)
 
     # -- ordered stop ----------------------------------------------------------------------
     def begin_stop(self, now: float) -> None:

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from common.config import parse_config
+from common.launcher import HostPlan
 from common.launcher.reload import reload_plan
 
 pytestmark = pytest.mark.timeout(30)
@@ -26,7 +27,7 @@ def entry(data: dict, name: str) -> dict:
 
 
 def plan(old: dict, new: dict, host: str = "main_pc"):
-    return reload_plan(parse_config(old), parse_config(new), host)
+    return reload_plan(HostPlan(parse_config(old), host), HostPlan(parse_config(new), host))
 
 
 def test_an_unchanged_config_changes_nothing(data):
@@ -71,4 +72,14 @@ def test_added_and_removed_agents_start_and_stop_in_dependency_order(data):
     result = plan(data, new, "pc2")
     assert result.stop == ["DreamingModeAgent", "DreamWorldAgent"]
     assert result.start == ["Extra"]
-    assert result.restart == {}
+    # the edge hub's agent->host map and dependency graph changed; nothing else restarts
+    assert result.restart == {"ObservabilityHub_pc2": "its view of the mesh changed: "
+                              "dependencies, hosts"}
+    assert plan(data, new).restart == {"ObservabilityHub": "its view of the mesh changed: "
+                                       "dependencies, hosts"}
+
+
+def test_a_moved_hub_restarts_its_peer_to_take_the_new_endpoint(data):
+    new = copy.deepcopy(data)
+    entry(new, "ObservabilityHub_pc2")["port"] = "${PORT_OFFSET}+9111"
+    assert plan(data, new).restart == {"ObservabilityHub": "its view of the mesh changed: peer"}

@@ -1,0 +1,65 @@
+"""``mesh reload``: re-read the config on running hosts and apply only what changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from common.base_agent.client import Client
+from common.base_agent.errors import MeshError
+from common.cli.hosts import (
+    CONFIG_OPTION,
+    HOST_OPTION,
+    RUN_DIR_OPTION,
+    ask_launcher,
+    load,
+    selected_hosts,
+)
+from common.cli.output import fail, print_json
+
+__all__ = ["reload"]
+
+RELOAD_TIMEOUT_S = 10.0  # the launcher reads and validates its whole config file
+
+
+def reload(host: str = HOST_OPTION, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
+           dry_run: bool = typer.Option(False, "--dry-run",
+                                        help="Print what would change; change nothing."),
+           json_out: bool = typer.Option(False, "--json", help="Print JSON for scripts.")
+           ) -> None:
+    """Each host's launcher re-reads its own copy of the config and applies the difference,
+    in dependency order: added agents start, removed ones stop, changed ones restart (and,
+    where a port changed, the agents that depend on them); nothing else restarts.  The plan
+    is printed first.  A config with errors changes nothing (exit 2)."""
+    load(config)  # this folder's copy must be valid too: exit 2 with every error
+    results: list[dict[str, Any]] = []
+    failed = []
+    with Client(source="mesh-reload") as client:
+        for name in selected_hosts(config, host):
+            try:
+                results.append(_reload(client, run_dir, name, dry_run, json_out))
+            except MeshError as exc:
+                failed.append(name)
+                typer.echo(f"{name}: {exc}", err=True)
+    if json_out:
+        print_json({"hosts": results, "failed": failed})
+    if failed:
+        raise fail(f"reload failed on {', '.join(failed)}; nothing changed there", 2)
+
+
+def _reload(client: Client, run_dir: str, host: str, dry_run: bool, quiet: bool
+            ) -> dict[str, Any]:
+    planned = ask_launcher(client, run_dir, host, "reload", {"dry_run": True},
+                           timeout_s=RELOAD_TIMEOUT_S)
+    if not quiet:
+        typer.echo("\n".join(planned["lines"]))
+    if dry_run or not (planned["stop"] or planned["restart"] or planned["start"]):
+        return planned
+    done = ask_launcher(client, run_dir, host, "reload", {"dry_run": False},
+                        timeout_s=RELOAD_TIMEOUT_S)
+    if not quiet:
+        typer.echo(f"{host}: applied" if done["lines"] == planned["lines"]
+                   else f"{host}: the file changed meanwhile; applied:\n"
+                   + "\n".join(done["lines"]))
+    return done
