@@ -9,6 +9,10 @@ moves through migration.state.transition only.
 Resume replays, per stage, every step without a ``done`` row; steps are idempotent, and an
 interrupted bake is watched again in full.  Test hook: ``fault="STEP@before|after"`` makes the
 process SIGKILL itself right before that step's action or right after it (before ``done``).
+
+With ``config_path``, what a migration promoted is written back to that file as its last step
+(migration.writeback: after the last stage, or after an automatic rollback for the stages that
+stay promoted); the reversal of a finished migration writes the previous file back as its last.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from migration.journal import Journal
 from migration.mesh import MeshControl
 from migration.state import Event, State
 from migration.steps import AFTER_BAKE, FORWARD, ROLLBACK, MigrationStep, StepContext, wait_for
+from migration.writeback import PROMOTE_STEP, RESTORE_STEP, Writeback
 
 __all__ = ["Executor", "current_definitions", "reverse_plan"]
 
@@ -37,9 +42,12 @@ SERVING_TIMEOUT_S = 5.0
 
 
 def current_definitions(config: MeshConfig, journal: Journal) -> dict[str, AgentConfig]:
-    """The config's definitions with every promoted migration step applied, in order."""
+    """The config's definitions with every promoted migration step applied, in order; a
+    migration whose promotion (or reversal) was written to the config file is in it already."""
     defs = {a.name: a for a in config.agents}
     for m in journal.history():
+        if PROMOTE_STEP in m["result"] or RESTORE_STEP in m["result"]:
+            continue
         done = journal.done(m["id"])
         for stage in m["plan"]["stages"]:
             for a in stage["agents"]:
@@ -62,11 +70,14 @@ def reverse_plan(plan: dict[str, Any], stages: list[int]) -> dict[str, Any]:
 
 class Executor:
     def __init__(self, journal: Journal, mesh: MeshControl,
-                 progress: Callable[[str], None] | None = None, fault: str | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, fault: str | None = None,
+                 config_path: str | None = None) -> None:
         self.journal = journal
         self.mesh = mesh
         self.progress = progress or (lambda line: log.info("%s", line))
         self.fault = fault
+        self.config_path = os.path.abspath(config_path) if config_path else None
+        self.files = Writeback(journal, self._maybe_fault)
 
     # -- entry points ------------------------------------------------------------------------
     def apply(self, plan: dict[str, Any], change_path: str, kind: str = "apply",
@@ -84,16 +95,22 @@ class Executor:
             return self._finish_rollback(mid, self.journal.get(mid)["result"]["rollback_stage"])
         return self._forward(mid)
 
-    def rollback(self, mid: int) -> State:
-        """Manual rollback: the unfinished stage is rolled back, promoted stages reversed."""
+    def rollback(self, mid: int, force: bool = False) -> State:
+        """Manual rollback: the unfinished stage is rolled back, promoted stages reversed.
+        A finished one is reversed and its previous config file written back; `WritebackError`
+        before anything is touched when the file was edited since (unless force)."""
         record = self.journal.get(mid)
         state = State(record["state"])
+        if state is State.RUNNING and self._current_stage(mid) is None:
+            state = self._forward(mid)  # every stage finished: only the write-back was left
         if state is State.DONE:
+            self.files.restore_plan(mid, force)
             return self._reverse(mid, [s["index"] for s in record["plan"]["stages"]], True)
         if state is State.ROLLED_BACK:
             raise ValueError(f"migration {mid} is already rolled back")
         stage = record["result"].get("rollback_stage", self._current_stage(mid))
-        self.journal.set_result(mid, rollback_stage=stage, breach="manual rollback")
+        self.journal.set_result(mid, rollback_stage=stage, breach="manual rollback",
+                                manual_rollback=True)
         self.journal.move(mid, Event.ABORT)
         if stage is not None:
             self._finish_rollback(mid, stage)
@@ -113,6 +130,7 @@ class Executor:
                 self._stage(mid, stage)
             except FAILURES as exc:
                 return self._breach(mid, stage["index"], exc)
+        self._to_file(mid)
         self.journal.move(mid, Event.FINISH)
         self.progress(f"migration {mid}: done")
         return State.DONE
@@ -195,6 +213,9 @@ class Executor:
             self.journal.move(mid, Event.ERROR)
             self.progress(f"migration {mid}: ROLLBACK FAILED: {exc}")
             return State.FAILED
+        record = self.journal.get(mid)
+        if record["kind"] != "rollback" and not record["result"].get("manual_rollback"):
+            self._promote_to_file(record)  # the earlier stages stay promoted
         self.journal.move(mid, Event.ROLLED_BACK)
         self.progress(f"migration {mid}: stage {stage_index} rolled back")
         return State.ROLLED_BACK
@@ -216,9 +237,38 @@ class Executor:
         plan = reverse_plan(self.journal.get(mid)["plan"], stages)
         child = self.apply(plan, f"rollback of {mid}", kind="rollback", parent=mid)
         self.journal.set_result(mid, reversed_by=child)
-        if whole and self.journal.state(child) is State.DONE:
-            return self.journal.move(mid, Event.REVERSE)
-        return self.journal.state(mid)
+        return self.journal.state(mid)  # a whole reversal moved it (_to_file)
+
+    # -- the config file ---------------------------------------------------------------------
+    def _to_file(self, mid: int) -> None:
+        """At the end of a migration: its promotion into the config file; for the reversal of
+        a finished migration, that one's previous file back, and that one marked reversed."""
+        record = self.journal.get(mid)
+        parent = record["parent"]
+        if record["kind"] != "rollback":
+            self._promote_to_file(record)
+        elif parent is not None and self.journal.state(parent) is State.DONE:
+            self.files.restore(mid, parent)
+            self.journal.move(parent, Event.REVERSE)
+            if RESTORE_STEP in (done := self.journal.get(mid)["result"]):
+                self.progress(f"{done[RESTORE_STEP]['path']}: the file before migration "
+                              f"{parent} written back (replaced one kept as "
+                              f"{done[RESTORE_STEP]['backup']})")
+
+    def _promote_to_file(self, record: dict[str, Any]) -> None:
+        if self.config_path is None:
+            return
+        self.files.promote(record["id"], self.config_path, self._promoted(record))
+        if PROMOTE_STEP in (done := self.journal.get(record["id"])["result"]):
+            self.progress(f"{done[PROMOTE_STEP]['path']}: promotion written (previous file "
+                          f"kept as {done[PROMOTE_STEP]['backup']})")
+
+    def _promoted(self, record: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(old, new) definitions of the agents promoted for good (not the rolled-back stage)."""
+        done = self.journal.done(record["id"])
+        skip = record["result"].get("rollback_stage")
+        return [(a["old"], a["new"]) for s in record["plan"]["stages"] if s["index"] != skip
+                for a in s["agents"] if (s["index"], a["agent"], "promote") in done]
 
 
 class _Renamed:

@@ -3,11 +3,14 @@
     mesh migrate plan CHANGE.yaml [--json]           risk factors, stages, bakes, gates
     mesh migrate apply CHANGE.yaml [--yes] [--dry-run]
     mesh migrate resume [ID]                         finish (or finish rolling back) after a crash
-    mesh migrate rollback ID                         roll back an unfinished or finished one
+    mesh migrate rollback ID [--force]               roll back an unfinished or finished one
     mesh migrate history [--json]    mesh migrate show ID [--json]
 
 The journal is RUN_DIR/migrations.db unless --journal says otherwise.  A bad change file is
-reported (every issue, with its field path) before anything is touched.
+reported (every issue, with its field path) before anything is touched.  What a migration
+promotes is written back to the --config file (the previous file kept beside it, both hashes
+in the journal); rolling back a finished one writes the previous file back, refusing when the
+file was edited since unless --force.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from migration import Executor, Journal, MeshControl, build_plan, current_defini
 from migration.change import load_change
 from migration.journal import JournalBusy
 from migration.risk import load_weights
+from migration.writeback import PROMOTE_STEP, RESTORE_STEP, WritebackError, check_editable
 
 __all__ = ["migrate_app"]
 
@@ -111,17 +115,23 @@ def apply(change: str, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTIO
     _print_plan(plan)
     if dry_run:
         return
+    try:
+        check_editable(config, [a["agent"] for s in plan["stages"] for a in s["agents"]])
+    except WritebackError as exc:
+        mesh.close()
+        j.close()
+        raise fail(f"{exc}; nothing was touched", 2) from None
     if not yes and not typer.confirm("apply?"):
         raise typer.Exit(1)
-    _run(j, mesh, lambda ex: ex.journal.state(ex.apply(plan, change)))
+    _run(j, mesh, config, lambda ex: ex.journal.state(ex.apply(plan, change)))
 
 
-def _run(j: Journal, mesh: MeshControl, action: Any) -> None:
+def _run(j: Journal, mesh: MeshControl, config: str, action: Any) -> None:
     logging.basicConfig(level=logging.WARNING)
     try:
         j.lock()
-        state = action(Executor(j, mesh, _say, os.environ.get(FAULT_ENV)))
-    except (JournalBusy, MeshError, KeyError, ValueError) as exc:
+        state = action(Executor(j, mesh, _say, os.environ.get(FAULT_ENV), config))
+    except (JournalBusy, MeshError, KeyError, ValueError, WritebackError) as exc:
         raise fail(str(exc)) from None
     finally:
         mesh.close()
@@ -139,15 +149,19 @@ def resume(migration_id: int = typer.Argument(None), config: str = CONFIG_OPTION
     if not ids:
         _say("nothing to resume")
         return
-    _run(j, mesh, lambda ex: ex.resume(ids[-1]))
+    _run(j, mesh, config, lambda ex: ex.resume(ids[-1]))
 
 
 @migrate_app.command("rollback")
 def rollback(migration_id: int, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
-             journal: str = JOURNAL_OPTION) -> None:
-    """Roll back a migration: its unfinished stage, then every promoted stage in reverse."""
+             journal: str = JOURNAL_OPTION,
+             force: bool = typer.Option(False, "--force", help="Write the previous config file "
+                                        "back even if it was edited since the promotion.")
+             ) -> None:
+    """Roll back a migration: its unfinished stage, then every promoted stage in reverse; a
+    finished one's previous config file is written back."""
     cfg, j, mesh = _open(config, run_dir, journal, [])
-    _run(j, mesh, lambda ex: ex.rollback(migration_id))
+    _run(j, mesh, config, lambda ex: ex.rollback(migration_id, force))
 
 
 @migrate_app.command("history")
@@ -158,7 +172,7 @@ def history(config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
     mesh.close()
     rows = [{"id": m["id"], "kind": m["kind"], "state": m["state"], "change": m["change_path"],
              "agents": [a["agent"] for s in m["plan"]["stages"] for a in s["agents"]],
-             "result": m["result"]} for m in j.history()]
+             "config": _config_files(m["result"]), "result": m["result"]} for m in j.history()]
     if json_:
         print_json(rows)
     else:
@@ -181,7 +195,15 @@ def show(migration_id: int, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_
         print_json(record)
         return
     _say(f"migration {record['id']} ({record['kind']}): {record['state']}  {record['result']}")
+    for step, files in _config_files(record["result"]).items():
+        _say(f"{step}: {files['path']}\n  sha256 {files['sha256_before']} -> "
+             f"{files['sha256_after']}\n  previous file kept as {files['backup']}")
     _print_plan(record["plan"])
     for s in record["steps"]:
         _say(f"  {s['ts']:.3f} stage {s['stage']} {s['agent']:<20} {s['step']:<14} "
              f"{s['phase']} {s['data'] or ''}")
+
+
+def _config_files(result: dict[str, Any]) -> dict[str, Any]:
+    """The config write-backs journaled for a migration: path, backup, both hashes."""
+    return {step: result[step] for step in (PROMOTE_STEP, RESTORE_STEP) if step in result}
