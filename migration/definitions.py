@@ -2,7 +2,7 @@
 
 A definition is a whole agent entry of the startup config (an `AgentConfig`).  The *effective*
 definition of an agent is the config's, or the one the latest finished migration promoted
-(the startup config file is not rewritten; `mesh migrate show` prints what to write back).
+when that promotion is not in the config file (migration.writeback writes it there).
 """
 
 from __future__ import annotations
