@@ -22,7 +22,8 @@ import yaml
 
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
-from common.launcher import control_endpoint
+from common.config import load_config
+from common.launcher import HostPlan
 from common.testing.reference import reference_config
 
 __all__ = ["HOSTS", "INFRA", "OFFSET", "SoakMesh", "soak_config"]
@@ -66,6 +67,9 @@ class SoakMesh:
         registry = self.agents[INFRA["registry"]]
         self.registry = f"tcp://{addresses[0]}:{_port(registry)}"
         self.launchers: dict[str, subprocess.Popen] = {}
+        config = load_config(self.config_path)  # each launcher over tcp, as from MainPC
+        self.controls = {host: HostPlan(config, host, self.addresses).launcher_endpoint()
+                         for host in HOSTS}
 
     # -- the config ----------------------------------------------------------------------
     def host_of(self, name: str) -> str:
@@ -102,7 +106,7 @@ class SoakMesh:
         out: dict[str, dict[str, Any]] = {}
         for host in HOSTS:
             try:
-                report = client.call_endpoint(control_endpoint(self.run_dir, host), "status",
+                report = client.call_endpoint(self.controls[host], "status",
                                               timeout_s=2.0, retries=0, peer=f"launcher {host}")
             except MeshError:
                 continue
@@ -131,7 +135,7 @@ class SoakMesh:
         """``down`` to each launcher, then wait; SIGKILL of a launcher's group on timeout."""
         for host in HOSTS:
             try:
-                client.call_endpoint(control_endpoint(self.run_dir, host), "down",
+                client.call_endpoint(self.controls[host], "down",
                                      timeout_s=2.0, retries=1, peer=f"launcher {host}")
             except MeshError:
                 self._signal(host, signal.SIGTERM)

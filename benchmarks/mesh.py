@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 from common.base_agent.client import Client  # noqa: E402
 from common.base_agent.errors import MeshError  # noqa: E402
 from common.cli.load_cmd import run_load  # noqa: E402
-from common.launcher import control_endpoint  # noqa: E402
+from common.config import load_config  # noqa: E402
+from common.launcher import HostPlan  # noqa: E402
 from common.testing.reference import reference_config  # noqa: E402
 
 OFFSET = 12000
@@ -40,11 +41,17 @@ MIB = 2**20
 RESULT = ROOT / "benchmarks" / "results" / "mesh.json"
 
 
-def statuses(client: Client, run_dir: str) -> dict[str, dict]:
+def launchers(config_path: Path) -> dict[str, str]:
+    """Each host's launcher endpoint (tcp, hosts.<h>.launcher_port)."""
+    config = load_config(config_path)
+    return {host: HostPlan(config, host).launcher_endpoint() for host in config.hosts}
+
+
+def statuses(client: Client, endpoints: dict[str, str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
-    for host in ("main_pc", "pc2"):
+    for host, endpoint in endpoints.items():
         try:
-            report = client.call_endpoint(control_endpoint(run_dir, host), "status",
+            report = client.call_endpoint(endpoint, "status",
                                           timeout_s=1.0, retries=0, peer=host)
         except MeshError:
             continue
@@ -99,6 +106,7 @@ def main() -> None:
     config = reference_config(work, OFFSET)
     (work / "mesh.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     run_dir = str(work / "run")
+    endpoints = launchers(work / "mesh.yaml")
     registry = f"tcp://127.0.0.1:{7200 + OFFSET}"
     client = Client(registry, source="bench")
     t0 = time.monotonic()
@@ -108,7 +116,7 @@ def main() -> None:
                           start_new_session=True)
     count = len(config["agents"])
     try:
-        agents = wait_for(lambda: (s := statuses(client, run_dir)) and len(s) == count and all(
+        agents = wait_for(lambda: (s := statuses(client, endpoints)) and len(s) == count and all(
             a["ready"] for a in s.values()) and s, 120, "all agents ready")
         ready_s = time.monotonic() - t0
         wait_for(lambda: len(client.call_endpoint(registry, "list", timeout_s=1.0)) >= count,

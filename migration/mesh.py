@@ -17,8 +17,7 @@ from common.base_agent.errors import MeshError
 from common.base_agent.protocol import ACTION_HEALTH, ACTION_LOOKUP
 from common.config import MeshConfig
 from common.hub.client import HubReader
-from common.launcher import control_endpoint
-from common.launcher.plan import registry_agent
+from common.launcher.plan import HostPlan, registry_agent
 from migration.risk import Observed
 
 __all__ = ["CALL_TIMEOUT_S", "MeshControl"]
@@ -30,9 +29,12 @@ CALL_TIMEOUT_S = 2.0
 
 class MeshControl:
     def __init__(self, config: MeshConfig, run_dir: str, hub_urls: list[str] | None = None,
-                 timeout_s: float = CALL_TIMEOUT_S) -> None:
+                 timeout_s: float = CALL_TIMEOUT_S,
+                 addresses: dict[str, str] | None = None) -> None:
         self.config = config
         self.run_dir = run_dir
+        # every host's launcher over tcp (hosts.<h>.launcher_port), `--address` applied
+        self.plan = HostPlan(config, next(iter(config.hosts)), addresses)
         self.hub_urls = hub_urls or []
         self.timeout_s = timeout_s
         reg = registry_agent(config)
@@ -44,7 +46,7 @@ class MeshControl:
 
     # -- launchers ---------------------------------------------------------------------------
     def launcher(self, host: str, action: str, payload: Any = None) -> Any:
-        return self.client.call_endpoint(control_endpoint(self.run_dir, host), action, payload,
+        return self.client.call_endpoint(self.plan.launcher_endpoint(host), action, payload,
                                          timeout_s=self.timeout_s, retries=1,
                                          peer=f"launcher {host}")
 

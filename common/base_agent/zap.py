@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 RECENT = 20
 LOG_FIRST, LOG_EVERY = 10, 100
+NOT_ALLOWED = "key not on the allow-list"
 
 
 class ZapResponder:
@@ -39,6 +40,7 @@ class ZapResponder:
         self._allowed: dict[bytes, str] = {}
         self._stamp = -1
         self._clients: dict[str, str] | None = None
+        self.only: frozenset[str] | None = None  # see restrict()
         self.socket = new_socket(ctx, zmq.REP, hwm=100)
         try:
             self.socket.bind(ZAP_ENDPOINT)
@@ -46,6 +48,10 @@ class ZapResponder:
             self.socket.close(linger=0)
             raise KeyStoreError(f"a ZAP handler already serves this zmq context ({exc}); "
                                 "CURVE needs one context per agent") from None
+
+    def restrict(self, identities: set[str]) -> None:
+        """Admit only these identities of the allow-list (the launcher: the operator)."""
+        self.only = frozenset(identities)
 
     def on_readable(self) -> None:
         while readable(self.socket):
@@ -58,10 +64,13 @@ class ZapResponder:
         version, request_id, _domain, address, _identity, mechanism = frames[:6]
         key = frames[6] if mechanism == b"CURVE" and len(frames) > 6 else b""
         name = self._lookup(z85.encode(key) if len(key) == 32 else b"")
-        if name is not None:
+        if name is not None and (self.only is None or name in self.only):
             return [version, request_id, b"200", b"OK", name.encode(), b""]
-        self._refuse(address.decode("ascii", "replace"), key, mechanism.decode("ascii", "replace"))
-        return [version, request_id, b"400", b"key not on the allow-list", b"", b""]
+        reason = NOT_ALLOWED if name is None else \
+            f"identity {name} may not use this socket (only {', '.join(sorted(self.only or ()))})"
+        self._refuse(address.decode("ascii", "replace"), key, mechanism.decode("ascii", "replace"),
+                     reason)
+        return [version, request_id, b"400", reason.encode(), b"", b""]
 
     def _lookup(self, public: bytes) -> str | None:
         try:
@@ -73,16 +82,17 @@ class ZapResponder:
             self._allowed, self._stamp = {}, -1
         return self._allowed.get(public) if public else None
 
-    def _refuse(self, address: str, key: bytes, mechanism: str) -> None:
+    def _refuse(self, address: str, key: bytes, mechanism: str, reason: str) -> None:
         public = z85.encode(key).decode() if len(key) == 32 else ""
         known = self._known(public)
         self.rejected += 1
         self.recent.append({"address": address, "key": public, "identity": known,
                             "mechanism": mechanism, "ts": round(time.time(), 3)})
         if self.rejected <= LOG_FIRST or self.rejected % LOG_EVERY == 0:  # a flood stays bounded
-            log.warning("refused %s peer at %s (key %s%s): not on the allow-list (%d refused)",
+            log.warning("refused %s peer at %s (key %s%s): %s (%d refused)",
                         mechanism, address, public[:12] or "none",
-                        f", revoked identity {known}" if known else "", self.rejected)
+                        f", {'revoked ' if reason == NOT_ALLOWED else ''}identity {known}"
+                        if known else "", reason, self.rejected)
 
     def _known(self, public: str) -> str:
         """The identity a refused key belongs to, if it is one of ours (revoked)."""

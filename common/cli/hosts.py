@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import typer
 
 from common.base_agent import security
 from common.base_agent.client import Client
-from common.base_agent.errors import MeshError
+from common.base_agent.errors import CircuitOpenError, MeshError, MeshTimeoutError
 from common.base_agent.keystore import KeyStoreError
+from common.base_agent.protocol import ErrorCode
 from common.cli.output import fail
 from common.config import ConfigError, MeshConfig, load_config
-from common.launcher import HostPlan, control_endpoint
+from common.launcher import HostPlan
 
-__all__ = ["ADDRESS_OPTION", "CONFIG_OPTION", "HOST_OPTION", "RUN_DIR_OPTION", "ask_launcher",
-           "load_plan", "parse_addresses", "selected_hosts", "use_security"]
+__all__ = ["ADDRESS_OPTION", "CONFIG_OPTION", "HOST_OPTION", "IGNORED_RUN_DIR", "RUN_DIR_OPTION",
+           "LauncherUnreachable", "ask_launcher", "launcher_plan", "load_plan",
+           "parse_addresses", "selected_hosts", "use_security"]
 
 HOST_OPTION = typer.Option("all", "--host", help="A host of the config, or `all`.")
 CONFIG_OPTION = typer.Option("startup_config.yaml", "--config", "-c", envvar="MESH_CONFIG",
                              help="The startup config.")
 ADDRESS_OPTION = typer.Option([], "--address", metavar="HOST=IP",
                               help="Override a host's address, e.g. pc2=127.0.0.2 (repeatable).")
-RUN_DIR_OPTION = typer.Option("run", "--run-dir", help="Where launchers keep their control "
-                              "sockets and locks (local to each host).")
+RUN_DIR_OPTION = typer.Option("run", "--run-dir", help="Where a launcher keeps its lock (one "
+                              "launcher per host; local to the host).")
+IGNORED_RUN_DIR = typer.Option("run", "--run-dir", hidden=True,
+                               help="Ignored: launchers are reached over tcp.")
 
 
 def load(config: str, identity: str = security.OPERATOR) -> MeshConfig:
@@ -70,15 +73,37 @@ def parse_addresses(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def ask_launcher(client: Client, run_dir: str, host: str, action: str,
+class LauncherUnreachable(MeshError):
+    """host's launcher did not answer at its endpoint (not running, unreachable, or refusing
+    this process's key)."""
+
+    def __init__(self, host: str, endpoint: str) -> None:
+        hint = "not running, unreachable, or refusing the operator's key" \
+            if security.keystore() is not None else "not running, or unreachable"
+        super().__init__(f"{host}: launcher at {endpoint} not answering ({hint})",
+                         ErrorCode.TIMEOUT)
+        self.host, self.endpoint = host, endpoint
+
+
+def ask_launcher(client: Client, plan: HostPlan, host: str, action: str,
                  payload: Any = None, timeout_s: float = 2.0) -> Any:
-    """One control request to host's launcher; MeshError at once if none has a socket here."""
-    endpoint = control_endpoint(run_dir, host)
-    if not Path(endpoint[len("ipc://"):]).exists():
-        raise MeshError(f"no launcher for {host} in {run_dir}")
-    return client.call_endpoint(endpoint, action, payload, timeout_s=timeout_s, retries=0,
-                                peer=f"launcher {host}")
+    """One control request to host's launcher, over tcp at ``plan.launcher_endpoint(host)``;
+    LauncherUnreachable if it does not answer within timeout_s, the launcher's own error
+    (a MeshError) if it refuses."""
+    endpoint = plan.launcher_endpoint(host)
+    try:
+        return client.call_endpoint(endpoint, action, payload, timeout_s=timeout_s, retries=0,
+                                    peer=f"launcher {host}")
+    except (MeshTimeoutError, CircuitOpenError):
+        raise LauncherUnreachable(host, endpoint) from None
 
 
 def load_plan(config: str, host: str, addresses: dict[str, str]) -> HostPlan:
     return HostPlan(load(config), host, addresses)
+
+
+def launcher_plan(config: str, addresses: list[str] | None = None) -> HostPlan:
+    """A plan of the config that knows where every host's launcher listens (``--address``
+    pairs applied): for the commands that talk to launchers."""
+    cfg = load(config)
+    return HostPlan(cfg, next(iter(cfg.hosts)), parse_addresses(addresses or []))

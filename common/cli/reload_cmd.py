@@ -13,10 +13,11 @@ from common.cli.hosts import (
     HOST_OPTION,
     RUN_DIR_OPTION,
     ask_launcher,
-    load,
+    launcher_plan,
     selected_hosts,
 )
 from common.cli.output import fail, print_json
+from common.launcher import HostPlan
 
 __all__ = ["reload"]
 
@@ -32,13 +33,13 @@ def reload(host: str = HOST_OPTION, config: str = CONFIG_OPTION, run_dir: str = 
     in dependency order: added agents start, removed ones stop, changed ones restart (and,
     where a port changed, the agents that depend on them); nothing else restarts.  The plan
     is printed first.  A config with errors changes nothing (exit 2)."""
-    load(config)  # this folder's copy must be valid too: exit 2 with every error
+    plan = launcher_plan(config)  # this folder's copy must be valid too: exit 2 with every error
     results: list[dict[str, Any]] = []
     failed = []
     with Client(source="mesh-reload") as client:
         for name in selected_hosts(config, host):
             try:
-                results.append(_reload(client, run_dir, name, dry_run, json_out))
+                results.append(_reload(client, plan, name, dry_run, json_out))
             except MeshError as exc:
                 failed.append(name)
                 typer.echo(f"{name}: {exc}", err=True)
@@ -48,15 +49,15 @@ def reload(host: str = HOST_OPTION, config: str = CONFIG_OPTION, run_dir: str = 
         raise fail(f"reload failed on {', '.join(failed)}; nothing changed there", 2)
 
 
-def _reload(client: Client, run_dir: str, host: str, dry_run: bool, quiet: bool
+def _reload(client: Client, plan: HostPlan, host: str, dry_run: bool, quiet: bool
             ) -> dict[str, Any]:
-    planned = ask_launcher(client, run_dir, host, "reload", {"dry_run": True},
+    planned = ask_launcher(client, plan, host, "reload", {"dry_run": True},
                            timeout_s=RELOAD_TIMEOUT_S)
     if not quiet:
         typer.echo("\n".join(planned["lines"]))
     if dry_run or not (planned["stop"] or planned["restart"] or planned["start"]):
         return planned
-    done = ask_launcher(client, run_dir, host, "reload", {"dry_run": False},
+    done = ask_launcher(client, plan, host, "reload", {"dry_run": False},
                         timeout_s=RELOAD_TIMEOUT_S)
     if not quiet:
         typer.echo(f"{host}: applied" if done["lines"] == planned["lines"]

@@ -1,69 +1,84 @@
-"""``mesh status``, ``mesh restart NAME``, ``mesh logs NAME``: operate a running host."""
+"""``mesh status``, ``mesh restart NAME``, ``mesh logs NAME``: operate running hosts, from
+either machine: every request goes to the host's launcher over tcp
+(``hosts.<h>.launcher_port``); nothing is read from this machine's disk."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
 from common.cli.hosts import (
+    ADDRESS_OPTION,
     CONFIG_OPTION,
     HOST_OPTION,
-    RUN_DIR_OPTION,
+    IGNORED_RUN_DIR,
+    LauncherUnreachable,
     ask_launcher,
-    load,
+    launcher_plan,
     selected_hosts,
 )
 from common.cli.output import fail, print_json, print_table
+from common.launcher import HostPlan
 
 __all__ = ["logs", "restart", "status"]
 
-FOLLOW_POLL_S = 0.2
+FOLLOW_POLL_S = 0.3
+STATUS_TIMEOUT_S = 2.0
 
 
-def status(host: str = HOST_OPTION, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
+def status(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
+           address: list[str] = ADDRESS_OPTION, run_dir: str = IGNORED_RUN_DIR,
            json_out: bool = typer.Option(False, "--json", help="Print JSON for scripts.")) -> None:
     """Every agent of the host(s): name, host, pid, state, ready, restarts, uptime, endpoint.
-    Request `status` to each launcher; exit 1 if a launcher does not answer."""
-    cfg, reports, missing = load(config), [], []
+    Request `status` to each host's launcher (tcp, either machine); a launcher that does not
+    answer is named on stderr, the others are still shown, and the exit code is 1."""
+    plan = launcher_plan(config, address)
+    reports, errors = [], {}
     with Client(source="mesh-status") as client:
         for name in selected_hosts(config, host):
             try:
-                reports.append(ask_launcher(client, run_dir, name, "status"))
-            except MeshError:
-                missing.append(name)
+                reports.append(ask_launcher(client, plan, name, "status",
+                                            timeout_s=STATUS_TIMEOUT_S))
+            except MeshError as exc:
+                errors[name] = str(exc)
     if json_out:
-        print_json({"hosts": reports, "not_running": missing})
+        print_json({"hosts": reports, "not_running": list(errors), "errors": errors})
     else:
-        addresses = {n: h.address for n, h in cfg.hosts.items()}
-        rows = [[a["name"], a["host"], a["pid"], a["state"], "yes" if a["ready"] else "no",
-                 a["restarts"], f"{a['uptime_s']:.1f}",
-                 f"tcp://{addresses[a['host']]}:{cfg.agent(a['name']).port}"]
-                for r in reports for a in r["agents"]]
-        ready = sum(1 for r in reports for a in r["agents"] if a["ready"])
-        print_table(f"{ready}/{len(rows)} agents ready",
-                    ["name", "host", "pid", "state", "ready", "restarts", "uptime s",
-                     "endpoint"], rows)
-        for name in missing:
-            typer.echo(f"{name}: no launcher running", err=True)
-    if missing:
+        _print_status(plan, reports)
+    for message in errors.values():
+        typer.echo(message, err=True)
+    if errors:
         raise typer.Exit(1)
 
 
+def _print_status(plan: HostPlan, reports: list[dict[str, Any]]) -> None:
+    cfg = plan.config
+    rows = [[a["name"], a["host"], a["pid"], a["state"], "yes" if a["ready"] else "no",
+             a["restarts"], f"{a['uptime_s']:.1f}",
+             f"tcp://{plan.addresses[a['host']]}:{cfg.agent(a['name']).port}"
+             if a["name"] in {x.name for x in cfg.agents} else ""]
+            for r in reports for a in r["agents"]]
+    ready = sum(1 for r in reports for a in r["agents"] if a["ready"])
+    print_table(f"{ready}/{len(rows)} agents ready",
+                ["name", "host", "pid", "state", "ready", "restarts", "uptime s", "endpoint"],
+                rows)
+
+
 def restart(name: str = typer.Argument(..., help="The agent to restart."),
-            config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION) -> None:
-    """Restart one agent through its host's launcher (SIGTERM, then a fresh start)."""
-    cfg = load(config)
-    try:
-        host = cfg.agent(name).host
-    except KeyError:
-        raise fail(f"no agent {name!r} in {config}", 2) from None
+            config: str = CONFIG_OPTION, address: list[str] = ADDRESS_OPTION,
+            run_dir: str = IGNORED_RUN_DIR) -> None:
+    """Restart one agent through its host's launcher (SIGTERM, then a fresh start), from
+    either machine."""
+    plan = launcher_plan(config, address)
+    host = _host_of(plan, name, config)
     with Client(source="mesh-restart") as client:
         try:
-            ask_launcher(client, run_dir, host, "restart", {"name": name})
+            ask_launcher(client, plan, host, "restart", {"name": name})
         except MeshError as exc:
             raise fail(str(exc)) from None
     typer.echo(f"{name}: restarting on {host}")
@@ -71,34 +86,57 @@ def restart(name: str = typer.Argument(..., help="The agent to restart."),
 
 def logs(name: str = typer.Argument(..., help="The agent whose log to print."),
          follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
-         lines: int = typer.Option(50, "--lines", "-n", help="How many last lines to print."),
-         config: str = CONFIG_OPTION) -> None:
-    """Print an agent's log file (on the host it runs on); `-f` follows it across rotations."""
-    cfg = load(config)
+         lines: int = typer.Option(50, "--lines", "-n", min=0, max=10_000,
+                                   help="How many last lines to print."),
+         config: str = CONFIG_OPTION, address: list[str] = ADDRESS_OPTION) -> None:
+    """Print the end of an agent's log, from either machine: the launcher of the agent's host
+    reads it (at most 64 KiB a request).  `-f` follows it across rotations until Ctrl-C.
+    If that launcher does not answer, a copy of the log on this machine is printed instead."""
+    plan = launcher_plan(config, address)
+    host = _host_of(plan, name, config)
+    with Client(source="mesh-logs", breaker_threshold=10**9) as client:
+        try:
+            reply = ask_launcher(client, plan, host, "logs", {"name": name, "lines": lines})
+        except LauncherUnreachable as exc:
+            _print_local(plan, name, lines, exc)
+            return
+        except MeshError as exc:
+            raise fail(f"{host}: {exc}") from None
+        typer.echo(reply["text"], nl=False)
+        if follow:
+            _follow(client, plan, host, name, reply)
+
+
+def _host_of(plan: HostPlan, name: str, config: str) -> str:
     try:
-        agent = cfg.agent(name)
+        return plan.config.agent(name).host
     except KeyError:
         raise fail(f"no agent {name!r} in {config}", 2) from None
-    path = Path(cfg.global_.log_dir, agent.host, f"{name}.log")
+
+
+def _print_local(plan: HostPlan, name: str, lines: int, exc: LauncherUnreachable) -> None:
+    path = Path(plan.config.global_.log_dir, exc.host, f"{name}.log")
     if not path.exists():
-        raise fail(f"no log yet at {path}")
-    for line in path.read_text(errors="replace").splitlines()[-lines:]:
+        raise fail(str(exc))
+    typer.echo(f"{exc}; printing this machine's {path}", err=True)
+    for line in path.read_text(errors="replace").splitlines()[-lines:] if lines else []:
         typer.echo(line)
-    if follow:
-        _follow(path)
 
 
-def _follow(path: Path) -> None:
-    handle = path.open(errors="replace")
-    handle.seek(0, 2)
-    inode = path.stat().st_ino
+def _follow(client: Client, plan: HostPlan, host: str, name: str, reply: dict[str, Any]
+            ) -> None:
+    warned = False
     while True:
-        line = handle.readline()
-        if line:
-            typer.echo(line, nl=False)
-            continue
-        if path.exists() and path.stat().st_ino != inode:  # rotated: start the new file
-            handle.close()
-            handle, inode = path.open(errors="replace"), path.stat().st_ino
-            continue
-        time.sleep(FOLLOW_POLL_S)
+        request = {"name": name, "offset": reply["offset"], "file_id": reply["file_id"]}
+        try:
+            reply = ask_launcher(client, plan, host, "logs", request)
+        except LauncherUnreachable as exc:
+            if not warned:
+                typer.echo(f"{exc}; still trying (Ctrl-C to stop)", err=True)
+            warned = True
+            reply = {**request, "text": ""}
+        else:
+            warned = False
+        typer.echo(reply["text"], nl=False)
+        if not reply["text"]:
+            time.sleep(FOLLOW_POLL_S)

@@ -21,19 +21,23 @@ from common.cli.hosts import (
     ADDRESS_OPTION,
     CONFIG_OPTION,
     HOST_OPTION,
+    IGNORED_RUN_DIR,
     RUN_DIR_OPTION,
     ask_launcher,
+    launcher_plan,
     load_plan,
     parse_addresses,
     selected_hosts,
     use_security,
 )
 from common.cli.output import fail
-from common.launcher import HostPlan, Launcher, LauncherRunning, control_endpoint
+from common.launcher import HostPlan, Launcher, LauncherRunning
+from common.launcher.control import pid_space
 
 __all__ = ["down", "up"]
 
 DETACH_READY_S = 20.0
+DOWN_POLL_S = 0.5  # `mesh down` asks `status` this often until the launcher stops answering
 
 
 def up(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
@@ -50,7 +54,7 @@ def up(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
     _require_secrets(plans)
     _check_keys(plans)
     if detach:
-        _detach(hosts, config, address, run_dir, log_level)
+        _detach(plans, config, address, run_dir, log_level)
         return
     configure_logging(log_level)
     if len(plans) == 1:
@@ -117,29 +121,29 @@ def _fork_launcher(plan: HostPlan, run_dir: str, config: str) -> int:
     return pid
 
 
-def _detach(hosts: list[str], config: str, address: list[str], run_dir: str,
+def _detach(plans: list[HostPlan], config: str, address: list[str], run_dir: str,
             log_level: str) -> None:
     os.makedirs(run_dir, exist_ok=True)
     children = []
-    for host in hosts:
+    for host in (plan.host for plan in plans):
         argv = [sys.executable, "-m", "common.cli.main", "up", "--host", host, "--config",
                 config, "--run-dir", run_dir, "--log-level", log_level]
         argv += [arg for pair in address for arg in ("--address", pair)]
         out = open(os.path.join(run_dir, f"launcher-{host}.log"), "ab")  # noqa: SIM115
         children.append(subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
                                          start_new_session=True))
-    _wait_detached(hosts, run_dir, children)
+    _wait_detached(plans, run_dir, children)
 
 
-def _wait_detached(hosts: list[str], run_dir: str, children: list) -> None:
-    with Client(source="mesh-up") as client:
-        for host, child in zip(hosts, children, strict=True):
-            deadline = time.monotonic() + DETACH_READY_S
+def _wait_detached(plans: list[HostPlan], run_dir: str, children: list) -> None:
+    with Client(source="mesh-up", breaker_threshold=10**9) as client:
+        for plan, child in zip(plans, children, strict=True):
+            host, deadline = plan.host, time.monotonic() + DETACH_READY_S
             while time.monotonic() < deadline and child.poll() is None:
                 try:
-                    client.call_endpoint(control_endpoint(run_dir, host), "status",
-                                         timeout_s=0.5, retries=0, peer=f"launcher {host}")
-                    typer.echo(f"{host}: launcher running in the background (pid {child.pid})")
+                    ask_launcher(client, plan, host, "status", timeout_s=0.5)
+                    typer.echo(f"{host}: launcher running in the background (pid {child.pid}), "
+                               f"control at {plan.launcher_endpoint()}")
                     break
                 except MeshError:
                     continue
@@ -160,30 +164,48 @@ def _forward_signals(pids: list[int]) -> None:
     signal.signal(signal.SIGTERM, forward)
 
 
-def down(host: str = HOST_OPTION, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
+def down(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
+         address: list[str] = ADDRESS_OPTION, run_dir: str = IGNORED_RUN_DIR,
          timeout_s: float = typer.Option(120.0, "--timeout",
                                          help="Seconds to wait for the launcher to finish.")
          ) -> None:
     """Stop a host's agents in reverse dependency order (SIGTERM, then SIGKILL after the
-    config's stop_timeout_s), then its launcher.  Request `down`, reply `{stopping, pid}`."""
+    config's stop_timeout_s), then its launcher; from either machine, over tcp.  Request
+    `down`, reply `{stopping, pid, pid_space}`; waits until the launcher stops answering (and,
+    on its own machine, until its process is gone).  A launcher that does not answer is named
+    on stderr: there is nothing to stop there (exit 0)."""
+    plan = launcher_plan(config, address)
     stopping = {}
-    with Client(source="mesh-down") as client:
+    with Client(source="mesh-down", breaker_threshold=10**9) as client:
         for name in selected_hosts(config, host):  # every host stops at once
             try:
-                stopping[name] = ask_launcher(client, run_dir, name, "down")["pid"]
-            except MeshError:
-                typer.echo(f"{name}: no launcher running")
-    for name, pid in stopping.items():
-        _wait_gone(pid, timeout_s)
-        typer.echo(f"{name}: stopped")
+                stopping[name] = ask_launcher(client, plan, name, "down")
+            except MeshError as exc:
+                typer.echo(str(exc), err=True)
+        deadline = time.monotonic() + timeout_s
+        for name, reply in stopping.items():
+            _wait_stopped(client, plan, name, deadline)
+            if reply.get("pid_space") == pid_space():  # the same machine: its pid is ours too
+                _wait_gone(reply["pid"], deadline)
+            typer.echo(f"{name}: stopped")
 
 
-def _wait_gone(pid: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
+def _wait_stopped(client: Client, plan: HostPlan, host: str, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            ask_launcher(client, plan, host, "status", timeout_s=DOWN_POLL_S)
+        except MeshError:
+            return
+        time.sleep(DOWN_POLL_S)
+    raise fail(f"{host}: launcher at {plan.launcher_endpoint(host)} still answering after "
+               "--timeout")
+
+
+def _wait_gone(pid: int, deadline: float) -> None:
     while time.monotonic() < deadline:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return
         time.sleep(0.05)
-    raise fail(f"launcher pid {pid} still running after {timeout_s:g} s")
+    raise fail(f"launcher pid {pid} still running after --timeout")

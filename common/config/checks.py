@@ -189,11 +189,15 @@ def _ports(view: ConfigView) -> Iterator[ConfigIssue]:
 
 def _port_claims(view: ConfigView) -> Iterator[tuple[str, str, int]]:
     """(field path, who holds it, port) for every port of the mesh: the agents' in document
-    order, then the hosts' reserved ports, so that a clash names the agent involved."""
+    order, then each host's launcher port and reserved ports, so that a clash names the agent
+    involved."""
     for index, agent in view.agents:
         for field, port in agent.declared_ports():
             yield _at(index, field), f"{agent.host}.{agent.name}.{field}", port
     for host_name, host in view.hosts.items():
+        if host.launcher_port is not None:
+            yield (f"hosts.{host_name}.launcher_port", f"{host_name}.launcher",
+                   host.launcher_port)
         for key, port in host.reserved_ports.items():
             yield f"hosts.{host_name}.reserved_ports.{key}", f"{host_name}.{key}", port
 

@@ -153,14 +153,14 @@ def _hosts(data: Any, context: dict[str, Any], issues: list[ConfigIssue]
         issues.append(ConfigIssue("hosts", message + " (name -> {address, gpu, roles})"))
         return {}, []
     hosts = {}
-    for name, entry in data.items():
+    for position, (name, entry) in enumerate(data.items()):
         path = format_path([str(name)], "hosts")
         try:
             _HOST_NAME.validate_python(name)
         except ValidationError as exc:
             issues.extend(issues_from_validation_error(exc, path, HostConfig))
             continue
-        host = _piece(HostConfig, entry, path, context, issues)
+        host = _piece(HostConfig, entry, path, {**context, "host_index": position}, issues)
         if host is not None:
             hosts[name] = host
     return hosts, [str(name) for name in data]

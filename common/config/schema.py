@@ -37,6 +37,7 @@ __all__ = [
     "HealthProbe",
     "HostConfig",
     "HostRole",
+    "LAUNCHER_PORT_BASE",
     "LogRotation",
     "MeshConfig",
     "Resources",
@@ -45,10 +46,12 @@ __all__ = [
     "SERVICE_ROLES",
     "SINGLETON_ROLES",
     "Service",
+    "default_launcher_port",
     "peek_port_offset",
 ]
 
 AGENT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+LAUNCHER_PORT_BASE = 7300  # + the host's position under hosts:, + global.port_offset
 HostRole = Literal["registry", "registry_replica", "hub_central", "hub_edge", "model_manager"]
 SINGLETON_ROLES: tuple[str, ...] = ("registry", "registry_replica", "hub_central", "model_manager")
 Service = Literal["registry", "hub", "model_manager"]
@@ -151,15 +154,34 @@ class GpuConfig(_Model):
         return self
 
 
+def default_launcher_port(position: int) -> str:
+    """``hosts.<h>.launcher_port`` when not written: ``${PORT_OFFSET}+7300`` for the first
+    host under ``hosts:``, +7301 for the second, and so on (one port space for the mesh)."""
+    return f"${{PORT_OFFSET}}+{LAUNCHER_PORT_BASE + position}"
+
+
 class HostConfig(_Model):
     """One machine. `env` applies to every agent on it; `reserved_ports` are ports used on the
-    host by something that is not an agent (they take part in the collision check)."""
+    host by something that is not an agent (they take part in the collision check).
+    `launcher_port`: the tcp port of the host's launcher (control requests from either host:
+    `mesh status`, `down`, `restart`, `logs`, `migrate`); see `default_launcher_port`."""
 
     address: Annotated[str, AfterValidator(_ip_address)]
+    launcher_port: Port | None = None
     gpu: GpuConfig | None = None
     roles: list[HostRole] = Field(default_factory=list)
     env: dict[EnvName, str] = Field(default_factory=dict)
     reserved_ports: dict[PortKey, Port] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_launcher_port(cls, data: Any, info: ValidationInfo) -> Any:
+        """The loader says where the host stands under ``hosts:`` (context ``host_index``)."""
+        context = info.context if isinstance(info.context, dict) else {}
+        if isinstance(data, dict) and data.get("launcher_port") is None \
+                and "host_index" in context:
+            data = {**data, "launcher_port": default_launcher_port(context["host_index"])}
+        return data
 
     @model_validator(mode="after")
     def _roles_unique(self) -> HostConfig:
@@ -287,6 +309,14 @@ class MeshConfig(_Model):
     def providers(self, service: str) -> list[AgentConfig]:
         """The agents that provide service (``service:``), in document order."""
         return [agent for agent in self.agents if agent.service == service]
+
+    def launcher_port(self, host: str) -> int:
+        """The tcp port of host's launcher: its ``launcher_port``, else the default for its
+        position under ``hosts:`` (a config validated without the loader)."""
+        port = self.hosts[host].launcher_port
+        if port is not None:
+            return port
+        return self.global_.port_offset + LAUNCHER_PORT_BASE + list(self.hosts).index(host)
 
     def has_role(self, host: str, role: str) -> bool:
         return role in self.hosts[host].roles

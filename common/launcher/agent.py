@@ -1,8 +1,10 @@
 """The launcher of one host: the only thing that starts or restarts that host's agents.
 
-A BaseAgent whose ROUTER is the control socket (``ipc://RUN_DIR/launcher-HOST.sock``, local to
-the host) answering ``status``, ``restart {name}``, ``reload`` (common.launcher.reconfigure) and
-``down``, and the instance_* actions of blue/green migrations (common.launcher.instances).
+A BaseAgent whose ROUTER is the control socket (``tcp://HOST_ADDRESS:LAUNCHER_PORT``, reached
+from either host; under ``security: curve`` only the operator's identity may connect)
+answering ``status``, ``restart {name}``, ``reload`` (common.launcher.reconfigure), ``down``,
+``logs`` (common.launcher.control), and the instance_* actions of blue/green migrations
+(common.launcher.instances).
 Its loop reads the fork server's exit events, health replies and the clock, and lets the
 Supervisor decide.
 SIGTERM/SIGINT and ``down`` stop every agent in reverse dependency order, then the launcher.
@@ -14,7 +16,6 @@ import logging
 import os
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -25,6 +26,7 @@ from common.base_agent.errors import MeshError
 from common.base_agent.handlers import handler, require
 from common.base_agent.protocol import ErrorCode
 from common.config import AgentConfig
+from common.launcher.control import LogControl, pid_space
 from common.launcher.events import EventSink
 from common.launcher.instances import InstanceControl
 from common.launcher.lock import HostLock
@@ -35,7 +37,7 @@ from common.launcher.remote import RemoteLookup
 from common.launcher.supervisor import Supervisor
 from common.spawn.forkserver import ForkServer
 
-__all__ = ["DEFAULT_PRELOAD", "Launcher", "control_endpoint"]
+__all__ = ["DEFAULT_PRELOAD", "Launcher"]
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +56,12 @@ def _registered(report: dict[str, Any]) -> bool:
         if isinstance(c, dict) and c.get("name") == "registry")
 
 
-def control_endpoint(run_dir: str, host: str) -> str:
-    return f"ipc://{Path(run_dir).resolve()}/launcher-{host}.sock"
-
-
-class Launcher(InstanceControl, ReloadControl, BaseAgent):
+class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
     def __init__(self, plan: HostPlan, run_dir: str = "run",
                  preload: tuple[str, ...] = DEFAULT_PRELOAD,
                  config_path: str | None = None) -> None:
         preload = (*preload, "common.hub.link", *plan.preload)
-        super().__init__(f"Launcher-{plan.host}", control_endpoint(run_dir, plan.host),
-                         host=plan.host)
+        super().__init__(f"Launcher-{plan.host}", plan.launcher_endpoint(), host=plan.host)
         self.plan = plan
         self.config_path = config_path  # re-read by `mesh reload`
         self.lock = HostLock(run_dir, plan.host)
@@ -82,7 +79,6 @@ class Launcher(InstanceControl, ReloadControl, BaseAgent):
         self.forks.start()  # before any zmq context or thread exists in this process
         try:
             self.lock.acquire()
-            Path(self.endpoint[len("ipc://"):]).unlink(missing_ok=True)
             super().setup()
         except BaseException:
             self.forks.close()
@@ -90,6 +86,8 @@ class Launcher(InstanceControl, ReloadControl, BaseAgent):
             raise
 
     def on_setup(self) -> None:
+        if self.zap is not None:  # curve: control requests from the operator's tools only
+            self.zap.restrict({security.OPERATOR})
         self.prober = Prober(self.ctx, self.watch_socket, self.unwatch_socket, self._on_health)
         self.watch_socket(self.forks.fileno(), self._on_fork_events)
         self.remote.start()
@@ -206,6 +204,7 @@ class Launcher(InstanceControl, ReloadControl, BaseAgent):
 
     @handler("down")
     def down(self, payload: Any = None) -> dict[str, Any]:
-        """Request ``down``; reply ``{stopping: true, pid}``; the launcher exits when done."""
+        """Request ``down``; reply ``{stopping: true, pid, pid_space}``; the launcher exits when
+        done (a tool in the same pid_space may wait for the pid)."""
         self.request_stop()
-        return {"stopping": True, "pid": os.getpid()}
+        return {"stopping": True, "pid": os.getpid(), "pid_space": pid_space()}

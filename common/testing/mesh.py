@@ -10,7 +10,8 @@ import yaml
 
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
-from common.launcher import control_endpoint
+from common.config import load_config
+from common.launcher import HostPlan
 from common.testing.processes import MeshProcess, ProcessTracker
 from common.testing.wait import wait_until
 
@@ -33,15 +34,18 @@ def two_host_config(workdir: Path | str, agents: list[dict[str, Any]], *,
                 health: dict[str, Any] | None = None, main_pc: dict[str, Any] | None = None,
                 **global_: Any) -> dict[str, Any]:
     """A two-host startup config for tests: fast heartbeats, logs under workdir, MainPC on
-    127.0.0.1 (registry role unless main_pc says otherwise), PC2 on 127.0.0.2."""
+    127.0.0.1 (registry role unless main_pc says otherwise), PC2 on 127.0.0.2, each launcher
+    on a port free now (tests run side by side)."""
+    launchers = free_ports(2)
     return {
         "version": 1,
         "global": {"heartbeat_interval_s": 0.3, "stop_timeout_s": 3,
                    "log_dir": str(Path(workdir) / "logs"),
                    "health": {"interval_s": 0.3, "timeout_s": 0.3, "retries": 2,
                               "start_period_s": 10, **(health or {})}, **global_},
-        "hosts": {"main_pc": {"address": "127.0.0.1", "roles": ["registry"], **(main_pc or {})},
-                  "pc2": {"address": "127.0.0.2"}},
+        "hosts": {"main_pc": {"address": "127.0.0.1", "roles": ["registry"],
+                              "launcher_port": launchers[0], **(main_pc or {})},
+                  "pc2": {"address": "127.0.0.2", "launcher_port": launchers[1]}},
         "agents": agents,
     }
 
@@ -54,7 +58,10 @@ class MeshRun:
         self.config_path = self.workdir / "mesh.yaml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.client = Client(source="test")
+        self.clients: dict[str, Client] = {}  # per host, where only that host reaches it
         self.run_dirs: dict[str, str] = {}  # per host, where hosts share no run dir
+        self.addresses: dict[str, str] = {}  # `--address` overrides the launchers run with
+        self._launchers: dict[str, str] = {}
 
     def up(self, host: str = "all", *extra: str, prefix: tuple[str, ...] = (),
            run_dir: str | None = None) -> MeshProcess:
@@ -62,11 +69,18 @@ class MeshRun:
                                "--run-dir", run_dir or self.run_dir, *extra, ready=False,
                                prefix=prefix)
 
+    def launcher_endpoint(self, host: str) -> str:
+        """Where host's launcher listens (tcp; from the config and ``addresses``)."""
+        if host not in self._launchers:
+            plan = HostPlan(load_config(self.config_path), host, self.addresses)
+            self._launchers[host] = plan.launcher_endpoint()
+        return self._launchers[host]
+
     def status(self, host: str) -> dict[str, Any] | None:
-        run_dir = self.run_dirs.get(host, self.run_dir)
+        client = self.clients.get(host, self.client)
         try:
-            return self.client.call_endpoint(control_endpoint(run_dir, host), "status",
-                                             timeout_s=1.0, retries=0, peer=f"launcher {host}")
+            return client.call_endpoint(self.launcher_endpoint(host), "status",
+                                        timeout_s=1.0, retries=0, peer=f"launcher {host}")
         except MeshError:
             return None
 
@@ -94,3 +108,5 @@ class MeshRun:
 
     def close(self) -> None:
         self.client.close()
+        for client in self.clients.values():
+            client.close()

@@ -12,7 +12,6 @@ from typing import Any
 import psutil
 
 from common.base_agent.client import Client
-from common.launcher import control_endpoint
 from common.testing.mesh import MeshRun, two_host_config
 
 __all__ = ["TOKEN", "TOKEN_VAR", "Mesh", "hub_health", "mesh_config"]
@@ -57,7 +56,7 @@ class Mesh:
         self.routers = {"ServiceRegistry": tcp[0], "ObservabilityHub": tcp[2],
                         "ModelManagerAgent": tcp[4], "Echo": tcp[5], "AudioCapture": tcp[6],
                         "FusedAudioPreprocessor": tcp[8],
-                        "launcher": control_endpoint(run.run_dir, "main_pc")}
+                        "launcher": run.launcher_endpoint("main_pc")}
         self.pubs = {"ServiceRegistry": tcp[1], "AudioCapture": tcp[7],
                      "FusedAudioPreprocessor": tcp[9]}
 
