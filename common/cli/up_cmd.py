@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import typer
+import zmq
 
 from common.base_agent import security
 from common.base_agent.client import Client
@@ -102,6 +103,12 @@ def _run_launcher(plan: HostPlan, run_dir: str, config: str) -> int:
         launcher.setup()
     except LauncherRunning as exc:
         fail(str(exc))
+        return 1
+    except zmq.ZMQError as exc:
+        fail(f"{plan.host}: cannot serve the launcher's control socket at "
+             f"{plan.launcher_endpoint()}: {exc} (is {plan.addresses[plan.host]} an address of "
+             f"this machine, and is hosts.{plan.host}.launcher_port free? see `mesh config "
+             f"ports`; `--address {plan.host}=IP` overrides the address)")
         return 1
     launcher.run()
     return 0

@@ -111,7 +111,8 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
             self.supervisor.begin_stop(time.monotonic())
 
     def on_stop(self) -> None:
-        self.prober.close()
+        if hasattr(self, "prober"):  # not when setup failed to bind (the port is taken)
+            self.prober.close()
         self.remote.stop()
         self.sink.stop()
         self.forks.close()
