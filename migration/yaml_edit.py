@@ -6,7 +6,8 @@ of ``agents:``, only the keys whose value differs: changed keys get the new valu
 its form: ``"${PORT_OFFSET}+7200"`` becomes ``"${PORT_OFFSET}+7301"``), mappings such as
 ``settings`` and ``env`` are edited key by key, a key set to None is removed, a new key goes
 before its mapping's last key (so a comment after that key, often the next agent's heading,
-stays where it is).  Everything else round-trips byte for byte (ruamel.yaml).
+stays where it is), a new mapping in flow style when its siblings are.  Everything else
+round-trips byte for byte (ruamel.yaml).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from common.config.expressions import shift_port
+from common.config.expressions import PORT_OFFSET_VAR, is_port_expression
+from common.config.schema import peek_port_offset
 
 __all__ = ["EditError", "agent_entries", "load_document", "promoted_text"]
 
@@ -73,15 +75,17 @@ def promoted_text(text: str, definitions: list[tuple[dict[str, Any], dict[str, A
     """`text` with each (old, new) definition's differences written into its agent's entry."""
     yaml, doc = load_document(text)
     entries = agent_entries(doc)
+    offset = peek_port_offset(doc)
     for old, new in definitions:
         entry = entries.get(old["name"])
         if entry is None:
             raise EditError(f"agents: no entry named {old['name']!r}")
-        _merge(entry, old, new, ports=False)
+        _merge(entry, old, new, offset, ports=False)
     return _dump(yaml, doc)
 
 
-def _merge(node: CommentedMap, old: dict[str, Any], new: dict[str, Any], ports: bool) -> None:
+def _merge(node: CommentedMap, old: dict[str, Any], new: dict[str, Any], offset: int,
+           ports: bool) -> None:
     for key in [*new, *(k for k in old if k not in new)]:
         before, after = old.get(key), new.get(key)
         if before == after:
@@ -90,22 +94,26 @@ def _merge(node: CommentedMap, old: dict[str, Any], new: dict[str, Any], ports: 
             _remove(node, key)
         elif (isinstance(before, dict) and isinstance(after, dict)
               and isinstance(node.get(key), CommentedMap)):
-            _merge(node[key], before, after, ports=key == "ports")
-        elif (ports or key in PORT_KEYS) and key in node and isinstance(before, int):
-            _set(node, key, _port(node[key], after - before, after))
+            _merge(node[key], before, after, offset, ports=key == "ports")
+        elif (ports or key in PORT_KEYS) and isinstance(after, int):
+            _set(node, key, _port(node.get(key), after, offset))
         else:
             _set(node, key, after)
 
 
-def _port(written: Any, delta: int, resolved: int) -> Any:
-    """The new port in the form the file wrote the old one, quotes included."""
-    shifted = shift_port(written, delta)
-    if shifted is None:
-        return resolved
-    return type(written)(shifted) if isinstance(written, str) else shifted
+def _port(written: Any, port: int, offset: int) -> Any:
+    """The new port in the form the file wrote the old one (``${PORT_OFFSET}+N``, quotes
+    included, when it did and the port is at or above the offset), else the number."""
+    if not is_port_expression(written) or port < offset:
+        return port
+    return type(written)(f"${{{PORT_OFFSET_VAR}}}+{port - offset}")
 
 
 def _set(node: CommentedMap, key: str, value: Any) -> None:
+    if isinstance(value, dict) and any(isinstance(v, CommentedMap) and v.fa.flow_style()
+                                       for v in node.values()):
+        value = CommentedMap(value)  # a new mapping written like its siblings: {a: 1}
+        value.fa.set_flow_style()
     if key in node or len(node) == 0 or node.fa.flow_style():
         node[key] = value
     else:
