@@ -17,7 +17,7 @@ from common.launcher import HostPlan
 
 __all__ = ["ADDRESS_OPTION", "CONFIG_OPTION", "HOST_OPTION", "IGNORED_RUN_DIR", "RUN_DIR_OPTION",
            "LauncherUnreachable", "ask_launcher", "launcher_plan", "load_plan",
-           "parse_addresses", "selected_hosts", "use_security"]
+           "parse_addresses", "read_config", "selected_hosts", "use_security"]
 
 HOST_OPTION = typer.Option("all", "--host", help="A host of the config, or `all`.")
 CONFIG_OPTION = typer.Option("startup_config.yaml", "--config", "-c", envvar="MESH_CONFIG",
@@ -32,16 +32,21 @@ IGNORED_RUN_DIR = typer.Option("run", "--run-dir", hidden=True,
 
 def load(config: str, identity: str = security.OPERATOR) -> MeshConfig:
     """The config, with this process set up for its security mode (curve: as identity)."""
+    cfg = read_config(config)
+    use_security(cfg, identity)
+    return cfg
+
+
+def read_config(config: str) -> MeshConfig:
+    """The config, or exit 2 with every error (no keys needed: it connects nowhere)."""
     try:
-        cfg = load_config(config)
+        return load_config(config)
     except ConfigError as exc:
         typer.echo("\n".join(str(issue) for issue in exc.errors), err=True)
         raise fail(f"{config} has {len(exc.errors)} error(s); see `mesh config check`", 2) \
             from None
     except OSError as exc:
         raise fail(f"cannot read {config}: {exc.strerror}", 2) from None
-    use_security(cfg, identity)
-    return cfg
 
 
 def use_security(cfg: MeshConfig, identity: str) -> None:

@@ -16,9 +16,11 @@ from common.cli.keys_cmd import keys_app
 from common.cli.load_cmd import load
 from common.cli.migrate_cmd import migrate_app
 from common.cli.output import fail
+from common.cli.ports_cmd import ports
 from common.cli.registry_cmd import registry_app
 from common.cli.reload_cmd import reload
 from common.cli.status_cmd import logs, restart, status
+from common.cli.systemd_cmd import systemd_unit
 from common.cli.up_cmd import down, up
 from common.cli.vram_cmd import vram
 
@@ -28,6 +30,7 @@ app = typer.Typer(help="agentmesh: a ZeroMQ agent mesh across two GPU hosts.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(registry_app, name="registry")
 app.add_typer(agent_app, name="agent")
+config_app.command("ports")(ports)
 app.add_typer(config_app, name="config")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(demo_app, name="demo")
@@ -39,6 +42,7 @@ app.command("health")(health)
 app.command("alerts")(alerts)
 app.command("vram")(vram)
 app.command("load")(load)
+app.command("systemd-unit")(systemd_unit)
 
 
 def main() -> None:
