@@ -45,8 +45,8 @@ class ConfigEdited(WritebackError):
 
     def __init__(self, path: str, expected: str, found: str, hint: str) -> None:
         super().__init__(f"{path} was changed since the migration wrote it:\n"
-                         f"  sha256 written by the migration: {expected}\n"
-                         f"  sha256 of the file now:          {found}\n{hint}")
+                         f"  sha256 the migration wrote:\n    {expected}\n"
+                         f"  sha256 of the file now:\n    {found}\n{hint}")
         self.expected, self.found = expected, found
 
 

@@ -196,8 +196,9 @@ def show(migration_id: int, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_
         return
     _say(f"migration {record['id']} ({record['kind']}): {record['state']}  {record['result']}")
     for step, files in _config_files(record["result"]).items():
-        _say(f"{step}: {files['path']}\n  sha256 {files['sha256_before']} -> "
-             f"{files['sha256_after']}\n  previous file kept as {files['backup']}")
+        _say(f"{step}: {files['path']}\n  sha256 before {files['sha256_before']}\n"
+             f"  sha256 after  {files['sha256_after']}\n  replaced file kept as "
+             f"{files['backup']}")
     _print_plan(record["plan"])
     for s in record["steps"]:
         _say(f"  {s['ts']:.3f} stage {s['stage']} {s['agent']:<20} {s['step']:<14} "
