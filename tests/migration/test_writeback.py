@@ -60,8 +60,8 @@ def history(migrate):
 
 
 def down_and_up(run):
-    """`mesh down`, then `mesh up` again; the foreground launcher is this test's child, so it
-    is reaped here (`mesh down` waits for its pid to be gone)."""
+    """`mesh down`, then `mesh up` again; the foreground launcher is this test's child: it is
+    reaped while `mesh down` runs, before the new one starts."""
     up = run.procs.procs[-1]
     down = subprocess.Popen([sys.executable, "-m", "common.cli.main", "down", "--host",
                              "main_pc", "--config", str(run.config_path), "--run-dir",
