@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol, runtime_checkable
+
+from common.strenum import StrEnum
 
 __all__ = ["CheckResult", "HealthCheck", "Status", "legacy_status", "run_check", "worst"]
 

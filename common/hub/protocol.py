@@ -35,7 +35,7 @@ latest report and recent events) and the edge becomes passive.
 
 from __future__ import annotations
 
-from enum import StrEnum
+from common.strenum import StrEnum
 
 __all__ = [
     "ACTION_ALERTS",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from common.strenum import StrEnum
 
 __all__ = ["ModelState", "TransitionError", "next_state"]
 

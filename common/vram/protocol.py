@@ -40,7 +40,7 @@ Notices (manager -> holder endpoint, ordinary requests; the holder answers ``{ok
 
 from __future__ import annotations
 
-from enum import StrEnum
+from common.strenum import StrEnum
 
 __all__ = [
     "ACTION_ACQUIRE",
