@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import typer
 import zmq
 
@@ -39,6 +40,7 @@ __all__ = ["down", "up"]
 
 DETACH_READY_S = 20.0
 DOWN_POLL_S = 0.5  # `mesh down` asks `status` this often until the launcher stops answering
+ZOMBIE_GRACE_S = 5.0
 
 
 def up(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
@@ -209,10 +211,17 @@ def _wait_stopped(client: Client, plan: HostPlan, host: str, deadline: float) ->
 
 
 def _wait_gone(pid: int, deadline: float) -> None:
+    """Until pid is gone; an exited one its parent has not reaped counts as gone after
+    ZOMBIE_GRACE_S (a parent that waits for it only later must not hold us up)."""
+    reaped_by: float | None = None
     while time.monotonic() < deadline:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                reaped_by = reaped_by or time.monotonic() + ZOMBIE_GRACE_S
+                if time.monotonic() >= reaped_by:
+                    return
+        except psutil.NoSuchProcess:
             return
         time.sleep(0.05)
-    raise fail(f"launcher pid {pid} still running after --timeout")
+    if reaped_by is None:
+        raise fail(f"launcher pid {pid} still running after --timeout")

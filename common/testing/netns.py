@@ -6,12 +6,18 @@ Only the project's own namespaces and addresses are touched; everything is remov
 
 from __future__ import annotations
 
+import ctypes
 import os
 import random
 import shutil
 import subprocess
+import threading
 
-__all__ = ["TwoHosts"]
+import zmq
+
+__all__ = ["TwoHosts", "context_in"]
+
+CLONE_NEWNET = 0x40000000
 
 
 def _ip(*args: str) -> None:
@@ -60,6 +66,11 @@ class TwoHosts:
     def prefix(self, index: int) -> tuple[str, ...]:
         return ("ip", "netns", "exec", self.ns[index])
 
+    def context(self, index: int) -> zmq.Context:
+        """A zmq context whose sockets live in host index's namespace: the test, an observer
+        on that host, reaches what only that host reaches (its launcher's tcp socket)."""
+        return context_in(self.ns[index])
+
     def link(self, up: bool) -> None:
         """Cut (or heal) the link between the hosts, as a pulled cable would."""
         _ip("-n", self.ns[0], "link", "set", self._veth[0], "up" if up else "down")
@@ -70,3 +81,34 @@ class TwoHosts:
         for ns in self.ns:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
         subprocess.run(["ip", "link", "del", self._veth[0]], capture_output=True, timeout=10)
+
+
+def context_in(ns: str) -> zmq.Context:
+    """A zmq context created, with its I/O threads, inside network namespace ns: a thread
+    joins the namespace (setns applies to the calling thread only), and the threads libzmq
+    starts from it connect and bind there.  The caller's own threads stay where they are."""
+    made: dict[str, object] = {}
+
+    def enter() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns into {ns}")
+            finally:
+                os.close(fd)
+            ctx = zmq.Context()
+            ctx.socket(zmq.DEALER).close(linger=0)  # starts the I/O threads here
+            made["ctx"] = ctx
+        except BaseException as exc:  # raised again in the caller's thread
+            made["error"] = exc
+
+    thread = threading.Thread(target=enter, name=f"netns-{ns}")
+    thread.start()
+    thread.join(10)
+    if "error" in made:
+        raise made["error"]  # type: ignore[misc]
+    if "ctx" not in made:
+        raise TimeoutError(f"no zmq context in namespace {ns} within 10 s")
+    return made["ctx"]  # type: ignore[return-value]

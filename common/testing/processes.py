@@ -73,11 +73,11 @@ class ProcessTracker:
         self.log_dir = log_dir
 
     def mesh(self, *args: str, ready: bool = True, timeout_s: float = READY_TIMEOUT_S,
-             prefix: tuple[str, ...] = ()) -> MeshProcess:
-        """Run ``mesh ARGS`` (after ``prefix``, e.g. ``ip netns exec NS``)."""
+             prefix: tuple[str, ...] = (), cwd: str | None = None) -> MeshProcess:
+        """Run ``mesh ARGS`` (after ``prefix``, e.g. ``ip netns exec NS``; in ``cwd``)."""
         argv = [*prefix, sys.executable, "-m", "common.cli.main", *args]
         stderr = self._stderr(args)
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr,
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd,
                                 start_new_session=True)
         handle = MeshProcess(proc, argv=argv)
         self.procs.append(handle)
