@@ -65,8 +65,7 @@ def _tail(path: Path, lines: int) -> dict[str, Any]:
         data = data.partition(b"\n")[2]
     keep = lines + 1 if data.endswith(b"\n") else lines  # split leaves "" after a last \n
     text = b"\n".join(data.split(b"\n")[-keep:]) if lines else b""
-    return {"text": text.decode(errors="replace"), "offset": start + len(data),
-            "file_id": _file_id(path)}
+    return {"text": text.decode(errors="replace"), "offset": size, "file_id": _file_id(path)}
 
 
 def _after(path: Path, offset: int, file_id: str) -> dict[str, Any]:

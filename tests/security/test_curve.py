@@ -48,10 +48,10 @@ def curve_mesh(tmp_path_factory):
     procs = ProcessTracker(str(tmp))
     run = MeshRun(procs, tmp, config)
     try:
+        security.configure(tmp / "keys", "operator")  # the launchers take the operator only
         run.up()
         agents = run.wait(("main_pc", "pc2"), lambda a: len(a) == 78 and all(
             x["ready"] for x in a.values()), timeout_s=120, what="all 78 agents ready")
-        security.configure(tmp / "keys", "operator")
         yield run, agents, KeyStore(tmp / "keys")
     finally:
         security.configure(None)
