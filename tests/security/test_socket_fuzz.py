@@ -3,7 +3,7 @@ mesh binds or subscribes with, from a mesh started by its launcher, and afterwar
 still answers correctly, none was restarted, and no process grew by more than RSS_BOUND_MB.
 
 Targets: the ROUTER of the registry, an echo agent, the hub, the model manager, a stream
-source and a stream stage (tcp) and the launcher's control socket (ipc); raw non-ZMTP bytes
+source and a stream stage (tcp) and the launcher's control socket (tcp); raw non-ZMTP bytes
 to each of those and to the PUB sockets; hostile subscriptions to the registry's and the
 streams' PUB sockets; a hostile publisher feeding a RegistryView and a stream stage (each
 relaying the genuine publisher too); and hostile HTTP to the hub.
