@@ -48,7 +48,7 @@ def status(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
                 errors[name] = str(exc)
     if json_out:
         print_json({"hosts": reports, "not_running": list(errors), "errors": errors})
-    else:
+    elif reports:
         _print_status(plan, reports)
     for message in errors.values():
         typer.echo(message, err=True)
