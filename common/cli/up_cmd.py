@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import typer
 import zmq
+from rich.markup import escape
 
 from common.base_agent import security
 from common.base_agent.client import Client
@@ -33,6 +34,7 @@ from common.cli.hosts import (
     use_security,
 )
 from common.cli.output import fail
+from common.extras import TorchMissing, missing_torch
 from common.launcher import HostPlan, Launcher, LauncherRunning
 from common.launcher.control import pid_space
 
@@ -55,6 +57,7 @@ def up(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
     addresses = parse_addresses(address)
     plans = [load_plan(config, name, addresses) for name in hosts]
     _require_secrets(plans)
+    _require_torch(plans)
     _check_keys(plans)
     if detach:
         _detach(plans, config, address, run_dir, log_level)
@@ -76,6 +79,16 @@ def _require_secrets(plans: list[HostPlan]) -> None:
     if problems:
         typer.echo("\n".join(problems), err=True)
         raise fail(f"{len(problems)} required secret(s) cannot be read; nothing was started", 2)
+
+
+def _require_torch(plans: list[HostPlan]) -> None:
+    """A host that runs model agents needs torch (the models extra), or nothing starts: its
+    model agents are named with the install command, exit code 2."""
+    for plan in plans:
+        needing = missing_torch({name: cfg.module for name, cfg in plan.agents.items()
+                                 if cfg.module})
+        if needing:
+            raise fail(escape(f"{plan.host}: {TorchMissing(needing)}; nothing was started"), 2)
 
 
 def _check_keys(plans: list[HostPlan]) -> None:

@@ -20,19 +20,22 @@ import logging
 import os
 import threading
 import time
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from common.base_agent import BaseAgent, handler, require
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError, NoInstanceError, NotFoundError
 from common.base_agent.protocol import ErrorCode
+from common.extras import TorchMissing, torch_installed
 from common.gpu.backend import MIB
 from common.model_agent.state import ModelState, next_state
-from common.model_agent.weights import SyntheticModel, build_model, param_bytes
 from common.vram import protocol as vp
 from common.vram.client import LeaseClient
+
+if TYPE_CHECKING or torch_installed():  # the models extra: without it, TorchMissing at setup
+    import torch
+
+    from common.model_agent.weights import SyntheticModel, build_model, param_bytes
 
 __all__ = ["TorchModelAgent"]
 
@@ -43,8 +46,11 @@ TOUCH_EVERY_S = 0.5  # infer marks the lease used at most this often
 
 class TorchModelAgent(BaseAgent):
     capabilities = (vp.HOLDER_CAPABILITY,)
+    needs_torch = True  # `mesh up` refuses a host without torch that runs one (common.extras)
 
     def on_setup(self) -> None:
+        if not torch_installed():
+            raise TorchMissing([self.name])
         s = self.settings
         self.model_name = str(s.get("model") or self.name)
         self.vram_mb = float(s["vram_mb"])
