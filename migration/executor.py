@@ -31,7 +31,7 @@ from migration.journal import Journal
 from migration.mesh import MeshControl
 from migration.state import Event, State
 from migration.steps import AFTER_BAKE, FORWARD, ROLLBACK, MigrationStep, StepContext, wait_for
-from migration.writeback import PROMOTE_STEP, RESTORE_STEP, Writeback
+from migration.writeback import PROMOTE_STEP, RESTORE_STEP, Writeback, share
 
 __all__ = ["Executor", "current_definitions", "reverse_plan"]
 
@@ -254,6 +254,7 @@ class Executor:
                 self.progress(f"{done[RESTORE_STEP]['path']}: the file before migration "
                               f"{parent} written back (replaced one kept as "
                               f"{done[RESTORE_STEP]['backup']})")
+                self._share(mid, done[RESTORE_STEP], RESTORE_STEP)
 
     def _promote_to_file(self, record: dict[str, Any]) -> None:
         if self.config_path is None:
@@ -262,6 +263,14 @@ class Executor:
         if PROMOTE_STEP in (done := self.journal.get(record["id"])["result"]):
             self.progress(f"{done[PROMOTE_STEP]['path']}: promotion written (previous file "
                           f"kept as {done[PROMOTE_STEP]['backup']})")
+            self._share(record["id"], done[PROMOTE_STEP], PROMOTE_STEP)
+
+    def _share(self, mid: int, write: dict[str, Any], step: str) -> None:
+        """The same file into each host's own copy; what each said goes to the journal."""
+        hosts = share(self.mesh.launcher, list(self.mesh.config.hosts), write, f"m{mid}.{step}")
+        for host, result in hosts.items():
+            self.progress(f"{host}: its copy of the config: {result}")
+        self.journal.set_result(mid, config_hosts=hosts)
 
     def _promoted(self, record: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """(old, new) definitions of the agents promoted for good (not the rolled-back stage)."""

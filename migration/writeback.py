@@ -17,19 +17,19 @@ edit since is refused, naming both hashes, unless forced; the replaced file is k
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from common.base_agent.errors import MeshError
+from common.config.files import sha256_of, write_atomic
 from migration.journal import Journal
 from migration.yaml_edit import EditError, agent_entries, load_document, promoted_text
 
 __all__ = ["CONFIG_STAGE", "ConfigEdited", "FileWrite", "PROMOTE_STEP", "RESTORE_STEP",
-           "WritebackError", "Writeback", "check_editable", "sha256_of", "write_atomic"]
+           "WritebackError", "Writeback", "check_editable", "share"]
 
 CONFIG_STAGE = -1  # the journal's stage number for the config steps (after every stage)
 PROMOTE_STEP = "config"
@@ -50,39 +50,12 @@ class ConfigEdited(WritebackError):
         self.expected, self.found = expected, found
 
 
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _read(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
             return f.read()
     except OSError as exc:
         raise WritebackError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Replace path with data: a temp file in the same directory, fsync, rename, fsync dir."""
-    folder = os.path.dirname(os.path.abspath(path))
-    mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def check_editable(path: str, agents: list[str]) -> None:
@@ -202,3 +175,33 @@ def _resumed(write: FileWrite, intent: dict[str, Any]) -> FileWrite:
     raise ConfigEdited(write.path, intent["sha256_after"], write.sha256_before,
                        f"it was edited while this write-back was interrupted; compare it with "
                        f"{intent['backup']} and resolve by hand")
+
+
+Ask = Callable[[str, str, dict[str, Any]], Any]  # (host, action, payload) -> reply
+
+
+def share(ask: Ask, hosts: list[str], write: dict[str, Any], tag: str) -> dict[str, str]:
+    """The file just written (a `FileWrite` record) into every host's own copy of the config,
+    through its launcher's ``config_write``: each machine starts from its own file.  Returns
+    what each host said: in_sync, written (old copy kept as ...), differs, or not reached."""
+    try:
+        text = _read(write["path"]).decode()
+    except (WritebackError, UnicodeDecodeError) as exc:
+        return dict.fromkeys(hosts, f"not shared: {exc}")
+    if sha256_of(text.encode()) != write["sha256_after"]:
+        return dict.fromkeys(hosts, "not shared: the file changed since it was written")
+    payload = {"text": text, "sha256_before": write["sha256_before"],
+               "sha256_after": write["sha256_after"], "tag": tag}
+    out = {}
+    for host in hosts:
+        try:
+            reply = ask(host, "config_write", payload)
+        except MeshError as exc:
+            out[host] = f"not reached ({exc}): copy {write['path']} there by hand"
+            continue
+        result = reply["result"]
+        out[host] = (f"written (its previous copy kept as {reply['backup']})"
+                     if result == "written" else
+                     f"differs from the file the migration changed: not written ({reply['path']})"
+                     if result == "differs" else result)
+    return out

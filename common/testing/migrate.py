@@ -20,7 +20,7 @@ import yaml
 
 from common.base_agent.discovery import WatchingClient
 from common.base_agent.errors import MeshError
-from common.testing.mesh import MeshRun
+from common.testing.mesh import MeshRun, two_host_config
 
 __all__ = ["GATES", "GOOD_SETTINGS", "PROBE", "Load", "Migrate", "registry_endpoint",
            "worker_config", "worker_serving", "worker_state"]
@@ -36,22 +36,14 @@ MIGRATE_TIMEOUT_S = 60.0
 
 def worker_config(workdir: Path | str, ports: list[int],
                   worker_settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "version": 1,
-        "global": {"heartbeat_interval_s": 0.3, "stop_timeout_s": 3,
-                   "log_dir": str(Path(workdir) / "logs"),
-                   "health": {"interval_s": 0.2, "timeout_s": 0.5, "retries": 3,
-                              "start_period_s": 10}},
-        "hosts": {"main_pc": {"address": "127.0.0.1", "roles": ["registry"]},
-                  "pc2": {"address": "127.0.0.2"}},
-        "agents": [
-            {"name": "ServiceRegistry", "host": "main_pc", "module": REGISTRY,
-             "service": "registry", "port": ports[0]},
-            {"name": "Worker", "host": "main_pc", "module": TUNABLE, "port": ports[1],
-             "dependencies": ["ServiceRegistry"],
-             "settings": worker_settings or dict(GOOD_SETTINGS)},
-        ],
-    }
+    """The registry and one Worker on main_pc, on free ports (launchers' too)."""
+    return two_host_config(workdir, [
+        {"name": "ServiceRegistry", "host": "main_pc", "module": REGISTRY,
+         "service": "registry", "port": ports[0]},
+        {"name": "Worker", "host": "main_pc", "module": TUNABLE, "port": ports[1],
+         "dependencies": ["ServiceRegistry"],
+         "settings": worker_settings or dict(GOOD_SETTINGS)},
+    ], health={"interval_s": 0.2, "timeout_s": 0.5, "retries": 3})
 
 
 def registry_endpoint(run: MeshRun) -> str:
