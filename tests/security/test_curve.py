@@ -97,6 +97,7 @@ def hub_health(run: MeshRun) -> dict:
         return json.load(resp)
 
 
+@pytest.mark.torch
 def test_operator_handshakes_with_every_socket_and_gets_answers(curve_mesh):
     run, agents, store = curve_mesh
     targets = endpoints(run)
@@ -110,6 +111,7 @@ def test_operator_handshakes_with_every_socket_and_gets_answers(curve_mesh):
 
 
 @pytest.mark.parametrize("who", ["no key", "unknown key", "revoked key"])
+@pytest.mark.torch
 def test_strangers_get_nothing_from_any_socket(curve_mesh, who):
     run, agents, store = curve_mesh
     targets = endpoints(run)
@@ -125,6 +127,7 @@ def test_strangers_get_nothing_from_any_socket(curve_mesh, who):
     assert all(failures for _, _, failures, _ in results)
 
 
+@pytest.mark.torch
 def test_hub_counts_and_logs_refused_peers_with_their_address(curve_mesh):
     run, agents, store = curve_mesh
     registry = f"tcp://127.0.0.1:{7200 + OFFSET}"
@@ -139,6 +142,7 @@ def test_hub_counts_and_logs_refused_peers_with_their_address(curve_mesh):
         assert "mesh_auth_rejected_total" in r.read().decode()
 
 
+@pytest.mark.torch
 def test_key_file_readable_by_others_stops_mesh_up_before_anything_starts(curve_mesh, tmp_path):
     run, _, store = curve_mesh
     keys = tmp_path / "keys"

@@ -47,6 +47,7 @@ def test_lease_protocol_answers_granted_queued_refused(manager, leases):
     assert {le["model"] for le in status["leases"]} == {"suite", "nllb"}
 
 
+@pytest.mark.torch
 def test_model_agents_evict_load_serve_and_release(manager, agents, registry, leases):
     mgr = manager()
     low = agents(model_agent(registry, "LowModel", 7000))
@@ -67,6 +68,7 @@ def test_model_agents_evict_load_serve_and_release(manager, agents, registry, le
     assert status["gpus"][1]["used_mb"] == pytest.approx(6000, rel=0.05)  # reported use
 
 
+@pytest.mark.torch
 def test_graceful_stop_releases_and_a_silent_holder_is_reclaimed(manager, agents, registry,
                                                                  leases):
     mgr = manager()

@@ -12,7 +12,7 @@ import pytest
 from common.testing.wait import wait_until
 from tests.vram.test_processes import MANAGER, holder, lease_of, start_mesh
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.torch]  # model agents
 INTERVAL_S = 0.3
 KEEPALIVE_S = 30.0  # the holder would notice the restart this late without the notice
 

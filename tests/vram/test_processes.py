@@ -41,6 +41,7 @@ def lease_of(client, name):
     return found[0] if found and found[0]["state"] == "loaded" else None
 
 
+@pytest.mark.torch
 def test_kill_9_holder_is_reclaimed_within_one_heartbeat_timeout(procs, tmp_path,
                                                                   client_factory):
     reg, client = start_mesh(procs, tmp_path, client_factory)
@@ -54,6 +55,7 @@ def test_kill_9_holder_is_reclaimed_within_one_heartbeat_timeout(procs, tmp_path
     assert client.status()["counters"]["reclaimed"] == 1
 
 
+@pytest.mark.torch
 def test_eviction_really_unloads_the_holders_weights(procs, tmp_path, client_factory):
     reg, client = start_mesh(procs, tmp_path, client_factory)
     low = holder(procs, reg, "Low", 7000, weights_scale=0.03)  # 210 MB of real tensors
