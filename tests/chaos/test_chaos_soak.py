@@ -19,6 +19,7 @@ DURATION_S = 60
 RUN_TIMEOUT_S = 240
 
 
+@pytest.mark.torch  # the reference mesh: model agents
 @pytest.mark.timeout(RUN_TIMEOUT_S + 30)
 def test_sixty_seconds_of_chaos_lose_and_leak_nothing(tmp_path):
     out = tmp_path / "chaos.json"

@@ -14,7 +14,7 @@ from common.testing.mesh import MeshRun
 from common.testing.reference import reference_config, roster_names
 from common.testing.wait import wait_until
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.torch]  # the reference mesh: model agents
 PORT_OFFSET = 11000  # away from a mesh running on the standard ports
 DEMO_PATH = ["RequestCoordinator", "NLUAgent", "ModelOrchestrator", "MemoryClient",
              "MemoryOrchestratorService", "Responder", "EmotionEngine"]
