@@ -5,11 +5,7 @@ up the dependency graph, evaluates alert rules, and serves HTTP (see ``http.py``
 hub forwards what it receives to the central one through a bounded buffer and takes over
 when the central hub dies (``states.py``).  The hub observes; it never starts or stops agents.
 
-Settings (``--settings`` JSON): ``role`` central|edge, ``peer`` (the other hub's ZMQ endpoint),
-``http_host``/``http_port`` (default: the ROUTER's host, 9000 central / 9100 edge),
-``dependencies`` {agent: [deps]}, ``hosts`` {agent: host}, ``host_name``, ``peer_host_name``,
-``api_token`` (or env MESH_HUB_TOKEN), ``alert_log``, ``webhook_url``,
-``forward_buffer_max``.
+Settings: `observability_hub.settings.HubSettings` (``--settings`` JSON when run alone).
 """
 
 from __future__ import annotations
@@ -18,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import zmq
@@ -26,6 +22,7 @@ import zmq
 from common.base_agent.agent import BaseAgent, LinkFactory
 from common.base_agent.errors import BadRequest
 from common.base_agent.handlers import handler, require
+from common.base_agent.settings import AgentSettings, parse_settings
 from common.base_agent.sockets import endpoint_host
 from common.hub import protocol as hp
 from common.hub.protocol import ProcessEvent, Role
@@ -38,37 +35,40 @@ from observability_hub.failover import Failover
 from observability_hub.http import HttpFront
 from observability_hub.notify import Notifier
 from observability_hub.peer import ForwardBuffer, PeerLink
+from observability_hub.settings import HubSettings
 
 __all__ = ["HUB_NAME", "ObservabilityHub"]
 
 log = logging.getLogger(__name__)
 
 HUB_NAME = "ObservabilityHub"
-FORWARD_BUFFER_MAX = 10_000
 _HOSTS = {Role.CENTRAL: "main_pc", Role.EDGE: "pc2"}
 
 
 class ObservabilityHub(BaseAgent):
     capabilities = ("observability_hub",)
+    service = "hub"
+    Settings = HubSettings
+    settings: HubSettings
 
     def __init__(self, name: str = HUB_NAME, endpoint: str = "tcp://127.0.0.1:0", *,
-                 settings: dict[str, Any] | None = None, links: Sequence[LinkFactory] = (),
-                 **kwargs: Any) -> None:
-        settings = dict(settings or {})
-        self.role = Role(settings.get("role", Role.CENTRAL))
-        self.peer_endpoint = str(settings.get("peer") or "")
+                 settings: AgentSettings | Mapping[str, Any] | None = None,
+                 links: Sequence[LinkFactory] = (), **kwargs: Any) -> None:
+        s = parse_settings(HubSettings, name, settings)
+        self.role = Role(s.role)
+        self.peer_endpoint = s.peer
         extra = [self._make_peer] if self.peer_endpoint else []
-        super().__init__(name, endpoint, settings=settings, links=[*links, *extra], **kwargs)
+        super().__init__(name, endpoint, settings=s, links=[*links, *extra], **kwargs)
         self.lock = threading.Lock()
-        self.aggregator = Aggregator(settings.get("dependencies"), settings.get("hosts"))
+        self.aggregator = Aggregator(s.dependencies, s.hosts)
         self.alerts = AlertBook()
-        self.host_name = str(settings.get("host_name") or _HOSTS[self.role])
+        self.host_name = s.host_name or _HOSTS[self.role]
         other = Role.EDGE if self.role is Role.CENTRAL else Role.CENTRAL
-        self.peer_host_name = str(settings.get("peer_host_name") or _HOSTS[other])
-        self.buffer = ForwardBuffer(int(settings.get("forward_buffer_max", FORWARD_BUFFER_MAX)))
+        self.peer_host_name = s.peer_host_name or _HOSTS[other]
+        self.buffer = ForwardBuffer(s.forward_buffer_max)
         self.failover = Failover(self.role, name, bool(self.peer_endpoint), self.buffer)
         self.http: HttpFront | None = None
-        self.notifier = Notifier(settings.get("alert_log"), settings.get("webhook_url"))
+        self.notifier = Notifier(s.alert_log, s.webhook_url)
         self._own_seq = 0
         self._own_report: dict[str, Any] | None = None
         self._next_own = self._next_eval = 0.0
@@ -80,10 +80,11 @@ class ObservabilityHub(BaseAgent):
     # -- lifecycle ---------------------------------------------------------------------------
     def on_setup(self) -> None:
         default_port = hp.CENTRAL_HTTP_PORT if self.role is Role.CENTRAL else hp.EDGE_HTTP_PORT
-        host = str(self.settings.get("http_host") or endpoint_host(self.endpoint) or "127.0.0.1")
-        token = str(self.settings.get("api_token") or os.environ.get("MESH_HUB_TOKEN", ""))
-        self.http = HttpFront(self, host, int(self.settings.get("http_port", default_port)),
-                              token)
+        s = self.settings
+        host = s.http_host or endpoint_host(self.endpoint) or "127.0.0.1"
+        token = s.api_token or os.environ.get("MESH_HUB_TOKEN", "")
+        port = default_port if s.http_port is None else s.http_port
+        self.http = HttpFront(self, host, port, token)
         self.http.start()
         log.info("%s hub %s: http %s, state %s", self.role.value, self.name, self.http.url,
                  self.failover.state.value)

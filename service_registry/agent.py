@@ -21,6 +21,7 @@ from common.base_agent.discovery import OP_TICK
 from common.base_agent.errors import BadRequest
 from common.base_agent.handlers import handler, require
 from common.base_agent.heartbeat import expiry_s
+from common.base_agent.settings import AgentSettings
 from common.base_agent.sockets import bind, new_socket
 from service_registry.state import Change, RegistryState
 from service_registry.store import RegistryBackend, SqliteBackend
@@ -36,18 +37,24 @@ STALL_S = 0.25  # a loop turn this late means the registry itself was not runnin
 
 class ServiceRegistry(BaseAgent):
     capabilities = ("service_registry",)
+    service = "registry"
+
+    class Settings(AgentSettings):
+        db_path: str = ":memory:"  # the host plan derives it: global.log_dir/registry.db
+        events_endpoint: str | None = None  # None: the declared ports.events_port, or any
+
+    settings: Settings
 
     def __init__(self, name: str = REGISTRY_NAME, endpoint: str = "tcp://127.0.0.1:0", *,
                  backend: RegistryBackend | None = None, **kwargs: Any) -> None:
-        """Settings: ``db_path`` (SQLite file, default in memory), ``events_endpoint``;
-        or a declared ``events_port`` in ``ports``.  Never registers with another registry."""
+        """Never registers with another registry."""
         kwargs.pop("registry", None)
         super().__init__(name, endpoint, registry=None, **kwargs)
-        self.events_endpoint: str | None = self.settings.get("events_endpoint")
+        self.events_endpoint: str | None = self.settings.events_endpoint
         self.state = RegistryState()
         self.seq = 0
         self._backend = backend if backend is not None else SqliteBackend(
-            self.settings.get("db_path", ":memory:"))
+            self.settings.db_path)
         self._pub: zmq.Socket | None = None
         self._next_sweep = 0.0
         self._next_tick = 0.0

@@ -15,8 +15,8 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import zmq
 from prometheus_client import CollectorRegistry
@@ -31,6 +31,7 @@ from common.base_agent.logs import bind_agent_name
 from common.base_agent.metrics import AgentMetrics
 from common.base_agent.registration import RegistryLink
 from common.base_agent.requests import RequestHandler
+from common.base_agent.settings import AgentSettings, parse_settings
 from common.base_agent.sockets import (
     bind,
     endpoint_host,
@@ -57,10 +58,12 @@ class BaseAgent:
     version = "0.1.0"
     capabilities: tuple[str, ...] = ()
     tick_interval_s = POLL_MS / 1000  # how often on_tick runs (when a subclass defines one)
+    Settings: ClassVar[type[AgentSettings]] = AgentSettings  # its `settings:` (extend per class)
+    service: ClassVar[str | None] = None  # the mesh service it provides: registry|hub|model_manager
 
     def __init__(self, name: str, endpoint: str = "tcp://127.0.0.1:0", *,
                  registry: str | None = None, host: str = "",
-                 settings: dict[str, Any] | None = None,
+                 settings: AgentSettings | Mapping[str, Any] | None = None,
                  metrics_registry: CollectorRegistry | None = None,
                  ctx: zmq.Context | None = None,
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
@@ -70,7 +73,7 @@ class BaseAgent:
         self.endpoint = endpoint
         self.registry_endpoint = registry
         self.host = host or endpoint_host(endpoint)
-        self.settings = dict(settings or {})
+        self.settings = parse_settings(self.Settings, name, settings)  # SettingsError if bad
         self.ports = dict(ports or {})  # declared extra ports (pub_port, ...), by name
         self.metrics = AgentMetrics(name, metrics_registry)
         self.heartbeat_interval_s = heartbeat_interval_s

@@ -18,6 +18,7 @@ from common.base_agent.agent import BaseAgent
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
 from common.base_agent.handlers import handler
+from common.base_agent.settings import AgentSettings
 from common.gpu.backend import GpuBackend, GpuInfo, ProcessUsage
 from common.gpu.choose import make_backend
 
@@ -36,8 +37,13 @@ def probe_name(host: str) -> str:
 class GpuProbeAgent(BaseAgent):
     capabilities = ("gpu_probe",)
 
+    class Settings(AgentSettings):
+        gpu: dict[str, Any] | None = None  # the host's config entry: {backend, devices}
+
+    settings: Settings
+
     def on_setup(self) -> None:
-        self.backend: GpuBackend = make_backend(self.settings.get("gpu"))
+        self.backend: GpuBackend = make_backend(self.settings.gpu)
 
     @handler(ACTION_GPU_INFO)
     def gpu_info(self, payload: Any = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from common.base_agent import BaseAgent
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError, NoInstanceError
 from common.base_agent.protocol import ErrorCode
+from common.base_agent.settings import AgentSettings
 
 __all__ = ["CALL_TIMEOUT_S", "MeshAgent", "hop"]
 
@@ -33,18 +34,20 @@ def hop(agent: str, host: str, action: str, started: float) -> dict[str, Any]:
 class MeshAgent(BaseAgent):
     """Base of every kind: a Client for calls by name and the host name for hop records."""
 
-    breaker_threshold = 3  # the original RequestCoordinator: 3 failures, 30 s reset
-    breaker_reset_s = 30.0
+    class Settings(AgentSettings):
+        breaker_threshold: int = 3  # the original RequestCoordinator: 3 failures, 30 s reset
+        breaker_reset_s: float = 30.0
+        call_timeout_s: float = CALL_TIMEOUT_S
+
+    settings: Settings
 
     def on_setup(self) -> None:
         self.host_name = os.environ.get("MESH_HOST", self.host)
         self.client = Client(self.registry_endpoint, ctx=self.ctx, source=self.name,
-                             breaker_threshold=int(self.settings.get(
-                                 "breaker_threshold", self.breaker_threshold)),
-                             breaker_reset_s=float(self.settings.get(
-                                 "breaker_reset_s", self.breaker_reset_s)),
+                             breaker_threshold=self.settings.breaker_threshold,
+                             breaker_reset_s=self.settings.breaker_reset_s,
                              on_wait=self.pump)  # live while a call waits
-        self.call_timeout_s = float(self.settings.get("call_timeout_s", CALL_TIMEOUT_S))
+        self.call_timeout_s = self.settings.call_timeout_s
         self._kind_up = False
         self.setup_kind()
         self._kind_up = True

@@ -15,7 +15,9 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from common.base_agent import BadRequest, MeshError, handler, require
 from common.base_agent.client import Client
@@ -53,9 +55,15 @@ class RequestCoordinatorKind(MeshAgent):
     stages = {"nlu": "NLUAgent", "orchestrator": "ModelOrchestrator",
               "memory": "MemoryClient", "responder": "Responder"}
 
+    class Settings(MeshAgent.Settings):
+        stages: dict[Literal["nlu", "orchestrator", "memory", "responder"], str] = {}
+        queue_max: int = Field(default=QUEUE_MAX, gt=0)
+
+    settings: Settings
+
     def setup_kind(self) -> None:
-        self.stages = {**self.stages, **dict(self.settings.get("stages", {}))}
-        self.queue = BoundedPriorityQueue(int(self.settings.get("queue_max", QUEUE_MAX)))
+        self.stages = {**self.stages, **self.settings.stages}
+        self.queue = BoundedPriorityQueue(self.settings.queue_max)
         self.results: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._tickets = itertools.count(1)

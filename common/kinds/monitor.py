@@ -11,12 +11,16 @@ from __future__ import annotations
 import collections
 import statistics
 import time
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from common.base_agent import MeshError, handler
 from common.kinds.base import MeshAgent
 
 __all__ = ["MonitorAgent"]
+
+Probe = Annotated[list[str], Field(min_length=2, max_length=2)]  # [agent, action]
 
 HISTORY = 50
 PROBE_TIMEOUT_S = 0.5
@@ -29,9 +33,18 @@ class MonitorAgent(MeshAgent):
     probes: tuple[tuple[str, str], ...] = ()
     interval_s = 5.0
 
+    class Settings(MeshAgent.Settings):
+        probes: list[Probe] | None = None  # None: the class's own probes
+        interval_s: float | None = Field(default=None, gt=0)  # None: the class's own
+
+    settings: Settings
+
     def setup_kind(self) -> None:
-        self.probes = tuple(tuple(p) for p in self.settings.get("probes", self.probes))  # type: ignore[misc]
-        self.interval_s = float(self.settings.get("interval_s", self.interval_s))
+        s = self.settings
+        if s.probes is not None:
+            self.probes = tuple((agent, action) for agent, action in s.probes)
+        if s.interval_s is not None:
+            self.interval_s = s.interval_s
         self.latency_ms: dict[str, collections.deque[float]] = collections.defaultdict(
             lambda: collections.deque(maxlen=HISTORY))
         self.last: dict[str, Any] = {}

@@ -11,6 +11,8 @@ import json
 import time
 from typing import Any
 
+from pydantic import Field
+
 from common.base_agent import handler
 from common.kinds.base import MeshAgent
 
@@ -24,9 +26,18 @@ class RelayAgent(MeshAgent):
     target = ""
     cache_ttl_s = 2.0
 
+    class Settings(MeshAgent.Settings):
+        target: str | None = None  # None: the class's own target
+        cache_ttl_s: float | None = Field(default=None, ge=0)  # None: the class's own
+
+    settings: Settings
+
     def setup_kind(self) -> None:
-        self.target = str(self.settings.get("target", self.target))
-        self.cache_ttl_s = float(self.settings.get("cache_ttl_s", self.cache_ttl_s))
+        s = self.settings
+        if s.target is not None:
+            self.target = s.target
+        if s.cache_ttl_s is not None:
+            self.cache_ttl_s = s.cache_ttl_s
         self.cache: dict[str, tuple[float, Any]] = {}
         self.hits = self.misses = 0
 

@@ -33,11 +33,20 @@ class RouterAgent(MeshAgent):
     route_action = "generate"
     default_label = "other"
 
+    class Settings(MeshAgent.Settings):
+        rules: dict[str, list[str]] | None = None  # None: the class's own, for each of these
+        routes: dict[str, list[str]] | None = None
+        route_action: str | None = None
+
+    settings: Settings
+
     def setup_kind(self) -> None:
         s = self.settings
-        self.rules = dict(s.get("rules", self.rules))
-        self.routes = {k: list(v) for k, v in dict(s.get("routes", self.routes)).items()}
-        self.route_action = str(s.get("route_action", self.route_action))
+        self.rules = dict(self.rules if s.rules is None else s.rules)
+        self.routes = {k: list(v) for k, v in (self.routes if s.routes is None
+                                               else s.routes).items()}
+        if s.route_action is not None:
+            self.route_action = s.route_action
         self.counts: dict[str, int] = {}
 
     @handler("classify")

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from common.base_agent import BadRequest, NotFoundError, handler, require
 from common.kinds.base import MeshAgent
 from common.kinds.text import overlap_score, tokens
@@ -46,13 +48,21 @@ class StoreAgent(MeshAgent):
     default_kind = "memory"
     mirror_to: str = ""
 
+    class Settings(MeshAgent.Settings):
+        window: int | None = Field(default=None, ge=0)  # None: the class's own, for each
+        ttl_s_by_kind: dict[str, float] | None = None
+        mirror_to: str | None = None
+        db_path: str | None = None  # None: $MESH_STATE_DIR/NAME.db
+
+    settings: Settings
+
     def setup_kind(self) -> None:
         s = self.settings
-        self.window = int(s.get("window", self.window))
-        self.ttl_s_by_kind = dict(s.get("ttl_s_by_kind", self.ttl_s_by_kind))
-        self.mirror_to = str(s.get("mirror_to", self.mirror_to))
-        path = s.get("db_path") or Path(os.environ.get("MESH_STATE_DIR", "state"),
-                                        f"{self.name}.db")
+        self.window = self.window if s.window is None else s.window
+        self.ttl_s_by_kind = dict(self.ttl_s_by_kind if s.ttl_s_by_kind is None
+                                  else s.ttl_s_by_kind)
+        self.mirror_to = self.mirror_to if s.mirror_to is None else s.mirror_to
+        path = s.db_path or Path(os.environ.get("MESH_STATE_DIR", "state"), f"{self.name}.db")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path), timeout=1.0, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")

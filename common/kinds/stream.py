@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import zmq
+from pydantic import Field
 
 from common.base_agent import MeshError, handler
 from common.base_agent.sockets import bind, connect, new_socket
@@ -76,9 +77,14 @@ class SignalSource(_Publisher):
     topic = "audio"
     pattern_s = (0.6, 0.4, 1.2, 0.8)  # burst on, off, on, off ... (seconds), repeating
 
+    class Settings(_Publisher.Settings):
+        frame_rate_hz: float = Field(default=10.0, ge=0)  # 0: silent
+
+    settings: Settings
+
     def setup_kind(self) -> None:
         super().setup_kind()
-        self.rate_hz = float(self.settings.get("frame_rate_hz", 10))
+        self.rate_hz = self.settings.frame_rate_hz
         self.rng = random.Random(self.name)
         self.t_s = 0.0
         self._next_at = time.monotonic()
@@ -115,12 +121,18 @@ class StreamStage(_Publisher):
     upstream = ""
     topics: tuple[str, ...] = ("",)
 
+    class Settings(_Publisher.Settings):
+        upstream: str | None = None  # None: the class's own upstream
+
+    settings: Settings
+
     def setup_kind(self) -> None:
         super().setup_kind()
         self.received = 0
         self.rejected = 0  # messages that could not be decoded or processed
         self.sub: zmq.Socket | None = None
-        self.upstream = str(self.settings.get("upstream", self.upstream))
+        if self.settings.upstream is not None:
+            self.upstream = self.settings.upstream
         self._connect_at = 0.0
 
     def on_tick(self) -> None:

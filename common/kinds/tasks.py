@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import Field
+
 from common.base_agent import BadRequest, MeshError, handler, require
 from common.kinds.base import MeshAgent
 from common.kinds.pqueue import BoundedPriorityQueue
@@ -49,8 +51,13 @@ JOBS: dict[str, Callable[[Any], Any]] = {
 class TaskQueueAgent(MeshAgent):
     capabilities = ("task_queue",)
 
+    class Settings(MeshAgent.Settings):
+        queue_max: int = Field(default=200, gt=0)
+
+    settings: Settings
+
     def setup_kind(self) -> None:
-        self.queue = BoundedPriorityQueue(int(self.settings.get("queue_max", 200)))
+        self.queue = BoundedPriorityQueue(self.settings.queue_max)
         self.results: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
         self.done = self.failed = 0
         self._ids = itertools.count(1)
@@ -119,12 +126,20 @@ class SchedulerAgent(MeshAgent):
     target = "AsyncProcessor"
     default_schedule: tuple[dict[str, Any], ...] = ()
 
+    class Settings(MeshAgent.Settings):
+        target: str | None = None  # None: the class's own target
+        schedule: list[dict[str, Any]] | None = None  # None: default_schedule; see schedule
+
+    settings: Settings
+
     def setup_kind(self) -> None:
-        self.target = str(self.settings.get("target", self.target))
+        s = self.settings
+        if s.target is not None:
+            self.target = s.target
         self.entries: dict[int, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self.dispatched = self.errors = 0
-        for entry in self.settings.get("schedule", self.default_schedule):
+        for entry in self.default_schedule if s.schedule is None else s.schedule:
             self.schedule(dict(entry))
 
     @handler("schedule")

@@ -6,10 +6,7 @@ idle, and releases.  With CUDA it loads onto the granted GPU and reports
 ``torch.cuda.memory_allocated``; on a CPU-only machine ``weights_scale`` loads a proportionally
 smaller real tensor set while the lease accounts the full declared size.
 
-Settings: ``model`` (default: the agent name), ``vram_mb`` (declared, required),
-``true_vram_mb`` (what the weights really take; default vram_mb), ``priority``, ``pinned``,
-``hosts``, ``weights_scale`` (default 1.0), ``manager``, ``autoload`` (default true),
-``idle_unload_s`` (0: never), ``keepalive_interval_s`` (default 5), ``call_timeout_s``.
+Settings: `common.model_agent.settings.ModelAgentSettings` (``vram_mb`` required).
 Actions: ``infer {seed}``, ``load``, ``unload``, ``model_status``, and the manager's notices.
 """
 
@@ -28,6 +25,7 @@ from common.base_agent.errors import MeshError, NoInstanceError, NotFoundError
 from common.base_agent.protocol import ErrorCode
 from common.extras import TorchMissing, torch_installed
 from common.gpu.backend import MIB
+from common.model_agent.settings import ModelAgentSettings
 from common.model_agent.state import ModelState, next_state
 from common.vram import protocol as vp
 from common.vram.client import LeaseClient
@@ -47,17 +45,19 @@ TOUCH_EVERY_S = 0.5  # infer marks the lease used at most this often
 class TorchModelAgent(BaseAgent):
     capabilities = (vp.HOLDER_CAPABILITY,)
     needs_torch = True  # `mesh up` refuses a host without torch that runs one (common.extras)
+    Settings = ModelAgentSettings
+    settings: ModelAgentSettings
 
     def on_setup(self) -> None:
         if not torch_installed():
             raise TorchMissing([self.name])
         s = self.settings
-        self.model_name = str(s.get("model") or self.name)
-        self.vram_mb = float(s["vram_mb"])
-        self.true_vram_mb = float(s.get("true_vram_mb") or self.vram_mb)
-        self.scale = float(s.get("weights_scale", 1.0))
+        self.model_name = s.model or self.name
+        self.vram_mb = s.vram_mb
+        self.true_vram_mb = s.true_vram_mb or self.vram_mb
+        self.scale = s.weights_scale
         self.state = ModelState.UNLOADED
-        self.want_loaded = bool(s.get("autoload", True))
+        self.want_loaded = s.autoload
         self.lease: dict[str, Any] | None = None
         self.model: SyntheticModel | None = None
         self.unload_asked = ""
@@ -68,13 +68,13 @@ class TorchModelAgent(BaseAgent):
         self.last_used_at = time.monotonic()
         client = Client(self.registry_endpoint, ctx=self.ctx, source=self.name,
                         on_wait=self.pump)  # live while the manager is slow to answer
-        self.leases = LeaseClient(client, manager=s.get("manager", vp.DEFAULT_MANAGER),
+        self.leases = LeaseClient(client, manager=s.manager,
                                   holder=self._holder(),
-                                  timeout_s=float(s.get("call_timeout_s", 1.0)))
+                                  timeout_s=s.call_timeout_s)
 
     def _holder(self) -> dict[str, Any]:
         return {"name": self.name, "instance_id": self.instance_id, "endpoint": self.endpoint,
-                "pid": os.getpid(), "host": self.settings.get("host_name", self.host)}
+                "pid": os.getpid(), "host": self.settings.host_name or self.host}
 
     # -- actions -----------------------------------------------------------------------------
     @handler("infer")
@@ -149,13 +149,12 @@ class TorchModelAgent(BaseAgent):
         elif self.state is ModelState.ACQUIRING:
             self._guard(self._poll_queued)
         elif self.state is ModelState.READY:
-            idle_s = float(self.settings.get("idle_unload_s", 0))
+            idle_s = self.settings.idle_unload_s
             if idle_s and now - self.last_used_at >= idle_s:
                 self.want_loaded = False
                 self.unload_asked = self.lease["lease_id"]  # type: ignore[index]
             elif now >= self._next_keepalive_at:
-                self._next_keepalive_at = now + float(
-                    self.settings.get("keepalive_interval_s", 5.0))
+                self._next_keepalive_at = now + self.settings.keepalive_interval_s
                 self._guard(self._keepalive)
 
     def _guard(self, call: Any) -> None:
@@ -177,8 +176,7 @@ class TorchModelAgent(BaseAgent):
     def _acquire(self) -> None:
         s = self.settings
         view = self.leases.acquire(self.model_name, self.vram_mb,
-                                   priority=int(s.get("priority", 0)),
-                                   pinned=bool(s.get("pinned", False)), hosts=s.get("hosts"))
+                                   priority=s.priority, pinned=s.pinned, hosts=s.hosts)
         self._on_view(view)
 
     def _poll_queued(self) -> None:

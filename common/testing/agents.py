@@ -7,12 +7,16 @@ import hmac
 import logging
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
+
+from pydantic import ConfigDict
 
 from common.base_agent.agent import BaseAgent
 from common.base_agent.errors import MeshError
 from common.base_agent.handlers import handler, require
 from common.base_agent.protocol import ErrorCode
+from common.base_agent.settings import AgentSettings, parse_settings
 from common.hub.link import hub_link
 
 __all__ = ["MAX_SLEEP_S", "CrashingAgent", "EchoAgent", "HubEchoAgent", "SigningAgent"]
@@ -29,6 +33,11 @@ class EchoAgent(BaseAgent):
     ``log`` writes ``lines`` log lines (≤ 100,000) of ``size`` characters."""
 
     capabilities = ("echo",)
+
+    class Settings(AgentSettings):
+        """Any settings at all: tests check that what the config says reaches the agent."""
+
+        model_config = ConfigDict(extra="allow")
 
     @handler("echo")
     def echo(self, payload: Any) -> Any:
@@ -48,7 +57,8 @@ class EchoAgent(BaseAgent):
 
     @handler("settings")
     def settings_(self, payload: Any = None) -> dict[str, Any]:
-        return {"settings": self.settings, "ports": self.ports, "pid": os.getpid()}
+        return {"settings": self.settings.model_dump(), "ports": self.ports,
+                "pid": os.getpid()}
 
     @handler("log")
     def log_lines(self, payload: Any) -> dict[str, int]:
@@ -64,10 +74,17 @@ class HubEchoAgent(EchoAgent):
     launcher: ``mesh agent run common.testing.agents:HubEchoAgent --settings
     '{"hubs": [HOME, OTHER]}'``."""
 
-    def __init__(self, name: str, endpoint: str = "tcp://127.0.0.1:0", **kwargs: Any) -> None:
-        hubs = list((kwargs.get("settings") or {}).get("hubs", []))
+    class Settings(EchoAgent.Settings):
+        hubs: list[str] = []
+
+    settings: Settings
+
+    def __init__(self, name: str, endpoint: str = "tcp://127.0.0.1:0", *,
+                 settings: AgentSettings | Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        hubs = parse_settings(self.Settings, name, settings).hubs
         links = [*kwargs.pop("links", ()), *([hub_link(hubs)] if hubs else [])]
-        super().__init__(name, endpoint, links=links, **kwargs)
+        super().__init__(name, endpoint, settings=settings, links=links, **kwargs)
 
 
 class CrashingAgent(EchoAgent):
@@ -83,10 +100,15 @@ class SigningAgent(EchoAgent):
     ``settings.secret`` (default ``API_KEY``), in hex.  Whoever knows the secret can check it;
     the reply does not reveal it.  Without the secret, ``sign`` answers ``unavailable``."""
 
+    class Settings(EchoAgent.Settings):
+        secret: str = "API_KEY"
+
+    settings: Settings
+
     @handler("sign")
     def sign(self, payload: Any) -> dict[str, str]:
         data = require(payload, "data", str)
-        name = str(self.settings.get("secret", "API_KEY"))
+        name = self.settings.secret
         key = os.environ.get(name)
         if not key:
             raise MeshError(f"{self.name} has no secret {name}: signing is off",

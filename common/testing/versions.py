@@ -20,16 +20,24 @@ __all__ = ["TunableAgent"]
 class TunableAgent(EchoAgent):
     _served = 0
 
+    class Settings(EchoAgent.Settings):
+        delay_ms: float = 0.0
+        error_rate: float = 0.0
+        crash_on_start: bool = False
+        greeting: str = ""
+
+    settings: Settings
+
     def on_tick(self) -> None:
-        if self.settings.get("crash_on_start"):
+        if self.settings.crash_on_start:
             raise SystemExit(3)
 
     @handler("echo")
     def echo(self, payload: Any) -> Any:
-        delay_ms = float(self.settings.get("delay_ms", 0))
+        delay_ms = self.settings.delay_ms
         if delay_ms:
             time.sleep(delay_ms / 1000)
-        rate = float(self.settings.get("error_rate", 0))
+        rate = self.settings.error_rate
         before = int(self._served * rate)
         self._served += 1
         if int(self._served * rate) > before:

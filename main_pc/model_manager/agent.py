@@ -1,9 +1,7 @@
 """ModelManagerAgent: the VRAM pool served over the mesh (lease protocol: common.vram.protocol).
 
-Settings: ``hosts`` (per-host ``gpu`` entries, see hosts.py; the launcher derives them from
-``hosts.*.gpu``), ``local_host`` (the agent's own host; alone: the first of ``hosts``), the
-:class:`Policy` knobs (``reserve_mb``, ``keepalive_ttl_s``, ...), and
-``watch_registry`` (default true: reclaim leases of holders the registry loses).
+Settings: `main_pc.model_manager.settings.ModelManagerSettings` (the :class:`Policy` knobs,
+``hosts`` and ``local_host`` derived from the config, ``watch_registry``).
 Everything runs in the agent's loop thread; notices to holders never block it.
 """
 
@@ -25,8 +23,8 @@ from main_pc.model_manager.hosts import HostGpus, build_hosts
 from main_pc.model_manager.lease import ACTIVE, Holder, Lease
 from main_pc.model_manager.metrics import VramCollector
 from main_pc.model_manager.outbox import Outbox
-from main_pc.model_manager.policy import Policy
 from main_pc.model_manager.pool import VramPool
+from main_pc.model_manager.settings import ModelManagerSettings
 
 __all__ = ["ModelManagerAgent"]
 
@@ -37,24 +35,27 @@ ANNOUNCE_TIMEOUT_S = 0.5
 
 class ModelManagerAgent(BaseAgent):
     capabilities = ("vram_pool",)
+    service = "model_manager"
+    Settings = ModelManagerSettings
+    settings: ModelManagerSettings
 
     def on_setup(self) -> None:
-        policy = Policy.from_settings(self.settings)
+        policy = self.settings  # the pool's Policy, and more
         remote = None
         if self.registry_endpoint:
             registry = self.registry_endpoint
             remote = lambda host, spec: ProbeBackend(registry, host, ctx=self.ctx)  # noqa: E731
-        hosts = self.settings.get("hosts")
+        hosts = self.settings.hosts
         if not hosts:
             raise ValueError("settings.hosts: no GPUs to pool; the launcher derives them from "
                              "the config's hosts.*.gpu ({host: {gpu: {...}}} when run alone)")
-        local = self.settings.get("local_host") or next(iter(hosts))
+        local = self.settings.local_host or next(iter(hosts))
         self.gpus: HostGpus = build_hosts(hosts, local, policy.reserve_mb, remote)
         self.pool = VramPool(self.gpus.slots, policy, **self._clock_kw())
         self.outbox = Outbox(self.ctx, self.name)
         self.metrics.registry.register(VramCollector(self.pool, self.gpus.used_bytes))
         self.watch: HolderWatch | None = None
-        if self.registry_endpoint and self.settings.get("watch_registry", True):
+        if self.registry_endpoint and self.settings.watch_registry:
             self.watch = HolderWatch(self.registry_endpoint, self.ctx)
             self.watch.start()
         self._announce_start()
@@ -76,8 +77,8 @@ class ModelManagerAgent(BaseAgent):
             self.outbox.send(holder["endpoint"], vp.NOTICE_STARTED, {"manager": self.instance_id})
 
     def _clock_kw(self) -> dict[str, Any]:
-        clock = self.settings.get("clock")  # tests inject a manual clock (in-process only)
-        return {"clock": clock} if callable(clock) else {}
+        clock = self.settings.clock  # tests inject a manual clock (in-process only)
+        return {"clock": clock} if clock is not None else {}
 
     # -- the lease protocol ------------------------------------------------------------------
     @handler(vp.ACTION_ACQUIRE)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from common.base_agent.settings import AgentSettings
 from common.gpu.backend import MIB
 from common.vram.protocol import gpu_id
 
 __all__ = ["GpuSlot", "Policy"]
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
+class Policy(AgentSettings):
+    """The knobs of the pool; the model manager's settings extend them."""
+
     reserve_mb: int = 512  # per GPU, never committed: absorbs allocator slack and over-use
     keepalive_ttl_s: float = 30.0  # a lease without keepalive for this long expires
     evict_timeout_s: float = 10.0  # how long an asked holder has to release
@@ -27,16 +29,6 @@ class Policy:
     unknown_margin: float = 0.2  # headroom on a model never measured (first loads over-use)
     over_use_tolerance: float = 0.05  # reported use above grant * (1 + this) is over-use
     max_queue: int = 1024
-
-    @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> Policy:
-        known = {f.name: f.type for f in fields(cls)}
-        picked = {k: v for k, v in settings.items() if k in known}
-        for key, value in picked.items():
-            if isinstance(value, bool) != (known[key] == "bool") or not isinstance(
-                    value, int | float):
-                raise ValueError(f"settings.{key}: {value!r} is not a {known[key]}")
-        return cls(**picked)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from fuzz_mesh import TOKEN, TOKEN_VAR, Mesh, hub_health, mesh_config
 from common.base_agent import BaseAgent, handler
 from common.base_agent.discovery import RegistryView
 from common.base_agent.protocol import TOPIC_REGISTRY
+from common.base_agent.settings import AgentSettings
 from common.base_agent.sockets import new_socket
 from common.hub import protocol as hub_protocol
 from common.testing.fuzz import (
@@ -56,9 +57,12 @@ READ_ONLY = ("status", "health", "health_check", "info")  # the launcher also ta
 class HostileUpstream(BaseAgent):
     """The stage's upstream, as far as it knows: its stream is the test's hostile publisher."""
 
+    class Settings(AgentSettings):
+        pub_endpoint: str
+
     @handler("stream_info")
     def stream_info(self, payload=None):
-        return {"pub_endpoint": self.settings["pub_endpoint"], "published": 0}
+        return {"pub_endpoint": self.settings.pub_endpoint, "published": 0}
 
 
 class LateAgent(BaseAgent):

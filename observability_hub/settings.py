@@ -1,0 +1,33 @@
+"""The hub's settings.  The first group is derived by the host plan from the config
+(common.launcher.services: role from its host's roles, peer from the other hub agent, the
+agent→host map and dependency graph from every agent) and written by hand only for a hub run
+alone (``mesh agent run``); the config refuses them under ``settings:``.  The rest are tunables.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from common.base_agent.settings import AgentSettings
+
+__all__ = ["FORWARD_BUFFER_MAX", "HubSettings"]
+
+FORWARD_BUFFER_MAX = 10_000
+
+
+class HubSettings(AgentSettings):
+    role: Literal["central", "edge"] = "central"
+    peer: str = ""  # the other hub's ROUTER endpoint; "" alone
+    http_port: int | None = Field(default=None, ge=0, le=65535)  # None: 9000 central, 9100 edge
+    host_name: str | None = None  # None: main_pc central, pc2 edge
+    peer_host_name: str | None = None
+    hosts: dict[str, str] | None = None  # agent -> host
+    dependencies: dict[str, list[str]] | None = None  # agent -> its dependencies
+
+    http_host: str | None = None  # None: the ROUTER's host
+    api_token: str | None = None  # or env MESH_HUB_TOKEN (the config declares it a secret)
+    alert_log: str | None = None
+    webhook_url: str | None = None
+    forward_buffer_max: int = Field(default=FORWARD_BUFFER_MAX, gt=0)
