@@ -15,28 +15,16 @@ import time
 
 import typer
 
-from common.base_agent.client import Client, registry_from_env
+from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
-from common.cli.hosts import CONFIG_OPTION, load
-from common.cli.output import REGISTRY_OPTION, fail, print_json, print_table
-from common.launcher.plan import registry_agent
+from common.cli.hosts import CONFIG_OPTION
+from common.cli.locate import registry_endpoint
+from common.cli.output import REGISTRY_OPTION, Col, fail, print_json, print_table
 
-__all__ = ["demo_app", "registry_for"]
+__all__ = ["demo_app"]
 
 demo_app = typer.Typer(help="Show the reference mesh at work.", no_args_is_help=True)
 FRONT_DOOR = "RequestCoordinator"
-
-
-def registry_for(registry: str | None, config: str) -> str:
-    """--registry, else MESH_REGISTRY, else the config's registry agent."""
-    found = registry_from_env(registry)
-    if found:
-        return found
-    mesh = load(config)
-    agent = registry_agent(mesh)
-    if agent is None:
-        raise fail(f"{config} runs no ServiceRegistry; pass --registry", 2)
-    return f"tcp://{mesh.hosts[agent.host].address}:{agent.port}"
 
 
 @demo_app.command("request")
@@ -49,7 +37,7 @@ def request(
     timeout_s: float = typer.Option(5.0, "--timeout", help="Seconds to wait for the reply."),
 ) -> None:
     """Send TEXT through RequestCoordinator and print every hop with host and timing."""
-    endpoint = registry_for(registry, config)
+    endpoint = registry_endpoint(registry, config)
     t0 = time.perf_counter()
     with Client(endpoint, source="mesh-demo") as client:
         try:
@@ -61,7 +49,7 @@ def request(
     if json_out:
         print_json(out)
         return
-    print_table(f"{len(out['hops'])} hops", ["#", "agent", "host", "action", "ms"],
+    print_table(f"{len(out['hops'])} hops", ["#", Col("agent", key=True), "host", "action", "ms"],
                 [[i + 1, h["agent"], h["host"], h["action"], h["ms"]]
                  for i, h in enumerate(out["hops"])])
     typer.echo(f"intent: {out['intent']}   memories found: {out['memories']}   "

@@ -6,14 +6,19 @@ from typing import Any
 
 import typer
 
-from common.cli.output import fail, print_json, print_table
-from common.hub.client import DEFAULT_HUB_URLS, HubReader
+from common.cli.hosts import CONFIG_OPTION
+from common.cli.locate import hub_urls
+from common.cli.output import Col, fail, print_json, print_table
+from common.hub.client import HubReader
 
 __all__ = ["alerts", "health"]
 
 HUB_OPTION = typer.Option(None, "--hub", envvar="MESH_HUB",
-                          help="Hub URL (http://HOST:9000 or tcp://HOST:9001); comma-separated "
-                               "to try several. Default: central, then edge.")
+                          help="Hub URL (http://HOST:PORT or tcp://HOST:PORT); comma-separated "
+                               "to try several. Default: every hub of the config, central "
+                               "first.")
+TIMEOUT_OPTION = typer.Option(1.0, "--timeout", help="Seconds to wait for each hub before "
+                              "trying the next.")
 
 
 ORDER = ["critical", "affected", "warning", "unknown", "passing"]
@@ -23,24 +28,22 @@ def _shown(agent: dict[str, Any]) -> str:
     return "affected" if agent["affected"] else agent["state"]
 
 
-def _reader(hub: str | None) -> HubReader:
-    urls = [u.strip() for u in (hub or "").split(",") if u.strip()] or list(DEFAULT_HUB_URLS)
-    return HubReader(urls)
-
-
-def _read(hub: str | None, what: str) -> dict[str, Any]:
-    reader = _reader(hub)
+def _read(hub: str | None, config: str, timeout_s: float, what: str) -> dict[str, Any]:
+    reader = HubReader(hub_urls(hub, config), timeout_s=timeout_s)
     try:
         return reader.health() if what == "health" else reader.alerts()
     except ConnectionError as exc:
         raise fail(str(exc)) from None
 
 
-def health(hub: str = HUB_OPTION,
+def health(hub: str = HUB_OPTION, config: str = CONFIG_OPTION,
+           timeout_s: float = TIMEOUT_OPTION,
            as_json: bool = typer.Option(False, "--json", help="Print the /api/health JSON.")
            ) -> None:
-    """Health of every host and agent as the hub sees it (exit 1 if the mesh is critical)."""
-    doc = _read(hub, "health")
+    """Health of every host and agent as the hub sees it (exit 1 if the mesh is critical).
+
+    Asks --hub, else MESH_HUB, else the config's hubs (central first, then edge)."""
+    doc = _read(hub, config, timeout_s, "health")
     if as_json:
         print_json(doc)
     else:
@@ -53,21 +56,28 @@ def health(hub: str = HUB_OPTION,
                  a["restarts"]] for a in agents]
         title = (f"mesh {doc['status']} — hub {hub_info.get('name')} "
                  f"({hub_info.get('role')}, {hub_info.get('state')})")
-        print_table(title, ["host", "agent", "state", "why / root cause", "hb age s",
-                            "restarts"], rows)
+        print_table(title, ["host", Col("agent", key=True), "state",
+                            Col("why / root cause", wrap_min=16), Col("hb age s", drop=1),
+                            Col("restarts", drop=2)], rows)
     raise typer.Exit(1 if doc["status"] == "critical" else 0)
 
 
-def alerts(hub: str = HUB_OPTION,
+def alerts(hub: str = HUB_OPTION, config: str = CONFIG_OPTION,
+           timeout_s: float = TIMEOUT_OPTION,
            as_json: bool = typer.Option(False, "--json", help="Print the /api/alerts JSON.")
            ) -> None:
-    """Active alerts (firing and pending) and silences."""
-    doc = _read(hub, "alerts")
+    """Active alerts (firing and pending) and silences.
+
+    Asks --hub, else MESH_HUB, else the config's hubs (central first, then edge)."""
+    doc = _read(hub, config, timeout_s, "alerts")
     if as_json:
         print_json(doc)
         return
-    rows = [[a["alertname"], a["severity"], a["state"] + (" silenced" if a["silenced"] else ""),
-             " ".join(f"{k}={v}" for k, v in a["labels"].items()), a["description"]]
+    rows = [[a["alertname"], a["state"], a["labels"].get("agent", "-"),
+             a["description"] + (" [silenced]" if a["silenced"] else ""), a["severity"],
+             " ".join(f"{k}={v}" for k, v in a["labels"].items() if k != "agent")]
             for a in doc["alerts"]]
     print_table(f"alerts on hub {doc['hub']['name']} ({doc['hub']['state']})",
-                ["alert", "severity", "state", "labels", "description"], rows)
+                [Col("alert", key=True), "state", Col("agent", key=True),
+                 Col("description", wrap_min=14), Col("severity", drop=2),
+                 Col("labels", drop=1)], rows)

@@ -23,8 +23,8 @@ import typer
 
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
-from common.cli.demo_cmd import registry_for
 from common.cli.hosts import CONFIG_OPTION
+from common.cli.locate import registry_endpoint
 from common.cli.output import REGISTRY_OPTION, fail, print_json, print_table
 
 __all__ = ["load", "run_load", "summarize"]
@@ -120,7 +120,7 @@ def load(
     if not 0 < rate <= MAX_RATE or not 0 < duration_s <= MAX_DURATION_S or workers < 1:
         raise fail(f"need 0 < --rate <= {MAX_RATE:g}, 0 < --duration <= "
                    f"{MAX_DURATION_S:g} and --workers >= 1", 2)
-    result = run_load(registry_for(registry, config), rate, duration_s, workers, timeout_s)
+    result = run_load(registry_endpoint(registry, config), rate, duration_s, workers, timeout_s)
     if json_out:
         print_json(result)
         return

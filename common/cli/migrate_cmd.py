@@ -25,6 +25,7 @@ import typer
 from common.base_agent.errors import MeshError
 from common.base_agent.security import OPERATOR
 from common.cli.hosts import CONFIG_OPTION, RUN_DIR_OPTION, use_security
+from common.cli.locate import config_hubs
 from common.cli.output import fail, print_json, print_table
 from common.config import ConfigError, load_config
 from migration import Executor, Journal, MeshControl, build_plan, current_definitions
@@ -38,7 +39,8 @@ __all__ = ["migrate_app"]
 migrate_app = typer.Typer(help="Risk-scored, staged migrations with automatic rollback.",
                           no_args_is_help=True)
 JOURNAL_OPTION = typer.Option(None, "--journal", help="Journal (default RUN_DIR/migrations.db).")
-HUB_OPTION = typer.Option([], "--hub", help="Hub URL for risk factors (repeatable).")
+HUB_OPTION = typer.Option([], "--hub", help="Hub URL for risk factors (repeatable; default: "
+                          "the config's hubs, central first).")
 WEIGHTS_OPTION = typer.Option(None, "--weights", help="Risk weights YAML (default: built in).")
 FAULT_ENV = "MESH_MIGRATE_FAULT"  # test hook: STEP@before|after -> SIGKILL self there
 
@@ -61,7 +63,7 @@ def _open(config: str, run_dir: str, journal: str | None,
           hub: list[str]) -> tuple[Any, Journal, MeshControl]:
     cfg = _config(config)
     j = Journal(journal or os.path.join(run_dir, "migrations.db"))
-    return cfg, j, MeshControl(cfg, run_dir, hub)
+    return cfg, j, MeshControl(cfg, run_dir, hub or config_hubs(cfg))
 
 
 def _checked_plan(change: str, config: str, run_dir: str, journal: str | None,

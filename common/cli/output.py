@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import typer
+from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["REGISTRY_OPTION", "fail", "need_registry", "parse_json_option", "print_json",
-           "print_table"]
+__all__ = ["REGISTRY_OPTION", "Col", "fail", "parse_json_option", "print_json", "print_table"]
 
 REGISTRY_OPTION = typer.Option(None, "--registry", "-r", envvar="MESH_REGISTRY",
                                help="Registry endpoint, tcp://HOST:PORT.")
@@ -21,13 +23,61 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
+@dataclass(frozen=True)
+class Col:
+    """A table column: ``key`` ones (names) are never cut or wrapped; ``drop`` > 0 ones are
+    left out, highest first, when the table would not fit the terminal; the rest wrap
+    (never cut) down to ``wrap_min`` characters."""
+
+    header: str
+    key: bool = False
+    drop: int = 0
+    wrap_min: int = 8
+
+
+SEPARATOR = 3  # " │ " between two columns (box.SIMPLE_HEAD, no edges)
+
+
+def print_table(title: str, columns: list[str | Col], rows: list[list[Any]]) -> None:
+    """A table that fits the terminal (COLUMNS): optional columns go first, then the rest
+    wrap; a ``key`` column is always shown whole.  The caption names what was left out."""
+    cols = [c if isinstance(c, Col) else Col(c) for c in columns]
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    console = Console()
+    shown = _fitting(cols, cells, console.width)
+    dropped = [c.header for i, c in enumerate(cols) if i not in shown]
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  caption=f"not shown at this width: {', '.join(dropped)} (--json has all)"
+                  if dropped else None)
+    for i in shown:
+        col = cols[i]
+        width = _natural(i, col, cells)
+        table.add_column(col.header, no_wrap=col.key, overflow="fold",
+                         min_width=width if col.key else None)
+    for row in cells:
+        table.add_row(*(row[i] for i in shown))
+    console.print(table)
+
+
+def _natural(i: int, col: Col, cells: list[list[str]]) -> int:
+    return max([cell_len(col.header), *(cell_len(row[i]) for row in cells)])
+
+
+def _fitting(cols: list[Col], cells: list[list[str]], width: int) -> list[int]:
+    """Indexes of the columns to show: drop the most droppable until the rest fit."""
+    shown = list(range(len(cols)))
+
+    def needed() -> int:
+        return sum(_natural(i, cols[i], cells) if cols[i].key
+                   else min(_natural(i, cols[i], cells), max(cols[i].wrap_min,
+                                                             cell_len(cols[i].header)))
+                   for i in shown) + SEPARATOR * (len(shown) - 1)
+
+    for i in sorted((i for i, c in enumerate(cols) if c.drop), key=lambda i: -cols[i].drop):
+        if needed() <= width:
+            break
+        shown.remove(i)
+    return shown
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -43,13 +93,3 @@ def parse_json_option(text: str | None, option: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise fail(f"{option} is not valid JSON: {exc}", 2) from None
-
-
-def need_registry(registry: str | None) -> str:
-    """--registry, else MESH_REGISTRY; exit 2 naming both when neither is given."""
-    from common.base_agent.client import registry_from_env
-
-    endpoint = registry_from_env(registry)
-    if not endpoint:
-        raise fail("no registry: pass --registry tcp://HOST:PORT or set MESH_REGISTRY", 2)
-    return endpoint

@@ -8,7 +8,9 @@ from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
 from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S
 from common.base_agent.logs import configure_logging
-from common.cli.output import REGISTRY_OPTION, fail, need_registry, print_json, print_table
+from common.cli.hosts import CONFIG_OPTION
+from common.cli.locate import registry_endpoint
+from common.cli.output import REGISTRY_OPTION, Col, fail, print_json, print_table
 from common.cli.ready import announce_ready
 
 __all__ = ["registry_app"]
@@ -50,22 +52,27 @@ def serve(
 @registry_app.command("list")
 def list_(
     registry: str = REGISTRY_OPTION,
+    config: str = CONFIG_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     timeout_s: float = typer.Option(2.0, "--timeout", help="Seconds to wait per attempt."),
 ) -> None:
-    """List every live instance: request `list`, reply a list of registrations."""
-    endpoint = need_registry(registry)
+    """List every live instance: request `list`, reply a list of registrations.
+
+    The registry: --registry, else MESH_REGISTRY, else the config's `service: registry`.
+    """
+    endpoint = registry_endpoint(registry, config)
     with Client(endpoint) as client:
         try:
             instances = client.call_endpoint(endpoint, "list", timeout_s=timeout_s,
                                              peer="ServiceRegistry")
         except MeshError as exc:
-            raise fail(str(exc)) from None
+            raise fail(f"{exc} (registry {endpoint})") from None
     if json_out:
         print_json(instances)
         return
     rows = [[r["name"], r["host"], r["endpoint"], r["pid"], r["version"],
              "yes" if r["preferred"] else "", f"{r['heartbeat_age_s']:.2f}"] for r in instances]
     print_table(f"{len(instances)} instances at {endpoint}",
-                ["name", "host", "endpoint", "pid", "version", "preferred", "heartbeat age s"],
-                rows)
+                [Col("name", key=True), "host", Col("endpoint", wrap_min=22),
+                 Col("pid", drop=2), Col("version", drop=3), Col("preferred", drop=1),
+                 "hb age s"], rows)

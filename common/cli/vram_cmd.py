@@ -4,18 +4,22 @@ Request ``status {}`` to the manager (by name, through the registry); reply ``{g
 host, name, capacity_mb, reserve_mb, committed_mb, used_mb, free_mb, peak_committed_mb}],
 leases: [LeaseView], queue: [LeaseView], counters, estimates_mb}`` (common.vram.protocol).
 Prints per GPU: capacity, committed, reported used, free; then the leases (holder, model, size,
-priority, pinned, idle time) and the queue.  ``--json`` prints the reply as is.
+priority, pinned, idle time) and the queue; columns that do not fit the terminal are left out
+(named under the table).  ``--json`` prints the reply as is.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import typer
 
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
-from common.cli.output import REGISTRY_OPTION, fail, need_registry, print_json, print_table
+from common.cli.hosts import CONFIG_OPTION
+from common.cli.locate import config_manager, mesh_config, registry_endpoint
+from common.cli.output import REGISTRY_OPTION, Col, fail, print_json, print_table
 from common.vram.client import LeaseClient
 from common.vram.protocol import DEFAULT_MANAGER
 
@@ -24,13 +28,20 @@ __all__ = ["vram"]
 
 def vram(
     registry: str = REGISTRY_OPTION,
+    config: str = CONFIG_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
-    manager_name: str = typer.Option(DEFAULT_MANAGER, "--manager-name",
-                                     help="The manager's registered name."),
+    manager_name: str = typer.Option(None, "--manager-name",
+                                     help="The manager's registered name (default: the "
+                                     "config's `service: model_manager` agent, else "
+                                     f"{DEFAULT_MANAGER})."),
     timeout_s: float = typer.Option(2.0, "--timeout", help="Seconds to wait per attempt."),
 ) -> None:
-    """Per GPU: capacity, committed, used, free; leases and queue of the VRAM pool."""
-    endpoint = need_registry(registry)
+    """Per GPU: capacity, committed, used, free; leases and queue of the VRAM pool.
+
+    The registry: --registry, else MESH_REGISTRY, else the config's `service: registry`."""
+    endpoint = registry_endpoint(registry, config)
+    if manager_name is None:
+        manager_name = _manager(registry, config)
     with Client(endpoint, source="mesh-vram") as client:
         try:
             status = LeaseClient(client, manager=manager_name, timeout_s=timeout_s).status()
@@ -42,21 +53,34 @@ def vram(
     _print(status)
 
 
+def _manager(registry: str | None, config: str) -> str:
+    """The config's model manager when the registry came from the config (or one is here)."""
+    if registry and not os.path.isfile(config):
+        return DEFAULT_MANAGER
+    return config_manager(mesh_config(config, "registry")) or DEFAULT_MANAGER
+
+
+LEASE_COLS: list[str | Col] = [
+    Col("holder", key=True), Col("model", wrap_min=12), Col("gpu", key=True), "MB", "state",
+    Col("pinned", drop=2), Col("priority", drop=3), Col("idle s", drop=4), Col("lease", drop=5)]
+
+
 def _print(status: dict[str, Any]) -> None:
-    print_table("GPUs", ["gpu", "name", "capacity MB", "reserve MB", "committed MB",
-                         "used MB", "free MB", "peak committed MB"],
-                [[g["gpu"], g["name"], g["capacity_mb"], g["reserve_mb"], g["committed_mb"],
-                  g["used_mb"], g["free_mb"], g["peak_committed_mb"]] for g in status["gpus"]])
-    lease_cols = ["lease", "gpu", "holder", "model", "MB", "priority", "pinned", "idle s",
-                  "state"]
-    print_table(f"{len(status['leases'])} leases", lease_cols, [_row(le)
-                                                               for le in status["leases"]])
-    print_table(f"{len(status['queue'])} queued", ["position", *lease_cols, "reason"],
+    print_table("GPUs", [Col("gpu", key=True), Col("name", drop=1), "capacity MB",
+                         "committed MB", "used MB", "free MB", Col("reserve MB", drop=2),
+                         Col("peak committed MB", drop=3)],
+                [[g["gpu"], g["name"], g["capacity_mb"], g["committed_mb"], g["used_mb"],
+                  g["free_mb"], g["reserve_mb"], g["peak_committed_mb"]]
+                 for g in status["gpus"]])
+    print_table(f"{len(status['leases'])} leases", LEASE_COLS,
+                [_row(le) for le in status["leases"]])
+    print_table(f"{len(status['queue'])} queued",
+                ["#", *LEASE_COLS, Col("reason", wrap_min=16, drop=1)],
                 [[q["position"], *_row(q), q["reason"]] for q in status["queue"]])
 
 
 def _row(lease: dict[str, Any]) -> list[Any]:
     holder = lease["holder"].get("name") or lease["holder"].get("instance_id") or "-"
-    return [lease["lease_id"], lease["gpu"] or "-", holder, lease["model"], lease["vram_mb"],
-            lease["priority"], "yes" if lease["pinned"] else "", lease["idle_s"],
-            lease["state"]]
+    return [holder, lease["model"], lease["gpu"] or "-", lease["vram_mb"], lease["state"],
+            "yes" if lease["pinned"] else "", lease["priority"], lease["idle_s"],
+            lease["lease_id"]]

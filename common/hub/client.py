@@ -21,19 +21,16 @@ from common.hub.protocol import (
     ACTION_ALERTS,
     ACTION_PROCESS_EVENT,
     ACTION_SNAPSHOT,
-    CENTRAL_HTTP_PORT,
-    EDGE_HTTP_PORT,
     ProcessEvent,
 )
 
-__all__ = ["DEFAULT_HUB_URLS", "EVENT_QUEUE_MAX", "HubReader", "ProcessEventClient"]
+__all__ = ["EVENT_QUEUE_MAX", "HubReader", "ProcessEventClient"]
 
 log = logging.getLogger(__name__)
 
 EVENT_TIMEOUT_S = 0.5
 EVENT_QUEUE_MAX = 1000
 READ_TIMEOUT_S = 2.0
-DEFAULT_HUB_URLS = (f"http://127.0.0.1:{CENTRAL_HTTP_PORT}", f"http://127.0.0.2:{EDGE_HTTP_PORT}")
 
 
 class ProcessEventClient:
@@ -90,9 +87,10 @@ class ProcessEventClient:
 class HubReader:
     """Reads ``/api/health`` and ``/api/alerts`` from the first hub that answers.
 
-    ``http://`` URLs are read over HTTP, ``tcp://`` ones over the hub protocol."""
+    ``http://`` URLs are read over HTTP, ``tcp://`` ones over the hub protocol; the CLI finds
+    them in the startup config (``common.cli.locate``)."""
 
-    def __init__(self, urls: Sequence[str] = DEFAULT_HUB_URLS,
+    def __init__(self, urls: Sequence[str],
                  timeout_s: float = READ_TIMEOUT_S) -> None:
         self.urls = list(urls)
         self.timeout_s = timeout_s

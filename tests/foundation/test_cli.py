@@ -10,9 +10,9 @@ from common.testing.wait import wait_registered
 MESH = [sys.executable, "-m", "common.cli.main"]
 
 
-def _mesh(*args, env=None, timeout=20):
+def _mesh(*args, env=None, timeout=20, cwd=None):
     return subprocess.run([*MESH, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+                          env={**os.environ, **(env or {})}, cwd=cwd)
 
 
 def test_registry_list_json_and_call_by_name(procs, tmp_path, client_factory):
@@ -37,9 +37,12 @@ def test_port_zero_registers_the_real_port(procs, tmp_path, client_factory):
     assert found[0]["endpoint"] == agent.endpoint and not agent.endpoint.endswith(":0")
 
 
-def test_bad_arguments_get_clear_errors():
-    no_registry = _mesh("call", "X", "echo", env={"MESH_REGISTRY": ""})
-    assert no_registry.returncode == 2 and "--registry" in no_registry.stderr
+def test_bad_arguments_get_clear_errors(tmp_path):
+    # no flag, no MESH_REGISTRY, no startup config in the folder: say what to pass
+    no_registry = _mesh("call", "X", "echo", env={"MESH_REGISTRY": "", "MESH_CONFIG": ""},
+                        cwd=tmp_path)
+    assert no_registry.returncode == 2
+    assert "--registry" in no_registry.stderr and "--config" in no_registry.stderr
     bad_json = _mesh("call", "X", "echo", "--data", "{oops", "--registry", "tcp://127.0.0.1:1")
     assert bad_json.returncode == 2 and "--data is not valid JSON" in bad_json.stderr
     bad_class = _mesh("agent", "run", "no.such.module:Agent", "--name", "X")
