@@ -8,11 +8,14 @@ Manager actions
 ---------------
 ``acquire``   ``{model: str, vram_mb: int > 0, priority: int = 0 (higher wins), pinned: bool =
               False, hosts: [str] | None (allowed hosts, preferred first; None = any),
-              wait: bool = True (False: refuse instead of queueing), holder: {name,
-              instance_id, endpoint, pid, host} (all optional; endpoint lets the manager ask
-              for unloads and announce grants; instance_id ties the lease to the registry)}``
-              -> LeaseView with ``status`` granted | queued | refused.  Never a silent wait:
-              queued carries ``position`` and ``reason``; refused carries ``reason``.
+              wait: bool = True (False: refuse instead of queueing), deadline_s: float > 0 |
+              None (how long it may stay queued; None: the pool's ``queue_deadline_s``),
+              holder: {name, instance_id, endpoint, pid, host} (all optional; endpoint lets
+              the manager ask for unloads and announce grants; instance_id ties the lease to
+              the registry)}`` -> LeaseView with ``status`` granted | queued | refused.  Never
+              a silent wait: queued carries ``position``, ``reason``, ``waited_s`` and
+              ``deadline_in_s``; refused carries ``reason``.  A queued request not granted by
+              its deadline ends refused, reason ``deadline: ...`` naming what held the room.
 ``release``   ``{lease_id}`` -> LeaseView (state released, or cancelled when still queued).
 ``keepalive`` ``{lease_id}`` -> LeaseView.  A lease (or queued request) without keepalive for
               ``keepalive_ttl_s`` expires.  Unknown lease -> error ``not_found``.
@@ -27,7 +30,7 @@ Manager actions
 
 LeaseView: ``{lease_id, status, state, model, vram_mb (committed), requested_mb, priority,
 pinned, gpu, host, gpu_index, position, reason, holder, idle_s, granted_mb, reported_mb,
-over_use}``.
+over_use, waited_s, deadline_in_s, passed_over}`` (the last three while queued, else None).
 
 Notices (manager -> holder endpoint, ordinary requests; the holder answers ``{ok: true}``)
 ------------------------------------------------------------------------------------------
@@ -98,10 +101,11 @@ class LeaseState(StrEnum):
     CANCELLED = "cancelled"  # released while still queued
     EXPIRED = "expired"  # no keepalive within keepalive_ttl_s
     RECLAIMED = "reclaimed"  # its holder process died
+    REFUSED = "refused"  # queued past its deadline
 
 
 TERMINAL = frozenset({LeaseState.RELEASED, LeaseState.CANCELLED, LeaseState.EXPIRED,
-                      LeaseState.RECLAIMED})
+                      LeaseState.RECLAIMED, LeaseState.REFUSED})
 
 
 class Reason(StrEnum):
@@ -111,6 +115,8 @@ class Reason(StrEnum):
     QUEUE_FULL = "queue_full"
     TOO_MANY = "too_many_leases"  # the pool already holds MAX_LEASES live leases
     WAITING = "waiting_for_room"
+    HOLDING = "holding_room"  # passed over max_pass_over times: later ones queue behind it
+    DEADLINE = "deadline"  # not granted within its deadline
     EVICTING = "evicting"
     IDLE = "idle"
     PRIORITY = "preempted"  # evicted for a request of higher (or equal) priority

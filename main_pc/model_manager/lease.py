@@ -14,7 +14,7 @@ S = LeaseState
 ACTIVE = frozenset({S.GRANTED, S.LOADED, S.EVICTING})  # states that commit memory
 
 _ALLOWED: dict[LeaseState, frozenset[LeaseState]] = {
-    S.QUEUED: frozenset({S.GRANTED, S.CANCELLED, S.EXPIRED, S.RECLAIMED}),
+    S.QUEUED: frozenset({S.GRANTED, S.CANCELLED, S.EXPIRED, S.RECLAIMED, S.REFUSED}),
     S.GRANTED: frozenset({S.LOADED, S.EVICTING, S.RELEASED, S.EXPIRED, S.RECLAIMED}),
     S.LOADED: frozenset({S.EVICTING, S.RELEASED, S.EXPIRED, S.RECLAIMED}),
     # an eviction whose holder did not release in time is abandoned: back to loaded
@@ -64,6 +64,7 @@ class Lease:
     hosts: tuple[str, ...]
     holder: Holder
     created_at: float
+    deadline_at: float  # queued past this, it is refused (reason deadline)
     state: LeaseState = S.QUEUED
     gpu: str = ""
     granted_bytes: int = 0
@@ -78,6 +79,7 @@ class Lease:
     refused: bool = False
     reason: str = ""
     position: int = -1
+    passed_over: int = 0  # later requests granted on a GPU it may use while it waited
 
     @property
     def committed_bytes(self) -> int:
@@ -100,6 +102,7 @@ class Lease:
 
     def view(self, now: float) -> dict[str, Any]:
         host, _, index = self.gpu.rpartition(":")
+        queued = self.state is S.QUEUED
         return {"lease_id": self.lease_id, "status": self.decision().value,
                 "state": self.state.value, "model": self.model,
                 "vram_mb": round((self.committed_bytes or self.want_bytes) / MIB, 1),
@@ -107,8 +110,11 @@ class Lease:
                 "granted_mb": round(self.granted_bytes / MIB, 1),
                 "priority": self.priority, "pinned": self.pinned, "gpu": self.gpu or None,
                 "host": host or None, "gpu_index": int(index) if index else None,
-                "position": self.position if self.state is S.QUEUED else None,
+                "position": self.position if queued else None,
                 "reason": self.reason or None, "holder": self.holder.as_dict(),
                 "idle_s": round(max(0.0, now - self.last_used_at), 3),
                 "reported_mb": round(self.reported_bytes / MIB, 1),
-                "over_use": self.over_use}
+                "over_use": self.over_use,
+                "waited_s": round(now - self.created_at, 3) if queued else None,
+                "deadline_in_s": round(self.deadline_at - now, 3) if queued else None,
+                "passed_over": self.passed_over if queued else None}

@@ -11,7 +11,8 @@ from common.vram.protocol import LeaseState
 from main_pc.model_manager.lease import Lease
 from main_pc.model_manager.policy import GpuSlot, Policy
 
-__all__ = ["allowed_slots", "evictable", "pick_fit", "plan_eviction"]
+__all__ = ["allowed_slots", "evictable", "never_evictable", "not_evictable_now", "pick_fit",
+           "plan_eviction"]
 
 
 def allowed_slots(slots: Sequence[GpuSlot], hosts: Sequence[str]) -> list[GpuSlot]:
@@ -31,19 +32,37 @@ def pick_fit(want_bytes: int, slots: Iterable[GpuSlot],
     return None
 
 
-def evictable(lease: Lease, request: Lease, now: float, policy: Policy) -> bool:
-    """May lease be evicted to make room for request?"""
-    if lease.pinned or lease.state not in (LeaseState.GRANTED, LeaseState.LOADED):
-        return False
-    if not lease.holder.endpoint or now < lease.evict_backoff_until:
-        return False
-    if lease.state is LeaseState.GRANTED and now - lease.granted_at < policy.load_grace_s:
-        return False  # still loading
+def never_evictable(lease: Lease, request: Lease, policy: Policy) -> str:
+    """Why lease can never be evicted for request ("" if it can, once idle)."""
+    if lease.pinned:
+        return "pinned"
+    if not lease.holder.endpoint:
+        return "no holder endpoint"
     if lease.priority > request.priority or (
             lease.priority == request.priority and not policy.evict_equal_priority):
-        return False
-    return (now - lease.last_used_at >= policy.min_idle_s
-            and now - lease.granted_at >= policy.min_resident_s)
+        return f"priority {lease.priority}"
+    return ""
+
+
+def not_evictable_now(lease: Lease, request: Lease, now: float, policy: Policy) -> str:
+    """Why lease may not be evicted for request now ("" if it may)."""
+    why = never_evictable(lease, request, policy)
+    if why or lease.state not in (LeaseState.GRANTED, LeaseState.LOADED):
+        return why or lease.state.value
+    if now < lease.evict_backoff_until:
+        return "ignored an unload"
+    if lease.state is LeaseState.GRANTED and now - lease.granted_at < policy.load_grace_s:
+        return "loading"
+    if now - lease.last_used_at < policy.min_idle_s:
+        return "busy"
+    if now - lease.granted_at < policy.min_resident_s:
+        return "just granted"
+    return ""
+
+
+def evictable(lease: Lease, request: Lease, now: float, policy: Policy) -> bool:
+    """May lease be evicted to make room for request?"""
+    return not not_evictable_now(lease, request, now, policy)
 
 
 def plan_eviction(request: Lease, slots: Iterable[GpuSlot], free: Mapping[str, int],

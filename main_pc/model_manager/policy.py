@@ -24,7 +24,8 @@ class Policy(AgentSettings):
     min_resident_s: float = 5.0  # anti-thrash: a fresh grant is not evicted before this
     evict_equal_priority: bool = True  # False: evict only strictly lower priorities
     aging_s: float = 30.0  # a queued request gains one priority level per aging_s waited
-    starvation_s: float = 60.0  # after this, a queued request stops others backfilling its GPUs
+    max_pass_over: int = 4  # a queued request passed over this often holds its room
+    queue_deadline_s: float = 120.0  # a request queued this long is refused (acquire may say)
     estimate_margin: float = 0.05  # headroom added to a learned estimate
     unknown_margin: float = 0.2  # headroom on a model never measured (first loads over-use)
     over_use_tolerance: float = 0.05  # reported use above grant * (1 + this) is over-use

@@ -2,8 +2,10 @@
 
 No sockets and no threads: the ModelManagerAgent calls these methods from its loop thread and
 turns :attr:`VramPool.notices` into messages to holders; the benchmark drives the same class
-with a virtual clock.  Invariant: a grant is made only when the GPU's committed bytes plus the
-grant stay within its capacity minus the reserve.
+with a virtual clock.  Invariants: a grant is made only when the GPU's committed bytes plus the
+grant stay within its capacity minus the reserve; no request stays queued past its deadline;
+victims are asked to unload only when together they make the request fit, and only while its
+deadline leaves them ``evict_timeout_s`` to do it.  Who goes first: admission.py.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from dataclasses import dataclass
 
 from common.base_agent.metrics import PlainHistogram
 from common.vram.protocol import NOTICE_GRANTED, NOTICE_UNLOAD, LeaseState, Reason
+from main_pc.model_manager.admission import (
+    deadline_reason,
+    hold_slot,
+    note_pass_over,
+    queue_order,
+    refusal,
+)
 from main_pc.model_manager.estimates import EstimateBook
+from main_pc.model_manager.evictions import Pending, abandon, ask_to_unload
 from main_pc.model_manager.lease import ACTIVE, Holder, Lease, transition
 from main_pc.model_manager.placement import allowed_slots, pick_fit, plan_eviction
 from main_pc.model_manager.policy import GpuSlot, Policy
@@ -36,14 +46,6 @@ MAX_LEASES = 4096  # live leases (granted and queued) the pool holds at most
 class Notice:
     action: str  # NOTICE_UNLOAD or NOTICE_GRANTED
     lease: Lease
-
-
-@dataclass(slots=True)
-class Pending:
-    """A queued request for which victims were asked to unload; its room is held on gpu."""
-
-    gpu: str
-    victims: tuple[str, ...]
 
 
 class VramPool:
@@ -66,15 +68,19 @@ class VramPool:
     # -- requests ----------------------------------------------------------------------------
     def acquire(self, model: str, requested_bytes: int, *, priority: int = 0,
                 pinned: bool = False, hosts: Iterable[str] = (), holder: Holder | None = None,
-                wait: bool = True) -> Lease:
+                wait: bool = True, deadline_s: float | None = None) -> Lease:
+        """deadline_s: how long the request may stay queued (None: the policy's)."""
         now = self.tick()
+        deadline_s = self.policy.queue_deadline_s if deadline_s is None else deadline_s
         lease = Lease(f"L{next(self._ids)}-{model}", model, requested_bytes,
                       self.estimates.effective(model, requested_bytes), priority, pinned,
-                      tuple(hosts), holder or Holder(), now, last_used_at=now,
+                      tuple(hosts), holder or Holder(), now, now + deadline_s, last_used_at=now,
                       last_keepalive_at=now)
-        refusal = self._refusal(lease)
-        if refusal is not None:
-            return self._refuse(lease, refusal)
+        queued = sum(le.state is S.QUEUED for le in self.leases.values())
+        refused = refusal(lease, self.slots, len(self.leases) >= MAX_LEASES,
+                          queued >= self.policy.max_queue)
+        if refused is not None:
+            return self._refuse(lease, refused)
         self.leases[lease.lease_id] = lease
         self._pump(now)
         if lease.state is S.QUEUED and not wait and lease.lease_id not in self.pending:
@@ -155,11 +161,7 @@ class VramPool:
             self._end(lease, S.EXPIRED)
         for lease in [le for le in self.leases.values()
                       if le.state is S.EVICTING and now >= le.evict_deadline]:
-            log.warning("%s did not release %s within %g s; eviction abandoned",
-                        lease.holder.name or "holder", lease.lease_id,
-                        self.policy.evict_timeout_s)
-            transition(lease, S.LOADED)
-            lease.evict_backoff_until = now + self.policy.evict_backoff_s
+            abandon(lease, now, self.policy)
             self.counters["eviction_timeouts"] += 1
             self._drop_pending_with(lease.lease_id)
         self._pump(now)
@@ -174,12 +176,10 @@ class VramPool:
         return out
 
     def queue(self, now: float | None = None) -> list[Lease]:
-        """Queued requests in grant order: priority aged by waiting time, then arrival."""
+        """Queued requests in the order they are considered (admission.queue_order)."""
         now = self.clock() if now is None else now
-        aging = self.policy.aging_s
-        waiting = [le for le in self.leases.values() if le.state is S.QUEUED]
-        return sorted(waiting, key=lambda le: (-(le.priority + (now - le.created_at) / aging),
-                                               le.created_at))
+        return queue_order((le for le in self.leases.values() if le.state is S.QUEUED), now,
+                           self.policy.aging_s)
 
     def _free(self) -> dict[str, int]:
         free = {g: self.by_gpu[g].usable_bytes - c for g, c in self.committed().items()}
@@ -196,33 +196,75 @@ class VramPool:
 
     # -- the decisions -----------------------------------------------------------------------
     def _pump(self, now: float) -> None:
-        """Grant, in queue order, every request that fits; start evictions for the others."""
+        """Refuse the overdue; then, in queue order, grant each request that fits, or start
+        evictions that make it fit; a request passed over too often holds its room."""
+        self._refuse_overdue(now)
         free = self._free()
         self._finish_pending(free, now)
-        blocked = {p.gpu for p in self.pending.values()}
-        order = self.queue(now)
-        for position, lease in enumerate(order):
-            lease.position = position
-        for lease in order:
+        evicting = {p.gpu for p in self.pending.values()}  # one eviction per GPU at a time
+        ahead: list[Lease] = []  # waiting, earlier in the order: later grants pass them over
+        allowed: dict[str, set[str]] = {}
+        for lease in self.queue(now):
             if lease.lease_id in self.pending:
                 continue
-            slots = [s for s in allowed_slots(self.slots, lease.hosts) if s.gpu not in blocked]
+            slots = allowed_slots(self.slots, lease.hosts)
+            allowed[lease.lease_id] = {s.gpu for s in slots}
             slot = pick_fit(lease.want_bytes, slots, free)
             if slot is not None:
-                free[slot.gpu] -= lease.want_bytes
                 self._grant(lease, slot, now)
+            elif slot := self._try_evict(lease, [s for s in slots if s.gpu not in evicting],
+                                         free, now):
+                evicting.add(slot.gpu)
+            else:
+                ahead.append(lease)
+                self._wait(lease, slots, free)
                 continue
-            plan = plan_eviction(lease, slots, free, self._on_gpu(), now, self.policy)
-            if plan is not None:
-                free[plan[0].gpu] -= lease.want_bytes
-                blocked.add(plan[0].gpu)
-                self._evict(lease, plan[0], plan[1], now)
-                continue
-            lease.reason = Reason.WAITING.value
-            if now - lease.created_at >= self.policy.starvation_s:
-                blocked.update(s.gpu for s in slots)  # no backfill past a starving request
+            free[slot.gpu] -= lease.want_bytes
+            for due in note_pass_over(ahead, slot.gpu, allowed, self.policy.max_pass_over):
+                self._wait(due, allowed_slots(self.slots, due.hosts), free)
         for position, lease in enumerate(self.queue(now)):
             lease.position = position
+
+    def _try_evict(self, lease: Lease, slots: list[GpuSlot], free: dict[str, int],
+                   now: float) -> GpuSlot | None:
+        """Start the evictions that make lease fit, if any do and its deadline leaves the
+        victims their evict_timeout_s (never evict for a request that cannot complete)."""
+        if lease.deadline_at - now < self.policy.evict_timeout_s:
+            return None
+        plan = plan_eviction(lease, slots, free, self._on_gpu(), now, self.policy)
+        if plan is None:
+            return None
+        slot, victims = plan
+        self.pending[lease.lease_id] = ask_to_unload(lease, slot, victims, now, self.policy)
+        self.notices.extend(Notice(NOTICE_UNLOAD, victim) for victim in victims)
+        self.counters["evictions"] += len(victims)
+        return slot
+
+    def _wait(self, lease: Lease, slots: list[GpuSlot], free: dict[str, int]) -> None:
+        """lease stays queued; once passed over too often, it holds its room on a GPU."""
+        held = None
+        if lease.passed_over >= self.policy.max_pass_over:
+            held = hold_slot(lease, slots, free, self._on_gpu(), self.policy)
+        if held is None:
+            lease.reason = Reason.WAITING.value
+            return
+        free[held.gpu] -= lease.want_bytes
+        lease.reason = (f"{Reason.HOLDING.value} on {held.gpu} (passed over "
+                        f"{lease.passed_over} times)")
+
+    def _refuse_overdue(self, now: float) -> None:
+        overdue = [le for le in self.leases.values()
+                   if le.state is S.QUEUED and now >= le.deadline_at]
+        if not overdue:
+            return
+        free, on_gpu = self._free(), self._on_gpu()
+        for lease in overdue:
+            self._refuse(lease, Reason.DEADLINE)
+            lease.reason = deadline_reason(lease, allowed_slots(self.slots, lease.hosts), free,
+                                           on_gpu, now, self.policy)
+            self._end(lease, S.REFUSED)
+            log.warning("refused %s (%s): %s", lease.lease_id, lease.holder.name or "holder",
+                        lease.reason)
 
     def _finish_pending(self, free: dict[str, int], now: float) -> None:
         for lease_id, pending in list(self.pending.items()):
@@ -242,18 +284,6 @@ class VramPool:
         if lease.announced:
             self.notices.append(Notice(NOTICE_GRANTED, lease))
 
-    def _evict(self, request: Lease, slot: GpuSlot, victims: list[Lease], now: float) -> None:
-        for victim in victims:
-            transition(victim, S.EVICTING)
-            victim.evict_deadline = now + self.policy.evict_timeout_s
-            victim.reason = f"{Reason.PRIORITY.value} by {request.model} ({request.lease_id})"
-            self.notices.append(Notice(NOTICE_UNLOAD, victim))
-        self.counters["evictions"] += len(victims)
-        self.pending[request.lease_id] = Pending(slot.gpu, tuple(v.lease_id for v in victims))
-        request.reason = f"{Reason.EVICTING.value} {len(victims)} lease(s) on {slot.gpu}"
-        log.info("evicting %s on %s for %s", [v.lease_id for v in victims], slot.gpu,
-                 request.lease_id)
-
     def _drop_pending_with(self, victim_id: str) -> None:
         for lease_id, pending in list(self.pending.items()):
             if victim_id in pending.victims:
@@ -268,20 +298,6 @@ class VramPool:
         while len(self.ended) > ENDED_KEPT:
             self.ended.popitem(last=False)
         self.counters[state.value] += 1
-
-    def _refusal(self, lease: Lease) -> Reason | None:
-        known = {s.host for s in self.slots}
-        if any(h not in known for h in lease.hosts) or not allowed_slots(self.slots,
-                                                                         lease.hosts):
-            return Reason.UNKNOWN_HOST
-        if lease.want_bytes > max(s.usable_bytes for s in allowed_slots(self.slots,
-                                                                         lease.hosts)):
-            return Reason.TOO_LARGE
-        if len(self.leases) >= MAX_LEASES:  # tiny leases could otherwise pile up without bound
-            return Reason.TOO_MANY
-        if sum(le.state is S.QUEUED for le in self.leases.values()) >= self.policy.max_queue:
-            return Reason.QUEUE_FULL
-        return None
 
     def _refuse(self, lease: Lease, reason: Reason) -> Lease:
         lease.refused, lease.reason = True, reason.value

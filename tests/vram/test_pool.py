@@ -127,17 +127,74 @@ def test_reconciliation_flags_over_use_and_corrects_later_estimates():
     assert pool.acquire("nllb", 2400 * MIB).granted_bytes == int(1500 * MIB * 1.05)
 
 
-def test_aging_and_starvation_guard_let_a_big_old_request_through():
-    pool, clock = make_pool(starvation_s=10.0, aging_s=5.0)
-    blockers = [pool.acquire(f"b{i}", 3 * GB, hosts=["pc2"], pinned=True) for i in range(3)]
-    big = pool.acquire("big", 8 * GB, hosts=["pc2"])
+def test_head_of_line_a_big_request_that_cannot_fit_does_not_block_a_small_one():
+    """The live defect: LocalFineTunerAgent (14.4 GB) at the head of the queue, unable to get
+    room without evicting busy priority-5 models, starved NLLBAdapter (2.5 GB) while 12.7 GB
+    of the 4090 stood free."""
+    pool, clock = make_pool(min_idle_s=30.0, max_pass_over=1, queue_deadline_s=60.0,
+                            keepalive_ttl_s=1000.0)
+    busy = [pool.acquire(f"busy{i}", 5400 * MIB, hosts=["main_pc"], priority=5,
+                         holder=holder(f"busy{i}")) for i in range(2)]
+    big = pool.acquire("LocalFineTuner", 14400 * MIB, hosts=["main_pc"], priority=2,
+                       holder=holder("ft"))
     assert big.decision() is Decision.QUEUED
-    clock.now += 11  # big now starves: small late requests may not backfill pc2
-    pool.release(blockers[0].lease_id)
-    late = pool.acquire("late", 1 * GB, hosts=["pc2"], priority=1)
-    assert late.decision() is Decision.QUEUED and pool.queue()[0] is big
-    pool.release(blockers[1].lease_id)
-    assert big.state is LeaseState.GRANTED
+    for i in range(3):  # passed over more than max_pass_over: it could never fit, holds nothing
+        clock.now += 10
+        small = pool.acquire("NLLB", 2500 * MIB, hosts=["main_pc"], priority=1,
+                             holder=holder(f"nllb{i}"))
+        assert small.decision() is Decision.GRANTED, small.reason
+        pool.release(small.lease_id)
+    assert big.passed_over == 3 and big.reason == "waiting_for_room"
+    view = big.view(clock.now)
+    assert (view["waited_s"], view["deadline_in_s"], view["passed_over"]) == (30.0, 30.0, 3)
+    clock.now += 30
+    pool.tick()  # never waits forever: refused at its deadline, saying what held the room
+    assert big.decision() is Decision.REFUSED and big.state is LeaseState.REFUSED
+    assert big.reason.startswith("deadline: not granted within 60 s; needs 14400 MB")
+    assert "busy0 (5400 MB, priority 5)" in big.reason
+    assert pool.counters["refused_deadline"] == 1 and not pool.queue()
+    assert all(b.state is LeaseState.GRANTED for b in busy)
+
+
+def test_a_request_passed_over_max_pass_over_times_holds_its_room_until_it_fits():
+    pool, clock = make_pool(min_idle_s=100.0, max_pass_over=2)
+    blockers = [pool.acquire(f"b{i}", 3 * GB, hosts=["pc2"], holder=holder(f"b{i}"))
+                for i in range(3)]  # busy, but evictable one day: the big one could fit
+    big = pool.acquire("big", 8 * GB, hosts=["pc2"], holder=holder("big"))
+    passing = [pool.acquire(f"s{i}", GB // 2, hosts=["pc2"]) for i in range(2)]
+    assert all(s.decision() is Decision.GRANTED for s in passing)
+    assert big.reason.startswith("holding_room on pc2:0 (passed over 2 times)")
+    late = pool.acquire("late", GB // 2, hosts=["pc2"])
+    assert late.decision() is Decision.QUEUED  # room is there, but it is big's now
+    assert [le.model for le in pool.queue()] == ["big", "late"]
+    small_elsewhere = pool.acquire("elsewhere", GB // 2, hosts=["pc2", "main_pc"])
+    assert small_elsewhere.gpu == "main_pc:0"  # big holds pc2 only
+    for blocker in blockers[:2]:
+        pool.release(blocker.lease_id)
+        assert big.state is LeaseState.QUEUED and late.state is LeaseState.QUEUED
+    pool.release(blockers[2].lease_id)
+    assert big.state is LeaseState.GRANTED and late.state is LeaseState.GRANTED
+
+
+def test_no_eviction_for_a_request_that_cannot_complete():
+    pool, clock = make_pool(evict_timeout_s=10.0)
+    pool.acquire("pinned", 7 * GB, hosts=["pc2"], pinned=True)
+    idle = pool.acquire("idle", 3 * GB, hosts=["pc2"], holder=holder("idle"))
+    clock.now += 1
+    want = pool.acquire("want", 6 * GB, hosts=["pc2"], priority=1, holder=holder("w"))
+    assert want.state is LeaseState.QUEUED and idle.state is LeaseState.GRANTED
+    assert not pool.notices and not pool.pending  # evicting idle alone would not make room
+    short = pool.acquire("short", 4 * GB, hosts=["pc2"], priority=1, deadline_s=5.0)
+    assert short.state is LeaseState.QUEUED and idle.state is LeaseState.GRANTED
+    assert not pool.notices  # it would fit, but the victim's 10 s exceed its 5 s deadline
+    clock.now += 5
+    pool.tick()
+    assert short.decision() is Decision.REFUSED and "deadline: not granted within 5 s" \
+        in short.reason and "pinned (7168 MB, pinned)" in short.reason
+    assert idle.state is LeaseState.GRANTED and not pool.pending and not pool.notices
+    can = pool.acquire("can", 4 * GB, hosts=["pc2"], priority=1, holder=holder("c"))
+    assert can.reason.startswith("evicting 1") and idle.state is LeaseState.EVICTING
+    assert [(n.action, n.lease.model) for n in pool.notices] == [(NOTICE_UNLOAD, "idle")]
 
 
 def test_impossible_transitions_raise():
