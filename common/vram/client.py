@@ -32,11 +32,14 @@ class LeaseClient:
                                 retries=2 if idempotent else 0, idempotent=idempotent)
 
     def acquire(self, model: str, vram_mb: float, *, priority: int = 0, pinned: bool = False,
-                hosts: Sequence[str] | None = None, wait: bool = True) -> dict[str, Any]:
-        """-> LeaseView whose ``status`` is granted, queued or refused."""
+                hosts: Sequence[str] | None = None, wait: bool = True,
+                deadline_s: float | None = None) -> dict[str, Any]:
+        """-> LeaseView whose ``status`` is granted, queued or refused; queued at most
+        deadline_s (None: the pool's queue_deadline_s), then refused."""
         return self._call(vp.ACTION_ACQUIRE, {
             "model": model, "vram_mb": vram_mb, "priority": priority, "pinned": pinned,
-            "hosts": list(hosts or []), "wait": wait, "holder": self.holder}, idempotent=False)
+            "hosts": list(hosts or []), "wait": wait, "deadline_s": deadline_s,
+            "holder": self.holder}, idempotent=False)
 
     def release(self, lease_id: str, *, timeout_s: float | None = None,
                 retries: int = 2) -> dict[str, Any]:

@@ -90,11 +90,14 @@ class ModelManagerAgent(BaseAgent):
         hosts = require(payload, "hosts", list, [])
         if not all(isinstance(h, str) for h in hosts):
             raise BadRequest("payload.hosts must be a list of host names")
+        deadline_s = require(payload, "deadline_s", int | float, None)
+        if deadline_s is not None and deadline_s <= 0:
+            raise BadRequest("payload.deadline_s must be > 0")
         holder = Holder.from_payload(require(payload, "holder", dict, {}))
         lease = self.pool.acquire(
             model, int(vram_mb * MIB), priority=require(payload, "priority", int, 0),
             pinned=require(payload, "pinned", bool, False), hosts=hosts, holder=holder,
-            wait=require(payload, "wait", bool, True))
+            wait=require(payload, "wait", bool, True), deadline_s=deadline_s)
         if holder.instance_id and self.watch is not None:
             self.watch.watch(holder.instance_id)
         self._after_change(lease)
@@ -149,7 +152,8 @@ class ModelManagerAgent(BaseAgent):
 
     @handler(vp.ACTION_STATUS)
     def status(self, payload: Any = None) -> dict[str, Any]:
-        pool, now = self.pool, self.pool.clock()
+        pool, now = self.pool, self.pool.tick()  # as of now: the overdue refused, not shown
+        self._flush()
         committed, used = pool.committed(), self.gpus.used_bytes()
         gpus = []
         for slot in pool.slots:

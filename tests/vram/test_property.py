@@ -1,6 +1,7 @@
 """Property: random acquire / release / holder crash / keep-alive expiry / estimate correction
 sequences against a live manager (real sockets) never over-commit a GPU, never lose a pinned
-lease, leak no lease, and grant every queued request once room exists."""
+lease, leak no lease, keep no queued lease past its deadline (one that reaches it is refused,
+reason deadline), and grant every queued request once room exists."""
 
 import threading
 
@@ -48,16 +49,24 @@ class NoticeSink(BaseAgent):
         return {"ok": True}
 
 
+def acquire_op(sizes_mb):
+    return st.tuples(st.just("acquire"), st.integers(0, 5), st.sampled_from(sizes_mb),
+                     st.integers(0, 3), st.booleans(), st.integers(0, 3),
+                     st.integers(0, HOLDERS - 1), st.sampled_from([None, 3.0, 8.0, 30.0]))
+
+
+release_op = st.tuples(st.just("release"), st.integers(0, 50))
+keepalive_op = st.tuples(st.just("keepalive"), st.integers(0, 50))
+advance_op = st.tuples(st.just("advance"), st.sampled_from([1.0, 6.0, 11.0]))
 ops = st.one_of(
-    st.tuples(st.just("acquire"), st.integers(0, 5), st.sampled_from([500, 1500, 2800, 6450,
-                                                                      9000, 13000]),
-              st.integers(0, 3), st.booleans(), st.integers(0, 3), st.integers(0, HOLDERS - 1)),
-    st.tuples(st.just("release"), st.integers(0, 50)),
+    acquire_op([500, 1500, 2800, 6450, 9000, 13000]), release_op,
     st.tuples(st.just("crash"), st.integers(0, HOLDERS - 1)),
-    st.tuples(st.just("keepalive"), st.integers(0, 50)),
-    st.tuples(st.just("advance"), st.sampled_from([1.0, 6.0, 11.0])),
+    keepalive_op, advance_op,
     st.tuples(st.just("report"), st.integers(0, 50), st.sampled_from([0.5, 0.9, 1.2, 1.4])),
 )
+# acquire-heavy: queues form, leases wait, deadlines pass
+big = acquire_op([2800, 6450, 9000, 13000])
+queue_ops = st.one_of(big, big, big, keepalive_op, keepalive_op, advance_op, release_op)
 
 
 class Harness:
@@ -82,10 +91,10 @@ class Harness:
         live = sorted(self.mine)
         pick = (lambda n: live[n % len(live)]) if live else None
         if kind == "acquire":
-            model, size, prio, pinned, hosts, who = args
+            model, size, prio, pinned, hosts, who, deadline_s = args
             self.leases.holder = self.holder(who)
             view = self.leases.acquire(f"m{model}", size, priority=prio, pinned=pinned,
-                                       hosts=HOST_CHOICES[hosts])
+                                       hosts=HOST_CHOICES[hosts], deadline_s=deadline_s)
             if view["status"] != "refused":
                 self.mine[view["lease_id"]] = view
                 if pinned:
@@ -125,16 +134,22 @@ class Harness:
             excess = sum(max(0.0, le["reported_mb"] - le["granted_mb"]) for le in on_gpu)
             assert gpu["committed_mb"] <= USABLE_MB[gpu["gpu"]] + excess + 0.5
         assert not [le for le in status["leases"] if le["pinned"] and le["state"] == "evicting"]
+        overdue = [q for q in status["queue"] if q["deadline_in_s"] <= 0]
+        assert not overdue, "a queued lease older than its deadline"
         for lease_id in list(self.mine):
             if lease_id in by_id:
                 continue
             ended = self.leases.lease(lease_id)
-            assert ended["state"] in ("released", "cancelled", "expired", "reclaimed"), ended
+            assert ended["state"] in ("released", "cancelled", "expired", "reclaimed",
+                                      "refused"), ended
+            if ended["state"] == "refused":
+                assert ended["reason"].startswith("deadline: not granted within"), ended
             del self.mine[lease_id]
         assert set(by_id) == set(self.mine), "a lease the test does not know of: a leak"
 
     def drain_and_check_progress(self):
-        """Free everything granted (queued requests kept alive): each queued one is granted."""
+        """Free everything granted (queued requests kept alive): each queued one is granted,
+        or refused at its deadline."""
         waiting = {q["lease_id"] for q in self.leases.status()["queue"]}
         for _ in range(12):
             status = self.leases.status()
@@ -147,13 +162,11 @@ class Harness:
             if not self.leases.status()["queue"]:
                 break
         for lease_id in waiting:
-            assert self.leases.lease(lease_id)["state"] in ("granted", "released"), lease_id
+            assert self.leases.lease(lease_id)["state"] in ("granted", "released", "refused"), \
+                lease_id
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
-@given(st.lists(ops, min_size=1, max_size=30))
-def test_random_sequences_keep_the_pool_sound(agents, zmq_ctx, sequence):
+def run(agents, zmq_ctx, sequence):
     harness = Harness(agents, zmq_ctx)
     try:
         for op in sequence:
@@ -165,3 +178,17 @@ def test_random_sequences_keep_the_pool_sound(agents, zmq_ctx, sequence):
         harness.client.close()
         harness.mgr.stop()
         harness.sink.stop()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(st.lists(ops, min_size=1, max_size=30))
+def test_random_sequences_keep_the_pool_sound(agents, zmq_ctx, sequence):
+    run(agents, zmq_ctx, sequence)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(st.lists(queue_ops, min_size=10, max_size=30))
+def test_no_queued_lease_outlives_its_deadline(agents, zmq_ctx, sequence):
+    run(agents, zmq_ctx, sequence)
