@@ -2,7 +2,9 @@
 
     mesh config check [PATH...] [--json] [--port-offset N]
         exit 0 and one line "OK ..." when the config is valid; otherwise every error, one per
-        line as `path: message (value)`, and exit 2. JSON: {"ok": true, "summary": {...}} or
+        line as `path: message (value)`, and exit 2.  Each agent's module is imported and its
+        settings validated by its class's model (`agents[3].settings.windw: unknown setting;
+        did you mean 'window'?`). JSON: {"ok": true, "summary": {...}} or
         {"ok": false, "errors": [{"path", "message", "value", "source"}]}.
     mesh config show [PATH...] [--json] [--port-offset N]
         the resolved config as YAML (or JSON): ports computed, defaults filled.
@@ -43,7 +45,7 @@ PortOffset = Annotated[int | None, typer.Option(
 def check(paths: Paths = None, as_json: AsJson = False, port_offset: PortOffset = None) -> None:
     """Validate the config: exit 0 if it is valid, else print every error and exit 2."""
     files = [str(path) for path in paths or [DEFAULT_PATH]]
-    summary = summarize(_load_or_exit(paths, as_json, port_offset), files)
+    summary = summarize(_load_or_exit(paths, as_json, port_offset, classes=True), files)
     if as_json:
         print_json({"ok": True, "summary": summary})
         return
@@ -72,13 +74,13 @@ def summarize(config: MeshConfig, files: list[str] | None = None) -> dict[str, A
             "ports": ports, "waves": len(dependency_waves(config))}
 
 
-def _load_or_exit(paths: list[Path] | None, as_json: bool, port_offset: int | None
-                  ) -> MeshConfig:
+def _load_or_exit(paths: list[Path] | None, as_json: bool, port_offset: int | None,
+                  classes: bool = False) -> MeshConfig:
     files = list(paths or [DEFAULT_PATH])
     if len(files) > 2:
         _report([ConfigIssue("", f"give one config file, or the legacy MainPC and PC2 pair; "
                              f"got {len(files)} files")], as_json)
-    config, issues = validate_files(files, port_offset=port_offset)
+    config, issues = validate_files(files, port_offset=port_offset, classes=classes)
     if config is None:
         _report(issues, as_json)
     return config

@@ -34,6 +34,7 @@ from common.cli.hosts import (
     use_security,
 )
 from common.cli.output import fail
+from common.config.agent_classes import class_issues
 from common.extras import TorchMissing, missing_torch
 from common.launcher import HostPlan, Launcher, LauncherRunning
 from common.launcher.control import pid_space
@@ -56,6 +57,7 @@ def up(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
     hosts = selected_hosts(config, host)
     addresses = parse_addresses(address)
     plans = [load_plan(config, name, addresses) for name in hosts]
+    _require_settings(plans)
     _require_secrets(plans)
     _require_torch(plans)
     _check_keys(plans)
@@ -70,6 +72,18 @@ def up(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
     codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
     if any(codes):
         raise typer.Exit(max(abs(c) for c in codes))
+
+
+def _require_settings(plans: list[HostPlan]) -> None:
+    """Every agent of the hosts to start fits its class (its settings model, the service it
+    provides), or nothing starts: each problem is named with its field path, exit code 2."""
+    hosts = {plan.host for plan in plans}
+    agents = [(i, a) for i, a in enumerate(plans[0].config.agents) if a.host in hosts]
+    issues = class_issues(agents)
+    if issues:
+        typer.echo("\n".join(str(issue) for issue in issues), err=True)
+        raise fail(f"{len(issues)} problem(s) with agents' settings or services; nothing "
+                   "was started (see `mesh config check`)", 2)
 
 
 def _require_secrets(plans: list[HostPlan]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from common.config.agent_classes import class_issues
 from common.config.checks import ConfigView, check_view
 from common.config.issues import ConfigError, ConfigIssue, format_path, path_sort_key
 from common.config.legacy import detect_schema, read_legacy
@@ -55,10 +56,11 @@ def parse_config(data: Any, *, port_offset: int | None = None) -> MeshConfig:
     return _or_raise(validate_data(data, port_offset=port_offset))
 
 
-def validate_files(paths: Sequence[str | Path], *, port_offset: int | None = None
-                   ) -> tuple[MeshConfig | None, list[ConfigIssue]]:
+def validate_files(paths: Sequence[str | Path], *, port_offset: int | None = None,
+                   classes: bool = False) -> tuple[MeshConfig | None, list[ConfigIssue]]:
     """The config of one version-1 file, or of one or two legacy files taken together, and
-    every issue found; the config is None whenever there is an issue."""
+    every issue found; the config is None whenever there is an issue.  ``classes``: also
+    import each agent's class and check its entry against it (common.config.agent_classes)."""
     if not paths:
         raise ValueError("validate_files needs at least one path")
     documents, issues = [], []
@@ -71,9 +73,10 @@ def validate_files(paths: Sequence[str | Path], *, port_offset: int | None = Non
     if issues:
         return None, issues
     if documents[0][2] == "mesh":
-        config, found = validate_data(documents[0][1], port_offset=port_offset)
+        config, found = validate_data(documents[0][1], port_offset=port_offset,
+                                      classes=classes)
         return config, [_sourced(issue, documents[0][0]) for issue in found]
-    return _validate_legacy(documents, port_offset)
+    return _validate_legacy(documents, port_offset, classes)
 
 
 def _schema_issues(documents: list[tuple[str, Any, str | None]]) -> list[ConfigIssue]:
@@ -92,19 +95,20 @@ def _schema_issues(documents: list[tuple[str, Any, str | None]]) -> list[ConfigI
     return issues
 
 
-def _validate_legacy(documents: list[tuple[str, Any, str | None]], port_offset: int | None
-                     ) -> tuple[MeshConfig | None, list[ConfigIssue]]:
+def _validate_legacy(documents: list[tuple[str, Any, str | None]], port_offset: int | None,
+                     classes: bool) -> tuple[MeshConfig | None, list[ConfigIssue]]:
     documents = sorted(documents, key=lambda doc: _LEGACY_ORDER.index(str(doc[2])))
     files = [read_legacy(data, str(kind), source) for source, data, kind in documents]
     data, paths = combine_legacy(files)
-    config, issues = validate_data(data, port_offset=port_offset)
+    config, issues = validate_data(data, port_offset=port_offset, classes=classes)
     legacy_issues = [issue for legacy in files for issue in legacy.issues]
     return (None if legacy_issues else config), legacy_issues + paths.translate_all(issues)
 
 
-def validate_data(data: Any, *, port_offset: int | None = None
+def validate_data(data: Any, *, port_offset: int | None = None, classes: bool = False
                   ) -> tuple[MeshConfig | None, list[ConfigIssue]]:
-    """Validate version-1 data: (config, []) or (None, every issue, in document order)."""
+    """Validate version-1 data: (config, []) or (None, every issue, in document order).
+    ``classes``: also check each agent against its class (see validate_files)."""
     if not isinstance(data, dict):
         return None, [ConfigIssue("", "expected a mapping with version, global, hosts and "
                                   "agents", type(data).__name__)]
@@ -118,6 +122,8 @@ def validate_data(data: Any, *, port_offset: int | None = None
     agents, agent_names = _agents([] if agent_data is None else agent_data, context, issues)
     view = ConfigView(hosts, agents, frozenset(host_names), frozenset(agent_names))
     issues.extend(check_view(view))
+    if classes:
+        issues.extend(class_issues(agents))
     if issues or settings is None:
         return None, sorted(issues, key=lambda issue: path_sort_key(issue.path))
     settings = settings.model_copy(update={"port_offset": offset})
