@@ -44,22 +44,25 @@ def health(hub: str = HUB_OPTION, config: str = CONFIG_OPTION,
 
     Asks --hub, else MESH_HUB, else the config's hubs (central first, then edge)."""
     doc = _read(hub, config, timeout_s, "health")
-    if as_json:
-        print_json(doc)
-    else:
-        hub_info = doc.get("hub", {})
-        agents = sorted(doc["agents"], key=lambda a: (ORDER.index(_shown(a)), a["host"],
-                                                      a["name"]))
-        rows = [[a["host"], a["name"], _shown(a),
-                 ", ".join(a["root_cause"]) or "; ".join(a["reasons"]),
-                 "-" if a["heartbeat_age_s"] is None else f"{a['heartbeat_age_s']:.1f}",
-                 a["restarts"]] for a in agents]
-        title = (f"mesh {doc['status']} — hub {hub_info.get('name')} "
-                 f"({hub_info.get('role')}, {hub_info.get('state')})")
-        print_table(title, ["host", Col("agent", key=True), "state",
-                            Col("why / root cause", wrap_min=16), Col("hb age s", drop=1),
-                            Col("restarts", drop=2)], rows)
+    print_json(doc) if as_json else _health_table(doc)
     raise typer.Exit(1 if doc["status"] == "critical" else 0)
+
+
+def _health_table(doc: dict[str, Any]) -> None:
+    """One row per agent, worst first; root causes one per line, each name whole."""
+    hub_info = doc.get("hub", {})
+    agents = sorted(doc["agents"], key=lambda a: (ORDER.index(_shown(a)), a["host"],
+                                                  a["name"]))
+    rows = [[a["host"], a["name"], _shown(a),
+             "\n".join(a["root_cause"]) or "; ".join(a["reasons"]),
+             "-" if a["heartbeat_age_s"] is None else f"{a['heartbeat_age_s']:.1f}",
+             a["restarts"]] for a in agents]
+    causes = [len(name) for a in agents for name in a["root_cause"]]
+    title = (f"mesh {doc['status']} — hub {hub_info.get('name')} "
+             f"({hub_info.get('role')}, {hub_info.get('state')})")
+    print_table(title, ["host", Col("agent", key=True), "state",
+                        Col("why", wrap_min=max([14, *causes])), Col("hb age s", drop=1),
+                        Col("restarts", drop=2)], rows)
 
 
 def alerts(hub: str = HUB_OPTION, config: str = CONFIG_OPTION,

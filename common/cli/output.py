@@ -50,17 +50,22 @@ def print_table(title: str, columns: list[str | Col], rows: list[list[Any]]) -> 
                   caption=f"not shown at this width: {', '.join(dropped)} (--json has all)"
                   if dropped else None)
     for i in shown:
-        col = cols[i]
-        width = _natural(i, col, cells)
-        table.add_column(col.header, no_wrap=col.key, overflow="fold",
-                         min_width=width if col.key else None)
+        table.add_column(cols[i].header, no_wrap=cols[i].key, overflow="fold",
+                         min_width=_least(i, cols[i], cells))
     for row in cells:
         table.add_row(*(row[i] for i in shown))
     console.print(table)
 
 
 def _natural(i: int, col: Col, cells: list[list[str]]) -> int:
-    return max([cell_len(col.header), *(cell_len(row[i]) for row in cells)])
+    return max([cell_len(col.header), *(cell_len(line) for row in cells
+                                        for line in row[i].splitlines())])
+
+
+def _least(i: int, col: Col, cells: list[list[str]]) -> int:
+    """The narrowest col may get: all of it for a key column, else down to wrap_min."""
+    natural = _natural(i, col, cells)
+    return natural if col.key else min(natural, max(col.wrap_min, cell_len(col.header)))
 
 
 def _fitting(cols: list[Col], cells: list[list[str]], width: int) -> list[int]:
@@ -68,10 +73,7 @@ def _fitting(cols: list[Col], cells: list[list[str]], width: int) -> list[int]:
     shown = list(range(len(cols)))
 
     def needed() -> int:
-        return sum(_natural(i, cols[i], cells) if cols[i].key
-                   else min(_natural(i, cols[i], cells), max(cols[i].wrap_min,
-                                                             cell_len(cols[i].header)))
-                   for i in shown) + SEPARATOR * (len(shown) - 1)
+        return sum(_least(i, cols[i], cells) for i in shown) + SEPARATOR * (len(shown) - 1)
 
     for i in sorted((i for i, c in enumerate(cols) if c.drop), key=lambda i: -cols[i].drop):
         if needed() <= width:
