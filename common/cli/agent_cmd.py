@@ -8,6 +8,7 @@ from common.base_agent.client import registry_from_env
 from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S
 from common.base_agent.loader import load_agent_class
 from common.base_agent.logs import configure_logging
+from common.base_agent.settings import SettingsError
 from common.cli.output import REGISTRY_OPTION, fail, parse_json_option
 from common.cli.ready import announce_ready
 from common.hub.link import hub_link
@@ -44,9 +45,12 @@ def run(
         raise fail("--settings must be a JSON object", 2)
     configure_logging(log_level)
     hubs = [e for e in hub.split(",") if e]
-    agent = cls(name, endpoint, registry=registry_from_env(registry), settings=parsed,
-                heartbeat_interval_s=heartbeat_interval_s, multi_instance=multi,
-                links=[hub_link(hubs)] if hubs else [])
+    try:
+        agent = cls(name, endpoint, registry=registry_from_env(registry), settings=parsed,
+                    heartbeat_interval_s=heartbeat_interval_s, multi_instance=multi,
+                    links=[hub_link(hubs)] if hubs else [])
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from None
     try:
         agent.setup()
     except Exception as exc:

@@ -103,8 +103,9 @@ def ask_launcher(client: Client, plan: HostPlan, host: str, action: str,
         raise LauncherUnreachable(host, endpoint) from None
 
 
-def load_plan(config: str, host: str, addresses: dict[str, str]) -> HostPlan:
-    return HostPlan(load(config), host, addresses)
+def load_plan(config: str, host: str, addresses: dict[str, str],
+              log_level: str = "INFO") -> HostPlan:
+    return HostPlan(load(config), host, addresses, log_level=log_level)
 
 
 def launcher_plan(config: str, addresses: list[str] | None = None) -> HostPlan:

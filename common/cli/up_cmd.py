@@ -56,7 +56,7 @@ def up(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
     reverse order on Ctrl-C or SIGTERM."""
     hosts = selected_hosts(config, host)
     addresses = parse_addresses(address)
-    plans = [load_plan(config, name, addresses) for name in hosts]
+    plans = [load_plan(config, name, addresses, log_level) for name in hosts]
     _require_settings(plans)
     _require_secrets(plans)
     _require_torch(plans)

@@ -12,6 +12,7 @@ SIGTERM/SIGINT and ``down`` stop every agent in reverse dependency order, then t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -121,9 +122,9 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
     # -- ProcessControl, for the supervisor ----------------------------------------------------
     def spawn(self, cfg: AgentConfig, key: str) -> int:
         spec = self.plan.spec(cfg)
-        spec["env"].update(security.child_env(cfg.name))  # its own CURVE identity, if any
+        spec = dataclasses.replace(spec, env={**spec.env, **security.child_env(cfg.name)})
         if key != cfg.name:  # a second instance: its own log file
-            spec["log_path"] = self.plan.log_path(key.replace("@", "."))
+            spec = dataclasses.replace(spec, log_path=self.plan.log_path(key.replace("@", ".")))
         pid = self.forks.spawn(spec)
         log.info("started %s (pid %d) on %s", cfg.name, pid, self.plan.endpoint(cfg))
         return pid

@@ -15,6 +15,7 @@ from typing import Any
 
 from common.config import AgentConfig, MeshConfig, SecretRef, dependency_waves
 from common.launcher.services import derived_settings
+from common.spawn.spec import AgentSpec
 
 __all__ = ["HostPlan", "SecretError", "registry_agent"]
 
@@ -36,7 +37,7 @@ class HostPlan:
     """Everything one host's launcher needs to know about the mesh."""
 
     def __init__(self, config: MeshConfig, host: str, addresses: dict[str, str] | None = None,
-                 base_dir: str = ".") -> None:
+                 base_dir: str = ".", log_level: str = "INFO") -> None:
         if host not in config.hosts:
             raise KeyError(f"unknown host {host!r}; the config has: {', '.join(config.hosts)}")
         self.config = config
@@ -45,6 +46,7 @@ class HostPlan:
         self.addresses = {name: h.address for name, h in config.hosts.items()}
         self.addresses.update(self.overrides)
         self.base_dir = base_dir
+        self.log_level = log_level  # `mesh up --log-level`: every agent's, kept across a reload
         self.agents = {a.name: a for a in config.agents_on(host)}
         self.waves = dependency_waves(config, host)
 
@@ -93,22 +95,20 @@ class HostPlan:
     def log_path(self, name: str) -> str:
         return str(Path(self.base_dir, self.config.global_.log_dir, self.host, f"{name}.log"))
 
-    def spec(self, agent: AgentConfig) -> dict[str, Any]:
-        """What the fork server's child needs (see common.spawn.child)."""
+    def spec(self, agent: AgentConfig) -> AgentSpec:
+        """What the fork server's child needs to become agent (common.spawn.child)."""
         g = self.config.global_
-        settings = {**self.derived(agent), **agent.settings}
-        is_registry = agent.service == "registry"
-        return {
-            "name": agent.name, "module": agent.module, "script_path": agent.script_path,
-            "endpoint": self.endpoint(agent), "host": self.address(agent),
-            "registry": None if is_registry else self.registry_endpoint,
-            "settings": settings, "ports": dict(agent.ports),
-            "heartbeat_interval_s": g.heartbeat_interval_s, "env": self.environment(agent),
-            "log_path": self.log_path(agent.name), "log_max_bytes": g.log_rotation.max_bytes,
-            "log_backups": g.log_rotation.backups, "cwd": self.base_dir,
-            "hub_endpoints": [] if agent.service == "hub" else self.hub_endpoints,
-            "secrets": {name: ref.optional for name, ref in agent.secrets.items()},
-        }
+        return AgentSpec(
+            name=agent.name, module=agent.module, script_path=agent.script_path,
+            endpoint=self.endpoint(agent), host=self.address(agent),
+            registry=None if agent.service == "registry" else self.registry_endpoint,
+            settings={**self.derived(agent), **agent.settings}, ports=dict(agent.ports),
+            heartbeat_interval_s=g.heartbeat_interval_s, env=self.environment(agent),
+            log_path=self.log_path(agent.name), log_level=self.log_level,
+            log_max_bytes=g.log_rotation.max_bytes, log_backups=g.log_rotation.backups,
+            cwd=self.base_dir,
+            hub_endpoints=() if agent.service == "hub" else tuple(self.hub_endpoints),
+            secrets={name: ref.optional for name, ref in agent.secrets.items()})
 
     @property
     def preload(self) -> list[str]:

@@ -116,7 +116,8 @@ class ReloadControl:
         if self.plan.host not in config.hosts:
             raise MeshError(f"{self.config_path} no longer has host {self.plan.host!r}; "
                             "nothing changed", ErrorCode.BAD_REQUEST)
-        plan = HostPlan(config, self.plan.host, self.plan.overrides, self.plan.base_dir)
+        plan = HostPlan(config, self.plan.host, self.plan.overrides, self.plan.base_dir,
+                        self.plan.log_level)
         missing = plan.missing_secrets()
         if missing:
             raise MeshError("required secrets cannot be read; nothing changed:\n"

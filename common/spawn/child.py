@@ -1,15 +1,5 @@
-"""What a forked agent process does before it runs the agent.
-
-The spec the launcher sends (over the fork server's socketpair, never argv):
-
-    {"name": str, "module": "pkg.mod:Class" | None, "script_path": str | None,
-     "endpoint": "tcp://ADDR:PORT", "registry": str | None, "host": str,
-     "settings": {...}, "ports": {name: int}, "heartbeat_interval_s": float,
-     "env": {NAME: value} (secrets resolved by the launcher), "log_path": str,
-     "log_max_bytes": int, "log_backups": int, "cwd": str,
-     "hub_endpoints": [own host's hub, the other hub] (heartbeats go there),
-     "secrets": {NAME: optional} (names only: the values are in env; a health check reports
-     which are set)}
+"""What a forked agent process does before it runs the agent described by its
+`common.spawn.spec.AgentSpec` (sent over the fork server's socketpair, never argv).
 
 The child leads its own process group (so a stop reaches anything it starts), dies with the
 fork server (PR_SET_PDEATHSIG), names itself after the agent (``ps -o comm``), sends its stdout
@@ -26,6 +16,8 @@ import signal
 import sys
 from collections.abc import Iterable
 from typing import Any, NoReturn
+
+from common.spawn.spec import AgentSpec
 
 __all__ = ["AgentLogHandler", "enter"]
 
@@ -71,58 +63,59 @@ def _detach(name: str, close_fds: Iterable[int]) -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def _setup_logging(spec: dict[str, Any]) -> None:
+def _setup_logging(spec: AgentSpec) -> None:
     from common.base_agent.logs import LOG_FORMAT, install_agent_field
 
-    os.makedirs(os.path.dirname(spec["log_path"]) or ".", exist_ok=True)
-    handler = AgentLogHandler(spec["log_path"], spec["log_max_bytes"], spec["log_backups"])
+    os.makedirs(os.path.dirname(spec.log_path) or ".", exist_ok=True)
+    handler = AgentLogHandler(spec.log_path, spec.log_max_bytes, spec.log_backups)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     install_agent_field()
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(spec.get("log_level", "INFO"))
+    root.setLevel(spec.log_level.upper())
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
 
 
-def _run_agent(spec: dict[str, Any]) -> int:
+def _run_agent(spec: AgentSpec) -> int:
     from common.base_agent.loader import load_agent_class
 
-    cls = load_agent_class(spec["module"])
+    if spec.module is None:
+        raise ValueError(f"{spec.name}: the spec names neither a module nor a script")
+    cls = load_agent_class(spec.module)
     links = []
-    if spec.get("hub_endpoints"):
+    if spec.hub_endpoints:
         from common.hub.link import hub_link
 
-        links.append(hub_link(spec["hub_endpoints"]))
-    agent = cls(spec["name"], spec["endpoint"], registry=spec.get("registry"),
-                host=spec.get("host", ""), settings=spec.get("settings") or {},
-                heartbeat_interval_s=spec.get("heartbeat_interval_s", 1.0),
-                ports=spec.get("ports") or {}, links=links)
-    if spec.get("secrets"):
+        links.append(hub_link(list(spec.hub_endpoints)))
+    agent = cls(spec.name, spec.endpoint, registry=spec.registry, host=spec.host,
+                settings=spec.settings, heartbeat_interval_s=spec.heartbeat_interval_s,
+                ports=dict(spec.ports), links=links)
+    if spec.secrets:
         from common.base_agent.secret_check import SecretsCheck
 
-        agent.add_check(SecretsCheck(spec["secrets"]))
+        agent.add_check(SecretsCheck(dict(spec.secrets)))
     agent.run()
     return 0
 
 
-def enter(spec: dict[str, Any], close_fds: Iterable[int] = ()) -> NoReturn:
+def enter(spec: AgentSpec, close_fds: Iterable[int] = ()) -> NoReturn:
     """Become the agent described by spec; never returns."""
     code = 1
     try:
-        _detach(spec["name"], close_fds)
-        os.environ.update(spec.get("env") or {})
-        if spec.get("cwd"):
-            os.chdir(spec["cwd"])
+        _detach(spec.name, close_fds)
+        os.environ.update(spec.env)
+        if spec.cwd:
+            os.chdir(spec.cwd)
         _setup_logging(spec)
-        if spec.get("script_path"):
-            os.execv(sys.executable, [sys.executable, spec["script_path"]])
+        if spec.script_path:
+            os.execv(sys.executable, [sys.executable, spec.script_path])
         code = _run_agent(spec)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
-        logging.getLogger(__name__).exception("agent %s failed", spec.get("name"))
+        logging.getLogger(__name__).exception("agent %s failed", spec.name)
     finally:
         logging.shutdown()
         os._exit(code)

@@ -8,7 +8,7 @@ millisecond.
 
 The launcher talks to it over a socketpair, one JSON object per line:
 
-    launcher -> server  {"op": "spawn", "id": str, "spec": {...}}    (see common.spawn.child)
+    launcher -> server  {"op": "spawn", "id": str, "spec": {...}}    (AgentSpec.to_wire())
     server -> launcher  {"op": "spawned", "id": str, "pid": int}
                         {"op": "spawn_failed", "id": str, "error": str}
                         {"op": "exited", "pid": int, "code": int}   (negative: killed by signal)
@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from common.spawn import child
+from common.spawn.spec import AgentSpec
 
 __all__ = ["ForkServer"]
 
@@ -71,11 +72,11 @@ class ForkServer:
         assert self._sock is not None
         return self._sock.fileno()
 
-    def spawn(self, spec: dict[str, Any], timeout_s: float = 5.0) -> int:
+    def spawn(self, spec: AgentSpec, timeout_s: float = 5.0) -> int:
         """Fork an agent from spec; returns its pid.  Exit events read meanwhile are kept."""
         self._next_id += 1
         rid = str(self._next_id)
-        self._send({"op": "spawn", "id": rid, "spec": spec})
+        self._send({"op": "spawn", "id": rid, "spec": spec.to_wire()})
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for msg in self._unabandoned(self._read(deadline - time.monotonic())):
@@ -84,9 +85,9 @@ class ForkServer:
                 elif msg["op"] == "spawned":
                     return int(msg["pid"])
                 else:
-                    raise RuntimeError(f"cannot start {spec.get('name')}: {msg.get('error')}")
+                    raise RuntimeError(f"cannot start {spec.name}: {msg.get('error')}")
         self._abandoned.add(rid)
-        raise TimeoutError(f"fork server did not answer spawn of {spec.get('name')} "
+        raise TimeoutError(f"fork server did not answer spawn of {spec.name} "
                            f"within {timeout_s:g} s")
 
     def events(self) -> list[dict[str, Any]]:
@@ -185,12 +186,13 @@ class _Server:
 
     def _spawn(self, msg: dict[str, Any]) -> None:
         try:
+            spec = AgentSpec.from_wire(msg["spec"])
             pid = os.fork()
-        except OSError as exc:
+        except (OSError, TypeError) as exc:
             self._send({"op": "spawn_failed", "id": msg["id"], "error": str(exc)})
             return
         if pid == 0:
-            child.enter(msg["spec"], close_fds=(self.sock.fileno(), self._wake_r))
+            child.enter(spec, close_fds=(self.sock.fileno(), self._wake_r))
         self.children.add(pid)
         self._send({"op": "spawned", "id": msg["id"], "pid": pid})
 

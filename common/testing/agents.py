@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ConfigDict
 
 from common.base_agent.agent import BaseAgent
-from common.base_agent.errors import MeshError
+from common.base_agent.errors import BadRequest, MeshError
 from common.base_agent.handlers import handler, require
 from common.base_agent.protocol import ErrorCode
 from common.base_agent.settings import AgentSettings, parse_settings
@@ -30,7 +30,8 @@ class EchoAgent(BaseAgent):
     """``echo`` returns its payload; ``sleep`` waits ``seconds`` (≤ 30) then answers;
     ``fail`` answers an error with ``code`` (default ``internal``) and ``message``;
     ``settings`` answers the settings, ports and pid it was started with;
-    ``log`` writes ``lines`` log lines (≤ 100,000) of ``size`` characters."""
+    ``log`` writes ``lines`` log lines (≤ 100,000) of ``size`` characters, at ``level``
+    (default ``INFO``)."""
 
     capabilities = ("echo",)
 
@@ -64,8 +65,11 @@ class EchoAgent(BaseAgent):
     def log_lines(self, payload: Any) -> dict[str, int]:
         lines = min(int(require(payload, "lines", int)), 100_000)
         text = "x" * min(int(require(payload, "size", int, 100)), 10_000)
+        level = logging.getLevelName(require(payload, "level", str, "INFO").upper())
+        if not isinstance(level, int):
+            raise BadRequest(f"unknown log level {payload['level']!r}")
         for i in range(lines):
-            log.info("line %d %s", i, text)
+            log.log(level, "line %d %s", i, text)
         return {"logged": lines}
 
 

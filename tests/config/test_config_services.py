@@ -43,8 +43,8 @@ def index_of(data: dict, name: str) -> int:
 
 def test_the_hubs_derive_role_peer_port_and_the_mesh_from_the_config(shipped):
     config = parse_config(moved(shipped, "10.9.0.1", "10.9.0.2", 1000))
-    central = HostPlan(config, "main_pc").spec(config.agent("ObservabilityHub"))["settings"]
-    edge = HostPlan(config, "pc2").spec(config.agent("ObservabilityHub_pc2"))["settings"]
+    central = HostPlan(config, "main_pc").spec(config.agent("ObservabilityHub")).settings
+    edge = HostPlan(config, "pc2").spec(config.agent("ObservabilityHub_pc2")).settings
     assert (central["role"], edge["role"]) == ("central", "edge")
     assert central["peer"] == "tcp://10.9.0.2:10101" and edge["peer"] == "tcp://10.9.0.1:10001"
     assert (central["http_port"], edge["http_port"]) == (10000, 10100)
@@ -60,10 +60,10 @@ def test_the_pool_takes_each_hosts_gpus_and_the_agents_find_the_services(shipped
     config = parse_config(data)
     plan = HostPlan(config, "pc2")
     spec = HostPlan(config, "main_pc").spec(config.agent("ModelManagerAgent"))
-    assert spec["settings"]["local_host"] == "main_pc"
-    assert spec["settings"]["hosts"]["pc2"]["gpu"]["devices"] == [
+    assert spec.settings["local_host"] == "main_pc"
+    assert spec.settings["hosts"]["pc2"]["gpu"]["devices"] == [
         {"name": "RTX 3060", "vram_mb": 8000}]
-    assert spec["settings"]["reserve_mb"] == 500  # its own tunable, from settings:
+    assert spec.settings["reserve_mb"] == 500  # its own tunable, from settings:
     assert plan.registry_endpoint == "tcp://10.9.0.1:7200"
     assert plan.hub_endpoints == ["tcp://10.9.0.2:9101", "tcp://10.9.0.1:9001"]
     assert plan.manager_endpoint == "tcp://10.9.0.1:7212"

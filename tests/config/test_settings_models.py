@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from common.base_agent.loader import load_agent_class
 from common.base_agent.settings import SettingsError
+from common.config import load_config
+from common.launcher import HostPlan
 from common.testing.mesh import free_ports, two_host_config
 from service_registry.agent import ServiceRegistry
 
@@ -42,6 +45,17 @@ def test_the_shipped_config_passes() -> None:
     result = mesh_cli("config", "check", str(SHIPPED))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("OK ")
+
+
+def test_what_the_plan_hands_each_agent_fits_its_class() -> None:
+    """The services' derived settings (refused in YAML) are accepted from the plan."""
+    config = load_config(SHIPPED)
+    for host in config.hosts:
+        plan = HostPlan(config, host)
+        for agent in plan.agents.values():
+            assert agent.module is not None
+            cls = load_agent_class(agent.module)
+            cls.Settings.model_validate(plan.spec(agent).settings)
 
 
 def test_a_settings_typo_fails_with_its_path_and_a_did_you_mean(tmp_path: Path) -> None:
@@ -128,3 +142,11 @@ def test_an_agent_refuses_bad_settings_naming_the_field() -> None:
                        r"string"):
         ServiceRegistry("Reg", settings={"db_path": 3})
     assert ServiceRegistry("Reg", settings={"db_path": "x.db"}).settings.db_path == "x.db"
+
+
+def test_mesh_agent_run_refuses_bad_settings_naming_the_field() -> None:
+    result = mesh_cli("agent", "run", "service_registry.agent:ServiceRegistry", "--name", "R",
+                      "--settings", '{"db_pth": "x.db"}')
+    assert result.returncode == 2
+    assert "settings.db_pth: unknown setting; did you mean 'db_path'?" in " ".join(
+        result.stderr.split())

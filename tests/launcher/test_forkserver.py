@@ -1,5 +1,6 @@
 """The fork server under a real stall: SIGSTOP of the server process while a spawn waits."""
 
+import json
 import os
 import signal
 import time
@@ -7,16 +8,18 @@ import time
 import psutil
 import pytest
 
+from common.base_agent.errors import MeshError
 from common.spawn.forkserver import ForkServer
+from common.spawn.spec import AgentSpec
 from common.testing.mesh import free_ports
+from common.testing.wait import wait_until
 
 
-def echo_spec(tmp_path, port):
-    return {"name": "Echo", "module": "common.testing.agents:EchoAgent",
-            "endpoint": f"tcp://127.0.0.1:{port}", "registry": None, "host": "127.0.0.1",
-            "settings": {}, "ports": {}, "heartbeat_interval_s": 1.0, "env": {},
-            "log_path": str(tmp_path / "Echo.log"), "log_max_bytes": 1 << 20,
-            "log_backups": 1, "cwd": os.getcwd()}
+def echo_spec(tmp_path, port, **changes):
+    return AgentSpec(name="Echo", module="common.testing.agents:EchoAgent",
+                     endpoint=f"tcp://127.0.0.1:{port}", host="127.0.0.1",
+                     log_path=str(tmp_path / "Echo.log"), log_max_bytes=1 << 20, log_backups=1,
+                     cwd=os.getcwd(), **changes)
 
 
 def killed_child(server, timeout_s=10.0):
@@ -48,3 +51,36 @@ def test_spawn_answered_after_its_timeout_leaves_no_orphan(tmp_path):
         assert psutil.Process(server.pid).children() == []
     finally:
         server.close()
+
+
+def test_the_spec_crosses_the_socketpair_as_plain_data(tmp_path):
+    spec = echo_spec(tmp_path, 7000, settings={"n": 1}, hub_endpoints=("tcp://h:1",),
+                     secrets={"API_KEY": True}, log_level="DEBUG")
+    wire = json.loads(json.dumps(spec.to_wire()))
+    assert wire["hub_endpoints"] == ["tcp://h:1"] and wire["log_level"] == "DEBUG"
+    assert AgentSpec.from_wire(wire) == spec
+
+
+@pytest.mark.timeout(60)
+def test_the_agent_logs_at_the_spec_s_level(tmp_path, client_factory):
+    """`mesh up --log-level` once reached no agent: the child read a key no plan set."""
+    port = free_ports(1)[0]
+    server = ForkServer(("common.testing.agents",))
+    server.start()
+    try:
+        server.spawn(echo_spec(tmp_path, port, log_level="DEBUG"))
+        client = client_factory(breaker_threshold=10**6)
+        wait_until(lambda: _answers(client, port), 20, what="Echo serving")
+        client.call_endpoint(f"tcp://127.0.0.1:{port}", "log",
+                             {"lines": 1, "size": 3, "level": "DEBUG"})
+        assert " DEBUG " in (tmp_path / "Echo.log").read_text()
+    finally:
+        server.close()
+
+
+def _answers(client, port):
+    try:
+        return client.call_endpoint(f"tcp://127.0.0.1:{port}", "health", timeout_s=0.5,
+                                    retries=0)
+    except MeshError:
+        return None

@@ -156,3 +156,14 @@ def test_ready_agents_are_probed_once_per_interval_not_flat_out(mesh, ports):
     run.wait(("main_pc",), lambda a: time.monotonic() - t0 >= 1.5, what="1.5 s of probing")
     second = run.client.call_endpoint(endpoint, "health")["metrics"]["requests_total"]
     assert second - first <= 1.5 / 0.3 + 3  # one probe per interval, our own call, slack
+
+
+def test_mesh_up_log_level_reaches_the_agents(mesh, ports):
+    """`mesh up --log-level` once set only the launcher's own level: the plan never put it in
+    the agents' specs, and each agent logged at INFO whatever was asked."""
+    run = mesh(chain(ports)[:2])
+    run.up("main_pc", "--log-level", "DEBUG")
+    run.wait_ready(("main_pc",))
+    run.client.call_endpoint(f"tcp://127.0.0.1:{ports[1]}", "log",
+                             {"lines": 1, "size": 3, "level": "DEBUG"})
+    assert " DEBUG " in (run.workdir / "logs" / "main_pc" / "A.log").read_text()

@@ -62,9 +62,9 @@ def test_a_missing_optional_secret_is_left_out_and_flagged_in_the_spec(tmp_path,
     host = plan(tmp_path, mesh_agents(secrets, free_ports(6)), "pc2")
     assert host.missing_secrets() == []
     unkeyed = host.spec(host.agents["Unkeyed"])
-    assert "API_KEY" not in unkeyed["env"] and unkeyed["secrets"] == {"API_KEY": True}
+    assert "API_KEY" not in unkeyed.env and unkeyed.secrets == {"API_KEY": True}
     keyed = host.spec(host.agents["SignerPc2"])
-    assert keyed["env"]["API_KEY"] == secrets.env_value and keyed["secrets"] == {"API_KEY": False}
+    assert keyed.env["API_KEY"] == secrets.env_value and keyed.secrets == {"API_KEY": False}
 
 
 def test_no_agent_inherits_a_secret_source_of_any_host(tmp_path, secrets):
