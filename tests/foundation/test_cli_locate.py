@@ -70,7 +70,7 @@ def site(procs, tmp_path):
     assert up.returncode == 0, up.stderr
     launchers = []
     try:
-        run.wait_ready()
+        run.wait_ready(timeout_s=40)  # a busy 2-core machine
         launchers = [run.status(h)["pid"] for h in ("main_pc", "pc2")]
         yield run, ports
     finally:
