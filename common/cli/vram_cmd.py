@@ -10,12 +10,11 @@ priority, pinned, idle time) and the queue; columns that do not fit the terminal
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import typer
 
-from common.base_agent.client import Client
+from common.base_agent.client import Client, registry_from_env
 from common.base_agent.errors import MeshError
 from common.cli.hosts import CONFIG_OPTION
 from common.cli.locate import config_manager, mesh_config, registry_endpoint
@@ -54,8 +53,8 @@ def vram(
 
 
 def _manager(registry: str | None, config: str) -> str:
-    """The config's model manager when the registry came from the config (or one is here)."""
-    if registry and not os.path.isfile(config):
+    """The config's model manager when the registry came from the config too."""
+    if registry_from_env(registry):
         return DEFAULT_MANAGER
     return config_manager(mesh_config(config, "registry")) or DEFAULT_MANAGER
 
