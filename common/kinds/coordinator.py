@@ -62,7 +62,7 @@ class RequestCoordinatorKind(MeshAgent):
     settings: Settings
 
     def setup_kind(self) -> None:
-        self.stages = {**self.stages, **self.settings.stages}
+        self.stages = {**self.stages, **{str(k): v for k, v in self.settings.stages.items()}}
         self.queue = BoundedPriorityQueue(self.settings.queue_max)
         self.results: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
         self._lock = threading.Lock()

@@ -122,7 +122,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
     # -- ProcessControl, for the supervisor ----------------------------------------------------
     def spawn(self, cfg: AgentConfig, key: str) -> int:
         spec = self.plan.spec(cfg)
-        spec = dataclasses.replace(spec, env={**spec.env, **security.child_env(cfg.name)})
+        spec = dataclasses.replace(spec, env={**spec.env, **security.child_env(cfg.name)})  # CURVE
         if key != cfg.name:  # a second instance: its own log file
             spec = dataclasses.replace(spec, log_path=self.plan.log_path(key.replace("@", ".")))
         pid = self.forks.spawn(spec)
