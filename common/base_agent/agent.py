@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import zmq
@@ -23,19 +23,23 @@ from prometheus_client import CollectorRegistry
 
 from common.base_agent import protocol
 from common.base_agent.backlog import Backlog
+from common.base_agent.errors import MeshError
 from common.base_agent.handlers import collect_handlers, handler
 from common.base_agent.health import HealthCheck, Status, legacy_status, run_check, worst
 from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S, Heartbeat
 from common.base_agent.links import Link
 from common.base_agent.logs import bind_agent_name
 from common.base_agent.metrics import AgentMetrics
+from common.base_agent.parked import ParkedRequest, ParkedRequests
 from common.base_agent.registration import RegistryLink
 from common.base_agent.requests import RequestHandler
 from common.base_agent.settings import AgentSettings, parse_settings
 from common.base_agent.sockets import (
+    NOBLOCK,
     bind,
     endpoint_host,
     new_socket,
+    send_frames,
 )
 from common.base_agent.waker import Waker
 from common.base_agent.zap import ZapResponder, open_responder
@@ -92,7 +96,8 @@ class BaseAgent:
         self.links: list[Link] = []
         self._started_at = 0.0
         self._checks: list[HealthCheck] = []
-        self._respond = RequestHandler(collect_handlers(self), self.metrics, name)
+        self.parked = ParkedRequests()  # requests a handler parked (common.base_agent.parked)
+        self._respond = RequestHandler(collect_handlers(self), self.metrics, name, self.parked)
         self._pollees: dict[Pollable, Callable[[], None]] = {}
         self._poller = zmq.Poller()
         self._waker = Waker()  # a stop wakes the loop out of its poll at once
@@ -276,6 +281,16 @@ class BaseAgent:
     def _drain(self) -> None:
         assert self._router is not None
         self._backlog.serve(self._router, self._respond, DRAIN_MAX, DRAIN_BUDGET_S)
+
+    def answer_parked(self, parked: Iterable[ParkedRequest],
+                      error: MeshError | None = None) -> None:
+        """From the loop thread: serve parked requests again (their handlers run in the next
+        drain) or, given error, refuse them with it now (common.base_agent.parked)."""
+        for request in parked:
+            if error is None:
+                self._backlog.keep(request.frames)
+            elif self._router is not None:
+                send_frames(self._router, self._respond.refuse(request, error), NOBLOCK)
 
     def pump(self) -> None:
         """Keep the agent live while a handler waits on another agent (a Client's

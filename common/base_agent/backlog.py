@@ -8,6 +8,7 @@ taken for a hang (the launcher kills an agent that misses three probes), and eve
 request is kept, in arrival order, for the loop to serve after the handler.  The agent's
 links (registry, hub) read their replies and beat meanwhile, so the registry does not expire a
 live agent either.  Only the loop thread pumps (``owner``), and never from inside a pump.
+Parked requests that are to be served again (common.base_agent.parked) are kept here too.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ class Backlog:
 
     def __bool__(self) -> bool:
         return bool(self._kept)
+
+    def keep(self, frames: list[bytes]) -> None:
+        """Serve this request (a parked one, now answerable) in the loop's next drain."""
+        self._kept.append(frames)
 
     def next(self, router: zmq.Socket) -> list[bytes] | None:
         """The next request to serve: the kept ones first, then the socket's; None if none."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from common.base_agent.errors import BadRequest, MeshError
+from common.base_agent.parked import Park
 from common.base_agent.protocol import ErrorCode, Reply, Request
 
 __all__ = ["collect_handlers", "dispatch", "handler", "require"]
@@ -54,7 +55,8 @@ def require(payload: Any, key: str, kind: Any, default: Any = ...) -> Any:
 
 
 def dispatch(handlers: dict[str, Callable[[Any], Any]], req: Request, owner: str) -> Reply:
-    """Run the handler for req; every failure becomes an error reply with a code."""
+    """Run the handler for req; every failure becomes an error reply with a code.  A
+    :class:`Park` passes through: the caller keeps the request (common.base_agent.parked)."""
     fn = handlers.get(req.action)
     if fn is None:
         return Reply(req.id, False, code=ErrorCode.UNKNOWN_ACTION,
@@ -63,6 +65,8 @@ def dispatch(handlers: dict[str, Callable[[Any], Any]], req: Request, owner: str
         return Reply(req.id, True, result=fn(req.payload))
     except MeshError as exc:
         return Reply(req.id, False, code=exc.code, message=exc.message)
+    except Park:
+        raise
     except Exception as exc:
         log.exception("%s: handler for %r raised", owner, req.action)
         return Reply(req.id, False, code=ErrorCode.INTERNAL,

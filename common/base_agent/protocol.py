@@ -90,6 +90,7 @@ class ErrorCode:
     CONFLICT = "conflict"  # e.g. a second live claimant of a single-instance name
     NOT_FOUND = "not_found"
     TIMEOUT = "timeout"
+    DEADLINE = "deadline"  # the request's own deadline cannot be met (the message says why)
     UNAVAILABLE = "unavailable"  # circuit open, or the service is stopping
 
 

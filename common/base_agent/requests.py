@@ -1,7 +1,8 @@
 """From the frames a ROUTER received to the frames it sends back: decode, dispatch to the
 handler, count, encode.  Bad frames are answered with an error code (or dropped when they
 cannot be routed) and counted; a reply that cannot be serialised becomes an ``internal`` error,
-one over MAX_MESSAGE_BYTES a ``too_large`` one."""
+one over MAX_MESSAGE_BYTES a ``too_large`` one.  A request whose handler parks it is kept in
+``parked`` and answered later (common.base_agent.parked)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from typing import Any
 
 from common.base_agent import protocol
 from common.base_agent.batch import BATCH_HEADER, decode_batch, encode_batch_replies
+from common.base_agent.errors import MeshError
 from common.base_agent.handlers import dispatch
 from common.base_agent.metrics import AgentMetrics
+from common.base_agent.parked import Park, ParkedRequest, ParkedRequests
 
 __all__ = ["RequestHandler"]
 
@@ -25,8 +28,9 @@ UNKNOWN_LABEL = "_unknown"  # the metrics label of every request for an action w
 
 class RequestHandler:
     def __init__(self, handlers: dict[str, Callable[[Any], Any]], metrics: AgentMetrics,
-                 owner: str) -> None:
+                 owner: str, parked: ParkedRequests) -> None:
         self.handlers, self.metrics, self.owner = handlers, metrics, owner
+        self.parked = parked
 
     def __call__(self, frames: list[bytes]) -> list[bytes] | None:
         if len(frames) == 3 and frames[1] == BATCH_HEADER:
@@ -36,7 +40,11 @@ class RequestHandler:
             incoming = protocol.decode_incoming(frames)
         except protocol.ProtocolError as exc:
             return self._refuse(exc, exc.route)
-        reply = dispatch(self.handlers, incoming.request, self.owner)
+        try:
+            reply = dispatch(self.handlers, incoming.request, self.owner)
+        except Park as park:
+            self.parked.add(frames, park)
+            return None
         self.metrics.observe(self._label(incoming.request.action), time.perf_counter() - t0,
                              reply.code)
         try:
@@ -74,7 +82,7 @@ class RequestHandler:
                                        message=f"batch over its {BATCH_BUDGET_S:g} s budget; "
                                                "send the rest again, or smaller batches")
             else:
-                reply = dispatch(self.handlers, req, self.owner)
+                reply = self._dispatch_in_batch(req)
             self.metrics.observe(self._label(req.action), time.perf_counter() - t0, reply.code)
             replies.append(reply)
         try:
@@ -84,6 +92,23 @@ class RequestHandler:
         if size := self._over_limit(out, "a batch"):
             out = encode_batch_replies([_too_large(r, size) for r in replies])
         return frames[:1] + out
+
+    def refuse(self, parked: ParkedRequest, error: MeshError) -> list[bytes]:
+        """The error reply to a parked request, counted like any answer."""
+        incoming = protocol.decode_incoming(parked.frames)  # it decoded when it was parked
+        reply = protocol.Reply(incoming.request.id, False, code=error.code,
+                               message=error.message)
+        self.metrics.observe(self._label(incoming.request.action),
+                             time.monotonic() - parked.parked_at, reply.code)
+        return incoming.route + _encode(incoming, reply)
+
+    def _dispatch_in_batch(self, req: protocol.Request) -> protocol.Reply:
+        try:
+            return dispatch(self.handlers, req, self.owner)
+        except Park as park:  # a batch is answered together: it cannot wait for one call
+            return protocol.Reply(req.id, False, code=protocol.ErrorCode.UNAVAILABLE,
+                                  message=f"{park.why}; a call in a batch does not wait: "
+                                          "send it alone")
 
     def _over_limit(self, frames: list[bytes], what: str) -> int:
         """The size of an encoded reply over MAX_MESSAGE_BYTES (its peer would refuse it, and
