@@ -1,8 +1,10 @@
 """ModelWorker: a TorchModelAgent (VRAM lease, real torch weights) that answers text.
 
-``generate {text}`` runs the model on an input seeded from the text and turns the output into
-words: a deterministic stand-in for the original's LLM, NLLB, face, vision and tutoring models
-with the same lease, load, evict and GPU demand.  ``vocabulary`` flavours the answer per role.
+``generate {text, deadline_s}`` runs the model on an input seeded from the text and turns the
+output into words: a deterministic stand-in for the original's LLM, NLLB, face, vision and
+tutoring models with the same lease, load, evict and GPU demand (while the model is not in, a
+request waits up to deadline_s: common.model_agent.waiting).  ``vocabulary`` flavours the
+answer per role.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class ModelWorker(TorchModelAgent):
         t0 = time.perf_counter()
         text = require(payload, "text", str)
         seed = zlib.crc32(text.encode()) & 0x7FFFFFFF
-        out = self.infer({"seed": seed})
+        out = self.infer({"seed": seed, "deadline_s": payload.get("deadline_s")})
         words = list(self.vocabulary) + tokens(text)[:8]
         step = int(abs(out["output"]) * 1000) + 1
         answer = " ".join(words[(seed + i * step) % len(words)] for i in range(ANSWER_WORDS))

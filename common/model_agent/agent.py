@@ -7,7 +7,8 @@ idle, and releases.  With CUDA it loads onto the granted GPU and reports
 smaller real tensor set while the lease accounts the full declared size.
 
 Settings: `common.model_agent.settings.ModelAgentSettings` (``vram_mb`` required).
-Actions: ``infer {seed}``, ``load``, ``unload``, ``model_status``, and the manager's notices.
+Actions: ``infer {seed, deadline_s}`` (while the model is not in, it waits up to deadline_s:
+common.model_agent.waiting), ``load``, ``unload``, ``model_status``, and the manager's notices.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from common.base_agent import BaseAgent, handler, require
+from common.base_agent import BadRequest, BaseAgent, handler, require
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError, NoInstanceError, NotFoundError
-from common.base_agent.protocol import ErrorCode
 from common.extras import TorchMissing, torch_installed
 from common.gpu.backend import MIB
 from common.model_agent.settings import ModelAgentSettings
 from common.model_agent.state import ModelState, next_state
+from common.model_agent.waiting import DEFAULT_DEADLINE_S, LoadWait
 from common.vram import protocol as vp
 from common.vram.client import LeaseClient
 
@@ -58,6 +59,7 @@ class TorchModelAgent(BaseAgent):
         self.scale = s.weights_scale
         self.state = ModelState.UNLOADED
         self.want_loaded = s.autoload
+        self.load_wait = LoadWait(self.model_name)
         self.lease: dict[str, Any] | None = None
         self.model: SyntheticModel | None = None
         self.unload_asked = ""
@@ -80,11 +82,13 @@ class TorchModelAgent(BaseAgent):
     @handler("infer")
     def infer(self, payload: Any) -> dict[str, Any]:
         seed = require(payload, "seed", int, 0)
+        deadline_s = require(payload, "deadline_s", int | float, DEFAULT_DEADLINE_S)
+        if deadline_s <= 0:
+            raise BadRequest("payload.deadline_s must be > 0")
         self.last_used_at = time.monotonic()
         if self.state is not ModelState.READY or self.model is None:
-            self.want_loaded = True
-            raise MeshError(f"{self.model_name} is {self.state.value}; try again",
-                            ErrorCode.UNAVAILABLE)
+            self.want_loaded = True  # wait for it (parked), or refused if it cannot be in time
+            raise self.load_wait.admit(deadline_s, self.state, self.lease, len(self.parked))
         gen = torch.Generator().manual_seed(seed)
         x = torch.randn(1, self.model.width, generator=gen).to(self._device())
         out = float(self.model(x).sum())
@@ -109,7 +113,8 @@ class TorchModelAgent(BaseAgent):
     def model_status(self, payload: Any = None) -> dict[str, Any]:
         return {"model": self.model_name, "state": self.state.value, "lease": self.lease,
                 "param_bytes": param_bytes(self.model) if self.model is not None else 0,
-                "last_error": self.last_error}
+                "last_error": self.last_error, "waiting": len(self.parked),
+                "load_s": self.load_wait.load_s}
 
     @handler(vp.NOTICE_UNLOAD)
     def on_unload_notice(self, payload: Any) -> dict[str, bool]:
@@ -136,6 +141,8 @@ class TorchModelAgent(BaseAgent):
     # -- the loop ----------------------------------------------------------------------------
     def on_tick(self) -> None:
         now = time.monotonic()
+        for request in self.parked.take(overdue_at=now):
+            self.answer_parked([request], self.load_wait.overdue(request, self.state, self.lease))
         if self.state is ModelState.LOADING:
             self._finish_loading()
         elif self.unload_asked and self.state in (ModelState.READY, ModelState.ACQUIRING):
@@ -199,6 +206,8 @@ class TorchModelAgent(BaseAgent):
         elif status in (vp.Decision.REFUSED, vp.Decision.ENDED):
             self.last_error = f"lease {status}: {view.get('reason')}"
             log.warning("%s: %s", self.name, self.last_error)
+            self.answer_parked(self.parked.take(),
+                               self.load_wait.lease_refused(str(view.get("reason"))))
             self.want_loaded = False
             self.lease = None
             if self.state is ModelState.ACQUIRING:
@@ -207,6 +216,7 @@ class TorchModelAgent(BaseAgent):
     def _start_loading(self, view: dict[str, Any]) -> None:
         self.lease = view
         self.state = next_state(self.state, ModelState.LOADING)
+        self.load_wait.load_started()
         self._loaded = None
         size = int(self.true_vram_mb * MIB * self.scale)
         device = self._device()
@@ -231,6 +241,8 @@ class TorchModelAgent(BaseAgent):
             return
         self.model = loaded
         self.state = next_state(self.state, ModelState.READY)
+        self.load_wait.load_finished()
+        self.answer_parked(self.parked.take())  # served in the next drain, by the model now in
         self.last_used_at = time.monotonic()
         self._guard(lambda: self.leases.report(self.lease["lease_id"],  # type: ignore[index]
                                                self._used_bytes()))

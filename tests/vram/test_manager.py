@@ -60,8 +60,9 @@ def test_model_agents_evict_load_serve_and_release(manager, agents, registry, le
     out = client.client.call("HighModel", "infer", {"seed": 3})
     assert out["gpu"] == "pc2:0" and out["output"] == client.client.call(
         "HighModel", "infer", {"seed": 3})["output"]
-    with pytest.raises(RemoteError, match="unloaded"):
-        client.client.call("LowModel", "infer", {"seed": 1}, retries=0)
+    with pytest.raises(RemoteError, match="deadline: deadline 0.5 s passed: LowModel is still "
+                                          "waiting for its VRAM lease"):  # High holds pc2
+        client.client.call("LowModel", "infer", {"seed": 1, "deadline_s": 0.5}, retries=0)
     status = client.status()
     assert [(le["holder"]["name"], le["state"]) for le in status["leases"]] == [
         ("HighModel", "loaded")]

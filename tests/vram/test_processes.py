@@ -1,14 +1,18 @@
 """Real processes: a kill -9'd holder is reclaimed within a heartbeat timeout; an eviction makes
-the holder really unload its torch weights (its RSS drops); ``mesh vram`` shows the pool."""
+the holder really unload its torch weights (its RSS drops); requests for a model still waiting
+for its lease are answered once it is in, and one whose deadline passes first is told why;
+``mesh vram`` shows the pool."""
 
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
 import pytest
 
+from common.base_agent.errors import RemoteError
 from common.base_agent.heartbeat import HEARTBEAT_LIVENESS
 from common.testing.wait import wait_registered, wait_until
 from common.vram import LeaseClient
@@ -68,6 +72,38 @@ def test_eviction_really_unloads_the_holders_weights(procs, tmp_path, client_fac
     assert status["state"] == "unloaded" and status["param_bytes"] == 0
     rss_after = psutil.Process(low.pid).memory_info().rss
     assert rss_loaded - rss_after >= 150 << 20, (rss_loaded >> 20, rss_after >> 20)
+
+
+@pytest.mark.torch
+def test_requests_for_a_model_waiting_for_its_lease_are_answered_once_it_is_in(
+        procs, tmp_path, client_factory):
+    reg, client = start_mesh(procs, tmp_path, client_factory)
+    client.holder = {"name": "blocker"}  # no endpoint: nobody to evict, the model must wait
+    blocker = client.acquire("blocker", 11000, hosts=["pc2"])
+    holder(procs, reg, "Swapped", 3000, autoload=False)
+    wait_registered(client.client, "Swapped")
+    answers: dict[int, float] = {}
+
+    def ask(seed: int) -> None:
+        caller = client_factory(reg)
+        answers[seed] = caller.call("Swapped", "infer", {"seed": seed, "deadline_s": 15.0},
+                                    timeout_s=20, retries=0)["output"]
+
+    threads = [threading.Thread(target=ask, args=(seed,)) for seed in range(3)]
+    for thread in threads:
+        thread.start()
+    with pytest.raises(RemoteError, match="deadline: deadline 0.5 s passed: Swapped is still "
+                       r"waiting for its VRAM lease \(queued at position 0: waiting_for_room"):
+        client.client.call("Swapped", "infer", {"seed": 9, "deadline_s": 0.5}, retries=0)
+    wait_until(lambda: client.client.call("Swapped", "model_status")["waiting"] == 3, 5, 0.05,
+               "three requests waiting")
+    client.release(blocker["lease_id"])
+    for thread in threads:
+        thread.join(20)
+    assert sorted(answers) == [0, 1, 2]
+    assert answers[1] == client.client.call("Swapped", "infer", {"seed": 1})["output"]
+    status = client.client.call("Swapped", "model_status")
+    assert status["state"] == "ready" and status["waiting"] == 0 and status["load_s"] > 0
 
 
 def test_mesh_vram_prints_the_pool(procs, tmp_path, client_factory):
