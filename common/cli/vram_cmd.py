@@ -4,7 +4,8 @@ Request ``status {}`` to the manager (by name, through the registry); reply ``{g
 host, name, capacity_mb, reserve_mb, committed_mb, used_mb, free_mb, peak_committed_mb}],
 leases: [LeaseView], queue: [LeaseView], counters, estimates_mb}`` (common.vram.protocol).
 Prints per GPU: capacity, committed, reported used, free; then the leases (holder, model, size,
-priority, pinned, idle time) and the queue; columns that do not fit the terminal are left out
+priority, pinned, idle time) and the queue (each request's wait so far, the seconds left
+before its deadline, and why it waits); columns that do not fit the terminal are left out
 (named under the table).  ``--json`` prints the reply as is.
 """
 
@@ -74,8 +75,10 @@ def _print(status: dict[str, Any]) -> None:
     print_table(f"{len(status['leases'])} leases", LEASE_COLS,
                 [_row(le) for le in status["leases"]])
     print_table(f"{len(status['queue'])} queued",
-                ["#", *LEASE_COLS, Col("reason", wrap_min=16, drop=1)],
-                [[q["position"], *_row(q), q["reason"]] for q in status["queue"]])
+                ["#", *LEASE_COLS, "waited s", "deadline in s",
+                 Col("reason", wrap_min=16, drop=1)],
+                [[q["position"], *_row(q), q["waited_s"], q["deadline_in_s"], q["reason"]]
+                 for q in status["queue"]])
 
 
 def _row(lease: dict[str, Any]) -> list[Any]:

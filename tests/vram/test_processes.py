@@ -110,14 +110,18 @@ def test_mesh_vram_prints_the_pool(procs, tmp_path, client_factory):
     reg, client = start_mesh(procs, tmp_path, client_factory)
     client.holder = {"name": "cli-test"}
     client.acquire("suite", 6450, hosts=["main_pc"], pinned=True)
+    client.acquire("waits", 20000, hosts=["main_pc"], deadline_s=90)
     base = [sys.executable, "-m", "common.cli.main", "vram", "--registry", reg]
     out = subprocess.run([*base, "--json"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["gpus"][0]["committed_mb"] == 6450 and data["leases"][0]["pinned"]
+    queued = data["queue"][0]
+    assert queued["model"] == "waits" and 0 < queued["deadline_in_s"] <= 90 - queued["waited_s"]
     table = subprocess.run(base, capture_output=True, text=True, timeout=30,
                            env={"COLUMNS": "200", "PATH": ""})
     assert table.returncode == 0 and "suite" in table.stdout and "RTX 3060" in table.stdout
+    assert "1 queued" in table.stdout and "deadline in s" in table.stdout
     bad = subprocess.run([*base[:-2], "--registry", reg, "--manager-name", "Nobody",
                           "--timeout", "0.3"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 1 and "Nobody" in bad.stderr
