@@ -24,8 +24,9 @@ MESH = [sys.executable, "-m", "common.cli.main"]
 REGISTRY = "service_registry.agent:ServiceRegistry"
 HUB = "observability_hub.hub:ObservabilityHub"
 ECHO = "common.testing.agents:EchoAgent"
+MANAGER = "main_pc.model_manager.agent:ModelManagerAgent"
 LONG_NAME = "UnifiedMemoryReasoningAgent"  # the longest name of the reference mesh
-NAMES = {"ServiceRegistry", "CentralHub", "EdgeHub", "Echo", LONG_NAME}
+NAMES = {"ServiceRegistry", "CentralHub", "EdgeHub", "VramPool", "Echo", LONG_NAME}
 
 
 def _agent(name, host, port, module=ECHO, **extra):
@@ -39,11 +40,15 @@ def _config(workdir, p):
               _agent("CentralHub", "main_pc", p[1], HUB, service="hub",
                      ports={"http_port": p[2]}),
               _agent("EdgeHub", "pc2", p[3], HUB, service="hub", ports={"http_port": p[4]}),
+              _agent("VramPool", "main_pc", p[8], MANAGER, service="model_manager"),
               _agent("Echo", "main_pc", p[5]),
               _agent(LONG_NAME, "pc2", p[6])]
     # hang detection slow enough that a SIGSTOPped hub stays stopped while the CLI asks
     config = two_host_config(workdir, agents, health={"retries": 100},
-                             main_pc={"roles": ["registry", "hub_central"]})
+                             main_pc={"roles": ["registry", "hub_central", "model_manager"],
+                                      "gpu": {"backend": "simulated",
+                                              "devices": [{"name": "RTX 4090",
+                                                           "vram_mb": 24000}]}})
     config["hosts"]["pc2"]["roles"] = ["hub_edge"]
     return config
 
@@ -63,7 +68,7 @@ def _fits(out):
 @pytest.fixture
 def site(procs, tmp_path):
     """The mesh running detached; tmp_path holds its startup_config.yaml."""
-    ports = free_ports(8)
+    ports = free_ports(9)
     run = MeshRun(procs, tmp_path, _config(tmp_path, ports))
     shutil.copy(run.config_path, tmp_path / "startup_config.yaml")
     up = mesh(tmp_path, "up", "--detach", "--run-dir", run.run_dir)
@@ -110,6 +115,12 @@ def test_every_command_finds_the_mesh_from_the_config_and_flags_win(site, tmp_pa
     alerts = mesh(tmp_path, "alerts")
     assert alerts.returncode == 0 and "alerts on hub CentralHub" in alerts.stdout, alerts.stderr
     _fits(alerts.stdout)
+    vram = mesh(tmp_path, "vram", "--json")  # the manager's name comes from the config too
+    assert vram.returncode == 0, vram.stderr
+    assert [g["name"] for g in json.loads(vram.stdout)["gpus"]] == ["RTX 4090"]
+    table = mesh(tmp_path, "vram")
+    assert table.returncode == 0 and "RTX 4090" in table.stdout, table.stderr
+    _fits(table.stdout)
 
     # an explicit flag (or variable) wins over the config
     elsewhere = f"tcp://127.0.0.1:{ports[7]}"
