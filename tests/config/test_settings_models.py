@@ -108,6 +108,16 @@ def test_a_hub_without_its_service_is_told_to_declare_it(tmp_path: Path) -> None
             "hub") in result.stdout
 
 
+def test_a_derived_setting_written_by_hand_is_reported_once(tmp_path: Path) -> None:
+    data = shipped()
+    n = index_of(data, "ObservabilityHub")
+    data["agents"][n].setdefault("settings", {})["peer"] = "tcp://10.0.0.9:9101"
+    result = check(tmp_path, data)
+    assert result.returncode == 2
+    assert f"agents[{n}].settings.peer: no longer written by hand" in result.stdout
+    assert result.stdout.splitlines()[-1] == "1 error"
+
+
 def test_a_module_that_cannot_be_imported(tmp_path: Path) -> None:
     data = shipped()
     n = index_of(data, "SystemDigitalTwin")
