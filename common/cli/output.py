@@ -26,16 +26,18 @@ def print_json(data: Any) -> None:
 @dataclass(frozen=True)
 class Col:
     """A table column: ``key`` ones (names) are never cut or wrapped; ``drop`` > 0 ones are
-    left out, highest first, when the table would not fit the terminal; the rest wrap
-    (never cut) down to ``wrap_min`` characters."""
+    left out, highest first, while the table would not fit the terminal; free text
+    (``wrap_min`` > 0) counts as that wide, other columns as wide as their longest value.
+    What still does not fit wraps (never cut)."""
 
     header: str
     key: bool = False
     drop: int = 0
-    wrap_min: int = 8
+    wrap_min: int = 0
 
 
 SEPARATOR = 3  # " │ " between two columns (box.SIMPLE_HEAD, no edges)
+WRAP_MIN = 8  # the narrowest a column that is not free text wraps to, when nothing else fits
 
 
 def print_table(title: str, columns: list[str | Col], rows: list[list[Any]]) -> None:
@@ -49,9 +51,8 @@ def print_table(title: str, columns: list[str | Col], rows: list[list[Any]]) -> 
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                   caption=f"not shown at this width: {', '.join(dropped)} (--json has all)"
                   if dropped else None)
-    for i in shown:
-        table.add_column(cols[i].header, no_wrap=cols[i].key, overflow="fold",
-                         min_width=_least(i, cols[i], cells))
+    for i, width in _widths(cols, cells, shown, console.width).items():
+        table.add_column(cols[i].header, no_wrap=cols[i].key, overflow="fold", width=width)
     for row in cells:
         table.add_row(*(row[i] for i in shown))
     console.print(table)
@@ -63,9 +64,31 @@ def _natural(i: int, col: Col, cells: list[list[str]]) -> int:
 
 
 def _least(i: int, col: Col, cells: list[list[str]]) -> int:
-    """The narrowest col may get: all of it for a key column, else down to wrap_min."""
+    """The narrowest col may get: all of it for a key column, else down to wrap_min (free
+    text) or its header's longest word."""
     natural = _natural(i, col, cells)
-    return natural if col.key else min(natural, max(col.wrap_min, cell_len(col.header)))
+    header_word = max(cell_len(word) for word in col.header.split() or [""])
+    return natural if col.key else min(natural, max(col.wrap_min or WRAP_MIN, header_word))
+
+
+def _fit(i: int, col: Col, cells: list[list[str]]) -> int:
+    """How wide col counts when deciding what to leave out."""
+    natural = _natural(i, col, cells)
+    return min(natural, col.wrap_min) if col.wrap_min and not col.key else natural
+
+
+def _widths(cols: list[Col], cells: list[list[str]], shown: list[int],
+            total: int) -> dict[int, int]:
+    """Each shown column's width: its least, then what is left given out (short columns
+    first, then free text; left to right), each up to its natural width.  Fixed widths:
+    rich's own shrinking can crop a row."""
+    widths = {i: _least(i, cols[i], cells) for i in shown}
+    spare = total - sum(widths.values()) - SEPARATOR * (len(shown) - 1)
+    for i in sorted(shown, key=lambda i: cols[i].wrap_min > 0):
+        grow = max(0, min(spare, _natural(i, cols[i], cells) - widths[i]))
+        widths[i] += grow
+        spare -= grow
+    return widths
 
 
 def _fitting(cols: list[Col], cells: list[list[str]], width: int) -> list[int]:
@@ -73,7 +96,7 @@ def _fitting(cols: list[Col], cells: list[list[str]], width: int) -> list[int]:
     shown = list(range(len(cols)))
 
     def needed() -> int:
-        return sum(_least(i, cols[i], cells) for i in shown) + SEPARATOR * (len(shown) - 1)
+        return sum(_fit(i, cols[i], cells) for i in shown) + SEPARATOR * (len(shown) - 1)
 
     for i in sorted((i for i, c in enumerate(cols) if c.drop), key=lambda i: -cols[i].drop):
         if needed() <= width:

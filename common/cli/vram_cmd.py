@@ -63,10 +63,16 @@ def _manager(registry: str | None, config: str) -> str:
 LEASE_COLS: list[str | Col] = [
     Col("holder", key=True), Col("model", wrap_min=12), Col("gpu", key=True), "MB", "state",
     Col("pinned", drop=2), Col("priority", drop=3), Col("idle s", drop=4), Col("lease", drop=5)]
+# queued: who waits for what; then how long, until when and why; the lease details last
+QUEUE_COLS: list[str | Col] = [
+    "#", Col("holder", key=True), Col("model", wrap_min=12), "MB", Col("waited s", drop=2),
+    Col("deadline in s", drop=3), Col("reason", wrap_min=16, drop=1),
+    Col("gpu", key=True, drop=4), Col("state", drop=5), Col("pinned", drop=6),
+    Col("priority", drop=7), Col("idle s", drop=8), Col("lease", drop=9)]
 
 
 def _print(status: dict[str, Any]) -> None:
-    print_table("GPUs", [Col("gpu", key=True), Col("name", drop=1), "capacity MB",
+    print_table("GPUs", [Col("gpu", key=True), Col("name", wrap_min=14, drop=1), "capacity MB",
                          "committed MB", "used MB", "free MB", Col("reserve MB", drop=2),
                          Col("peak committed MB", drop=3)],
                 [[g["gpu"], g["name"], g["capacity_mb"], g["committed_mb"], g["used_mb"],
@@ -74,11 +80,14 @@ def _print(status: dict[str, Any]) -> None:
                  for g in status["gpus"]])
     print_table(f"{len(status['leases'])} leases", LEASE_COLS,
                 [_row(le) for le in status["leases"]])
-    print_table(f"{len(status['queue'])} queued",
-                ["#", *LEASE_COLS, "waited s", "deadline in s",
-                 Col("reason", wrap_min=16, drop=1)],
-                [[q["position"], *_row(q), q["waited_s"], q["deadline_in_s"], q["reason"]]
-                 for q in status["queue"]])
+    print_table(f"{len(status['queue'])} queued", QUEUE_COLS,
+                [_queued(q) for q in status["queue"]])
+
+
+def _queued(q: dict[str, Any]) -> list[Any]:
+    holder, model, gpu, mb, *details = _row(q)
+    return [q["position"], holder, model, mb, q["waited_s"], q["deadline_in_s"], q["reason"],
+            gpu, *details]
 
 
 def _row(lease: dict[str, Any]) -> list[Any]:

@@ -52,7 +52,8 @@ def test_vram_keeps_holders_whole(screen):
                           "capacity_mb": 24576, "reserve_mb": 512, "committed_mb": 2048,
                           "used_mb": 2000, "free_mb": 22000, "peak_committed_mb": 4096}],
                 "leases": [lease],
-                "queue": [{**lease, "position": 1, "state": "queued",
+                "queue": [{**lease, "position": 1, "state": "queued", "waited_s": 1.25,
+                           "deadline_in_s": 28.75,
                            "reason": "waiting for L1-nllb-200-distilled-600M to unload"}]})
     out = screen()
     assert out.count(LONG) == 2 and "main_pc:0" in out
