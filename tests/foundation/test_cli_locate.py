@@ -16,6 +16,7 @@ import time
 import psutil
 import pytest
 
+from common.cli.locate import PROBE_TIMEOUT_S, _answering
 from common.hub.client import HubReader
 from common.testing.mesh import MeshRun, free_ports, two_host_config
 from common.testing.wait import wait_until
@@ -122,6 +123,14 @@ def test_every_command_finds_the_mesh_from_the_config_and_flags_win(site, tmp_pa
     assert table.returncode == 0 and "RTX 4090" in table.stdout, table.stderr
     _fits(table.stdout)
 
+    # demo and load reach the config's registry too (this mesh has no RequestCoordinator)
+    demo = mesh(tmp_path, "demo", "request", "hello", "--timeout", "0.5")
+    assert demo.returncode == 1 and "no live instance of 'RequestCoordinator'" in demo.stderr
+    load = mesh(tmp_path, "load", "--rate", "5", "--duration", "0.4", "--timeout", "0.3",
+                "--json")
+    assert load.returncode == 0, load.stderr
+    assert json.loads(load.stdout)["total"]["errors"] == {"not_found": 2}
+
     # an explicit flag (or variable) wins over the config
     elsewhere = f"tcp://127.0.0.1:{ports[7]}"
     flagged = mesh(tmp_path, "registry", "list", "--registry", elsewhere, "--timeout", "0.2")
@@ -159,3 +168,11 @@ def test_health_falls_back_to_the_edge_hub(site, tmp_path):
     assert json.loads(gone.stdout)["hub"]["name"] == "EdgeHub"
     alerts = mesh(tmp_path, "alerts", "--json")
     assert alerts.returncode == 0 and json.loads(alerts.stdout)["hub"]["name"] == "EdgeHub"
+
+
+def test_of_several_registries_the_first_that_answers_is_used(registry):
+    dead = f"tcp://127.0.0.1:{free_ports(1)[0]}"
+    t0 = time.monotonic()
+    assert _answering([dead, registry.endpoint], PROBE_TIMEOUT_S) == registry.endpoint
+    assert time.monotonic() - t0 < PROBE_TIMEOUT_S + 1
+    assert _answering([registry.endpoint, dead], PROBE_TIMEOUT_S) == registry.endpoint
