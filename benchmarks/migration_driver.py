@@ -42,7 +42,7 @@ class Migrator:
         ex = self._executor()
         try:
             plan = build_plan(self.config, change, ex.mesh.observe(), load_weights(),
-                              current_definitions(self.config, self.journal))
+                              current_definitions(self.config, self.journal), ex.mesh.free_port)
             mid = ex.apply(plan, label)
         finally:
             ex.mesh.close()

@@ -7,13 +7,12 @@ when that promotion is not in the config file (migration.writeback writes it the
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 from common.config import AgentConfig, MeshConfig
 from migration.change import AgentChange
 
-__all__ = ["apply_change", "endpoint", "free_port", "used_ports"]
+__all__ = ["apply_change", "endpoint", "used_ports"]
 
 
 def apply_change(old: AgentConfig, change: AgentChange, port: int) -> AgentConfig:
@@ -42,17 +41,3 @@ def used_ports(config: MeshConfig, definitions: dict[str, AgentConfig]) -> set[i
     ports |= {p for a in definitions.values() for _, p in a.declared_ports()}
     ports |= {p for h in config.hosts.values() for p in h.reserved_ports.values()}
     return ports
-
-
-def free_port(address: str, start: int, taken: set[int]) -> int:
-    """The first port from start up that no agent declares and that binds on address now."""
-    for port in range(start, 65536):
-        if port in taken:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind((address, port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError(f"no free port on {address} from {start}")

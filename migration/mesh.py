@@ -50,6 +50,17 @@ class MeshControl:
                                          timeout_s=self.timeout_s, retries=1,
                                          peer=f"launcher {host}")
 
+    def free_port(self, host: str, start: int, taken: set[int]) -> int:
+        """A port free on host now, asked of its own launcher (only it can bind there); with
+        its launcher away, the first from start that the config does not use (checked again
+        when the instance starts)."""
+        try:
+            return int(self.launcher(host, "instance_port",
+                                     {"start": start, "taken": sorted(taken)})["port"])
+        except MeshError as exc:
+            log.warning("launcher %s: %s; choosing a port from the config alone", host, exc)
+            return next(p for p in range(start, 65536) if p not in taken)
+
     def instances(self, host: str, name: str) -> dict[str, dict[str, Any]]:
         """name's instances on host by instance label ("" is the primary)."""
         report = self.launcher(host, "status")

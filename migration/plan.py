@@ -11,14 +11,17 @@ hold VRAM (two copies would hold two GPU leases); blue/green for everything else
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from common.config import AgentConfig, MeshConfig
 from migration.change import AgentChange, ChangeFile, Gates
-from migration.definitions import apply_change, endpoint, free_port, used_ports
+from migration.definitions import apply_change, endpoint, used_ports
 from migration.risk import Observed, Risk, dependents, score
 
-__all__ = ["build_plan", "choose_strategy"]
+__all__ = ["PortFinder", "build_plan", "choose_strategy"]
+
+PortFinder = Callable[[str, int, set[int]], int]  # (host, start, taken) -> a free port there
 
 
 def choose_strategy(agent: AgentConfig, change: AgentChange, default: str) -> tuple[str, str]:
@@ -43,13 +46,14 @@ def _gates(band: dict[str, Any], *overrides: Gates | None) -> dict[str, Any]:
 
 
 def _agent_plan(config: MeshConfig, change_file: ChangeFile, change: AgentChange, risk: Risk,
-                current: dict[str, AgentConfig], taken: set[int]) -> dict[str, Any]:
+                current: dict[str, AgentConfig], taken: set[int],
+                free_port: PortFinder) -> dict[str, Any]:
     old = current[change.agent]
     strategy, why = choose_strategy(old, change, change_file.defaults.strategy)
     host = change.host or old.host
     port = change.port or old.port
     if strategy == "blue_green" and port == old.port and host == old.host:
-        port = free_port(config.hosts[host].address, old.port + 1, taken)
+        port = free_port(host, old.port + 1, taken)
     taken.add(port)
     new = apply_change(old, change, port)
     bake = change.bake_s if change.bake_s is not None else change_file.defaults.bake_s
@@ -82,12 +86,14 @@ def _related(config: MeshConfig, a: str, b: str) -> bool:
 
 
 def build_plan(config: MeshConfig, change_file: ChangeFile, seen: Observed,
-               weights: dict[str, Any], current: dict[str, AgentConfig]) -> dict[str, Any]:
-    """The plan as JSON-ready data (it is journaled as is)."""
+               weights: dict[str, Any], current: dict[str, AgentConfig],
+               free_port: PortFinder) -> dict[str, Any]:
+    """The plan as JSON-ready data (it is journaled as is).  A blue/green instance's port is
+    the first from the old one up that free_port(host, start, taken) says is free there."""
     risks = {c.agent: score(config, c, seen, weights) for c in change_file.changes}
     taken = used_ports(config, current)
     ordered = sorted(change_file.changes, key=lambda c: (risks[c.agent].score, c.agent))
-    plans = [_agent_plan(config, change_file, c, risks[c.agent], current, taken)
+    plans = [_agent_plan(config, change_file, c, risks[c.agent], current, taken, free_port)
              for c in ordered]
     stages = []
     for i, agents in enumerate(_group(config, plans, weights["max_agents_per_low_stage"])):

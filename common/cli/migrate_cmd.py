@@ -78,7 +78,7 @@ def _checked_plan(change: str, config: str, run_dir: str, journal: str | None,
                    2) from None
     _, j, mesh = _open(config, run_dir, journal, hub)
     plan = build_plan(cfg, change_file, mesh.observe(), load_weights(weights),
-                      current_definitions(cfg, j))
+                      current_definitions(cfg, j), mesh.free_port)
     return plan, j, mesh
 
 
@@ -128,7 +128,9 @@ def apply(change: str, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTIO
     _run(j, mesh, config, lambda ex: ex.journal.state(ex.apply(plan, change)))
 
 
-def _run(j: Journal, mesh: MeshControl, config: str, action: Any) -> None:
+def _run(j: Journal, mesh: MeshControl, config: str, action: Any,
+         success: tuple[str, ...] = ("done",)) -> None:
+    """Run action on an Executor; exit 0 when it ends in a success state, else 3."""
     logging.basicConfig(level=logging.WARNING)
     try:
         j.lock()
@@ -139,7 +141,7 @@ def _run(j: Journal, mesh: MeshControl, config: str, action: Any) -> None:
         mesh.close()
         j.close()
     _say(f"result: {state.value}")
-    raise typer.Exit(0 if state.value == "done" else 3)
+    raise typer.Exit(0 if state.value in success else 3)
 
 
 @migrate_app.command("resume")
@@ -161,9 +163,10 @@ def rollback(migration_id: int, config: str = CONFIG_OPTION, run_dir: str = RUN_
                                         "back even if it was edited since the promotion.")
              ) -> None:
     """Roll back a migration: its unfinished stage, then every promoted stage in reverse; a
-    finished one's previous config file is written back."""
+    finished one's previous config file is written back.  Exit 0 once rolled back, 3 if a
+    rollback step failed."""
     cfg, j, mesh = _open(config, run_dir, journal, [])
-    _run(j, mesh, config, lambda ex: ex.rollback(migration_id, force))
+    _run(j, mesh, config, lambda ex: ex.rollback(migration_id, force), ("rolled_back",))
 
 
 @migrate_app.command("history")

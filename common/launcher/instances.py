@@ -15,14 +15,18 @@ Control actions (on the launcher's control socket, beside ``status``/``restart``
         stopped as NAME@retired.  Promoting what is already the primary is a no-op.
     instance_replace {name, definition}            -> {name, replacing | already}
         stop-and-replace: NAME's definition is swapped and the process restarted with it.
+    instance_port    {start, taken}                -> {port}
+        the first port from ``start`` up, not in ``taken``, that binds on this host's address
+        now: where a new instance can listen (only this host can tell).
 
-Promotion lives in the launcher's memory: a launcher restarted from the unchanged startup
-config starts the old definition again (the migration journal says what to write back).
+Promotion lives in the launcher's memory until the migration writes it into the config file
+(every host's copy; common.launcher.reconfigure ``config_write``).
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +52,17 @@ class InstanceControl:
 
     supervisor: Supervisor
     plan: HostPlan
+
+    @handler("instance_port")
+    def instance_port(self, payload: Any) -> dict[str, int]:
+        """Request ``instance_port {start, taken}``; reply ``{port}``."""
+        start = require(payload, "start", int)
+        taken = set(require(payload, "taken", list))
+        address = self.plan.addresses[self.plan.host]
+        for port in range(max(1, start), 65536):
+            if port not in taken and _binds(address, port):
+                return {"port": port}
+        raise MeshError(f"no free port on {address} from {start}", ErrorCode.NOT_FOUND)
 
     def _definition(self, payload: Any, name: str) -> AgentConfig:
         raw = require(payload, "definition", dict)
@@ -137,3 +152,12 @@ class InstanceControl:
         self.plan.agents[name] = cfg
         self.supervisor.restart(name, time.monotonic())
         return {"name": name, "replacing": True}
+
+
+def _binds(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
+        try:
+            sock.bind((address, port))
+        except OSError:
+            return False
+    return True

@@ -39,7 +39,11 @@ def test_plan_orders_low_risk_first_and_groups_independent_low_agents(ref):
     names = ["ServiceRegistry", "ActiveLearningMonitor", "AdvancedCommandHandler"]
     change = parse_change({"version": 1, "changes": [{"agent": n, "settings": {"x": 1}}
                                                       for n in names]}, ref)
-    plan = build_plan(ref, change, Observed(), load_weights(), {a.name: a for a in ref.agents})
+    def untaken(host, start, taken):
+        return next(p for p in range(start, 65536) if p not in taken)
+
+    plan = build_plan(ref, change, Observed(), load_weights(), {a.name: a for a in ref.agents},
+                      untaken)
     stages = [[a["agent"] for a in s["agents"]] for s in plan["stages"]]
     assert stages[-1] == ["ServiceRegistry"] and len(stages) == 2
     assert plan["stages"][-1]["bake_s"] > plan["stages"][0]["bake_s"]

@@ -125,6 +125,7 @@ def test_promotion_is_written_back_runs_after_down_and_up_and_rollback_restores_
 
     result = migrate("rollback", "1")
     assert "result: rolled_back" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0
     assert run.config_path.read_bytes() == original
     assert_single(run, ports[1])
     restored = history(migrate)[1]["config"][RESTORE_STEP]
