@@ -92,16 +92,23 @@ def _widths(cols: list[Col], cells: list[list[str]], shown: list[int],
 
 
 def _fitting(cols: list[Col], cells: list[list[str]], width: int) -> list[int]:
-    """Indexes of the columns to show: drop the most droppable until the rest fit."""
+    """Indexes of the columns to show: drop the most droppable until the rest fit, then take
+    back, least droppable first, each one that still fits."""
     shown = list(range(len(cols)))
 
-    def needed() -> int:
-        return sum(_fit(i, cols[i], cells) for i in shown) + SEPARATOR * (len(shown) - 1)
+    def needed(columns: list[int]) -> int:
+        return sum(_fit(i, cols[i], cells) for i in columns) + SEPARATOR * (len(columns) - 1)
 
-    for i in sorted((i for i, c in enumerate(cols) if c.drop), key=lambda i: -cols[i].drop):
-        if needed() <= width:
+    droppable = sorted((i for i, c in enumerate(cols) if c.drop), key=lambda i: -cols[i].drop)
+    dropped = []
+    for i in droppable:
+        if needed(shown) <= width:
             break
         shown.remove(i)
+        dropped.append(i)
+    for i in reversed(dropped[:-1]):
+        if needed(sorted([*shown, i])) <= width:
+            shown = sorted([*shown, i])
     return shown
 
 

@@ -22,7 +22,7 @@ from common.cli.hosts import (
     launcher_plan,
     selected_hosts,
 )
-from common.cli.output import fail, print_json, print_table
+from common.cli.output import Col, fail, print_json, print_table
 from common.launcher import HostPlan
 
 __all__ = ["logs", "restart", "status"]
@@ -65,8 +65,9 @@ def _print_status(plan: HostPlan, reports: list[dict[str, Any]]) -> None:
             for r in reports for a in r["agents"]]
     ready = sum(1 for r in reports for a in r["agents"] if a["ready"])
     print_table(f"{ready}/{len(rows)} agents ready",
-                ["name", "host", "pid", "state", "ready", "restarts", "uptime s", "endpoint"],
-                rows)
+                [Col("name", key=True), "host", Col("pid", drop=3), "state", "ready",
+                 Col("restarts", drop=2), Col("uptime s", drop=4),
+                 Col("endpoint", key=True, drop=1)], rows)
 
 
 def restart(name: str = typer.Argument(..., help="The agent to restart."),
