@@ -64,3 +64,11 @@ def test_a_droppable_column_goes_before_a_name_is_cut(screen):
                       Col("extra", key=True, drop=1)], [[LONG, "a long note " * 8, "x" * 40]])
     out = screen()
     assert LONG in out and "x" * 40 not in out and "not shown at this width: extra" in out
+
+
+def test_a_less_droppable_column_comes_back_when_there_is_room(screen):
+    columns = [Col("name", key=True), "host", "state", Col("restarts", drop=2),
+               Col("endpoint", key=True, drop=1)]
+    print_table("t", columns, [[LONG, "main_pc", "running", 3, "tcp://[fd00:1234:5678::17]:17105"]])
+    out = screen()  # restarts went first, then endpoint; then restarts fits again
+    assert "restarts" in out and "not shown at this width: endpoint " in out
