@@ -31,7 +31,6 @@ __all__ = ["HOSTS", "INFRA", "OFFSET", "SoakMesh", "soak_config"]
 ROOT = Path(__file__).resolve().parents[1]
 OFFSET = 14000
 HOSTS = ("main_pc", "pc2")
-LOOPBACK = ("127.0.0.1", "127.0.0.2")
 # the fault targets that are not "a random agent", by fault-type prefix
 INFRA = {"registry": "ServiceRegistry", "model_manager": "ModelManagerAgent",
          "hub_central": "ObservabilityHub", "hub_edge": "ObservabilityHub_pc2"}
@@ -41,13 +40,7 @@ DOWN_TIMEOUT_S = 90.0
 def soak_config(workdir: Path, addresses: tuple[str, str]) -> dict[str, Any]:
     config = reference_config(workdir, OFFSET)
     for host, address in zip(HOSTS, addresses, strict=True):
-        config["hosts"][host]["address"] = address
-    for agent in config["agents"]:
-        peer = (agent.get("settings") or {}).get("peer")
-        if peer:
-            for old, new in zip(LOOPBACK, addresses, strict=True):
-                peer = peer.replace(f"//{old}:", f"//{new}:")
-            agent["settings"] = {**agent["settings"], "peer": peer}
+        config["hosts"][host]["address"] = address  # as an operator moves it; nothing else
     return config
 
 
@@ -67,7 +60,7 @@ class SoakMesh:
         registry = self.agents[INFRA["registry"]]
         self.registry = f"tcp://{addresses[0]}:{_port(registry)}"
         self.launchers: dict[str, subprocess.Popen] = {}
-        config = load_config(self.config_path)  # each launcher over tcp, as from MainPC
+        config = self.loaded = load_config(self.config_path)  # ports resolved
         self.controls = {host: HostPlan(config, host, self.addresses).launcher_endpoint()
                          for host in HOSTS}
 
@@ -79,8 +72,8 @@ class SoakMesh:
         return f"tcp://{self.addresses[self.host_of(name)]}:{_port(self.agents[name])}"
 
     def hub_url(self, name: str) -> str:
-        settings = self.agents[name]["settings"]
-        return f"http://{self.addresses[self.host_of(name)]}:{settings['http_port']}"
+        port = self.loaded.agent(name).ports["http_port"]
+        return f"http://{self.addresses[self.host_of(name)]}:{port}"
 
     def leaves(self) -> list[str]:
         """MainPC agents nothing depends on, without a model (candidates to migrate)."""
