@@ -1,6 +1,7 @@
 """MonitorAgent: every ``interval_s`` it asks a few agents something, keeps what they said.
 
-``probes`` is a list of ``[agent, action]``; each answer's latency goes into a short history
+``probes`` is a list of ``[agent, action]`` (``service:model_manager`` names the agent that
+provides that service in this mesh); each answer's latency goes into a short history
 and a latency z-score flags outliers (the original's "failure prediction").  ``summarize``
 (override) reduces an answer to what the role keeps (SystemDigitalTwin: the registry's
 agents per host; VRAMOptimizerAgent: pool pressure).  ``report`` returns it all.
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from common.base_agent import MeshError, handler
+from common.base_agent.services import SERVICE_PREFIX, service_name
 from common.kinds.base import MeshAgent
 
 __all__ = ["MonitorAgent"]
@@ -55,11 +57,17 @@ class MonitorAgent(MeshAgent):
     def on_tick(self) -> None:
         if time.monotonic() >= self._due:
             self._due = time.monotonic() + self.interval_s
-            for agent, action in self.probes:
-                self._probe(agent, action)
+            for target, action in self.probes:
+                self._probe(target, action)
             self.last["local"] = self.local()
 
-    def _probe(self, agent: str, action: str) -> None:
+    def _probe(self, target: str, action: str) -> None:
+        """Ask target; summarize(target, ...) keeps the answer under the agent's name."""
+        agent = _resolve(target)
+        if agent is None:
+            self.failures[target] += 1
+            self.last[target] = {"error": "no agent provides that service in this mesh"}
+            return
         t0 = time.perf_counter()
         try:
             result = self.client.call(agent, action, {}, timeout_s=PROBE_TIMEOUT_S, retries=0)
@@ -75,7 +83,7 @@ class MonitorAgent(MeshAgent):
                 self.anomalies.append({"agent": agent, "ms": round(ms, 3),
                                        "mean_ms": round(mean, 3), "ts": time.time()})
         history.append(ms)
-        self.last[agent] = self.summarize(agent, action, result)
+        self.last[agent] = self.summarize(target, action, result)
 
     def summarize(self, agent: str, action: str, result: Any) -> Any:
         if isinstance(result, dict) and "status" in result:
@@ -91,3 +99,9 @@ class MonitorAgent(MeshAgent):
         latency = {a: round(statistics.fmean(h), 3) for a, h in self.latency_ms.items() if h}
         return {"last": self.last, "mean_latency_ms": latency,
                 "failures": dict(self.failures), "anomalies": list(self.anomalies)}
+
+
+def _resolve(target: str) -> str | None:
+    if target.startswith(SERVICE_PREFIX):
+        return service_name(target[len(SERVICE_PREFIX):])
+    return target

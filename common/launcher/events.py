@@ -81,6 +81,6 @@ class EventSink:
             manager.call_endpoint(
                 self.manager_endpoint, "holder_exited",
                 {"host": self.addresses.get(event["agent"], ""), "pid": event["pid"]},
-                timeout_s=0.5, retries=0, peer="ModelManagerAgent")
+                timeout_s=0.5, retries=0, peer="the model manager")
         except MeshError as exc:
             log.debug("model manager did not take the exit of %s: %s", event["agent"], exc)

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from common.base_agent.services import service_variable
 from common.config import AgentConfig, MeshConfig, SecretRef, dependency_waves
 from common.launcher.services import derived_settings
 from common.spawn.spec import AgentSpec
@@ -124,6 +125,10 @@ class HostPlan:
             env["MESH_HEALTH_PORT"] = str(agent.health_port)
         if self.registry_endpoint:
             env["MESH_REGISTRY"] = self.registry_endpoint
+        for service in ("registry", "model_manager"):  # the hubs come as hub_endpoints
+            providers = self.config.providers(service)
+            if providers:
+                env[service_variable(service)] = providers[0].name
         for name, ref in agent.secrets.items():
             value = self.secret(agent.name, name, ref)
             if value is not None:

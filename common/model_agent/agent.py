@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from common.base_agent import BadRequest, BaseAgent, handler, require
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError, NoInstanceError, NotFoundError
+from common.base_agent.services import service_name
 from common.extras import TorchMissing, torch_installed
 from common.gpu.backend import MIB
 from common.model_agent.settings import ModelAgentSettings
@@ -70,7 +71,9 @@ class TorchModelAgent(BaseAgent):
         self.last_used_at = time.monotonic()
         client = Client(self.registry_endpoint, ctx=self.ctx, source=self.name,
                         on_wait=self.pump)  # live while the manager is slow to answer
-        self.leases = LeaseClient(client, manager=s.manager,
+        # the mesh's service: model_manager agent; run alone, the pool's default name
+        manager = s.manager or service_name("model_manager") or vp.DEFAULT_MANAGER
+        self.leases = LeaseClient(client, manager=manager,
                                   holder=self._holder(),
                                   timeout_s=s.call_timeout_s)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pydantic import Field
 
 from common.base_agent.settings import AgentSettings
-from common.vram import protocol as vp
 
 __all__ = ["ModelAgentSettings"]
 
@@ -24,6 +23,6 @@ class ModelAgentSettings(AgentSettings):
     autoload: bool = True
     idle_unload_s: float = Field(default=0.0, ge=0)  # 0: never
     keepalive_interval_s: float = Field(default=5.0, gt=0)
-    manager: str = vp.DEFAULT_MANAGER
+    manager: str | None = None  # None: the mesh's service: model_manager agent
     call_timeout_s: float = Field(default=1.0, gt=0)
     host_name: str | None = None  # the host it reports to the pool; None: its address

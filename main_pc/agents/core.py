@@ -15,14 +15,14 @@ __all__ = ["ModelManagerSuite", "RequestCoordinator", "SystemDigitalTwin",
 class SystemDigitalTwin(MonitorAgent):
     """The system model: live agents per host from the registry, and the VRAM ledger."""
 
-    probes = (("ServiceRegistry", "list"), ("ModelManagerAgent", "status"))
+    probes = (("service:registry", "list"), ("service:model_manager", "status"))
     interval_s = 2.0
 
     def summarize(self, agent: str, action: str, result: Any) -> Any:
-        if agent == "ServiceRegistry":
+        if agent == "service:registry":
             hosts = Counter(r.get("host", "?") for r in result)
             return {"agents": len(result), "by_address": dict(hosts)}
-        if agent == "ModelManagerAgent":
+        if agent == "service:model_manager":
             return {g["gpu"]: {"committed_mb": g["committed_mb"], "free_mb": g["free_mb"]}
                     for g in result["gpus"]}
         return super().summarize(agent, action, result)
@@ -31,7 +31,7 @@ class SystemDigitalTwin(MonitorAgent):
 class UnifiedSystemAgent(MonitorAgent):
     """Ops command centre: keeps the registry's view of the mesh for discovery commands."""
 
-    probes = (("ServiceRegistry", "info"),)
+    probes = (("service:registry", "info"),)
     interval_s = 5.0
 
 

@@ -64,7 +64,7 @@ class NLLBAdapter(ModelWorker):
 class VRAMOptimizerAgent(MonitorAgent):
     """VRAM policy for both machines: pressure level per GPU (safe 0.5 / warning 0.75)."""
 
-    probes = (("ModelManagerAgent", "status"),)
+    probes = (("service:model_manager", "status"),)
     interval_s = 2.0
 
     def summarize(self, agent: str, action: str, result: Any) -> Any:

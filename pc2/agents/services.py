@@ -73,11 +73,12 @@ class RemoteConnectorAgent(RouterAgent):
 class ResourceManager(MonitorAgent):
     """PC2's CPU and memory (80 % thresholds) and its GPU through the VRAM pool."""
 
-    probes = (("ModelManagerAgent", "status"),)
+    probes = (("service:model_manager", "status"),)
     interval_s = 3.0
 
     def summarize(self, agent: str, action: str, result: Any) -> Any:
-        return [g for g in result["gpus"] if g["host"] == "pc2"]
+        own = os.environ.get("MESH_HOST")  # this agent's host, as the launcher names it
+        return [g for g in result["gpus"] if g["host"] == own]
 
     def local(self) -> dict[str, Any]:
         cpu, mem = psutil.cpu_percent(None), psutil.virtual_memory().percent

@@ -67,6 +67,10 @@ def test_the_pool_takes_each_hosts_gpus_and_the_agents_find_the_services(shipped
     assert plan.registry_endpoint == "tcp://10.9.0.1:7200"
     assert plan.hub_endpoints == ["tcp://10.9.0.2:9101", "tcp://10.9.0.1:9001"]
     assert plan.manager_endpoint == "tcp://10.9.0.1:7212"
+    # an agent that calls a service learns its name from the launcher, never writes it down
+    env = plan.environment(config.agent("ResourceManager"))
+    assert (env["MESH_SERVICE_MODEL_MANAGER"], env["MESH_SERVICE_REGISTRY"]) == (
+        "ModelManagerAgent", "ServiceRegistry")
 
 
 def test_a_config_that_still_copies_derived_settings_is_told_what_replaced_them(shipped):
