@@ -30,8 +30,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from common.config import ConfigError, ConfigIssue, MeshConfig
+from common.config.fields import AgentName, EnvName, HostName, ModuleRef
 from common.config.reader import read_yaml
-from common.config.schema import AgentName, EnvName, HostName, ModuleRef
 from common.config.validation import issues_from_validation_error
 
 __all__ = ["AgentChange", "ChangeFile", "Gates", "Probe", "load_change", "parse_change"]

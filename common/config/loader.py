@@ -15,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from common.config.agent_classes import class_issues
 from common.config.checks import ConfigView, check_view
+from common.config.fields import HostName
 from common.config.issues import ConfigError, ConfigIssue, format_path, path_sort_key
 from common.config.legacy import detect_schema, read_legacy
 from common.config.legacy_merge import combine_legacy
@@ -23,7 +24,6 @@ from common.config.schema import (
     AgentConfig,
     GlobalSettings,
     HostConfig,
-    HostName,
     MeshConfig,
     peek_port_offset,
 )

@@ -11,25 +11,30 @@ collisions, secrets written as values) live in `common.config.checks`.
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
     model_validator,
 )
 
-from common.config.expressions import PORT_MAX, resolve_port
+from common.config.expressions import PORT_MAX
+from common.config.fields import (
+    AgentName,
+    EnvName,
+    HostName,
+    IpAddress,
+    ModuleRef,
+    Port,
+    PortKey,
+    Text,
+)
 
 __all__ = [
-    "AGENT_NAME_PATTERN",
     "AgentConfig",
     "GlobalSettings",
     "GpuConfig",
@@ -50,7 +55,6 @@ __all__ = [
     "peek_port_offset",
 ]
 
-AGENT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 LAUNCHER_PORT_BASE = 7300  # + the host's position under hosts:, + global.port_offset
 HostRole = Literal["registry", "registry_replica", "hub_central", "hub_edge", "model_manager"]
 SINGLETON_ROLES: tuple[str, ...] = ("registry", "registry_replica", "hub_central", "model_manager")
@@ -62,45 +66,6 @@ SERVICE_ROLES: dict[str, tuple[str, ...]] = {
     "hub": ("hub_central", "hub_edge"),
     "model_manager": ("model_manager",),
 }
-
-
-def _matching(pattern: str, what: str) -> AfterValidator:
-    regex = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not regex.match(value):
-            raise ValueError(f"invalid {what}; expected {pattern}")
-        return value
-
-    return AfterValidator(check)
-
-
-def _port(value: object, info: ValidationInfo) -> int:
-    context = info.context if isinstance(info.context, dict) else {}
-    return resolve_port(value, int(context.get("port_offset", 0)))
-
-
-def _ip_address(value: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise ValueError("not an IP address (IPv4 or IPv6)") from None
-
-
-def _non_empty(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value
-
-
-Port = Annotated[int, BeforeValidator(_port)]
-AgentName = Annotated[str, _matching(AGENT_NAME_PATTERN, "agent name")]
-HostName = Annotated[str, _matching(r"^[a-z][a-z0-9_]{0,31}$", "host name")]
-EnvName = Annotated[str, _matching(r"^[A-Za-z_][A-Za-z0-9_]*$", "environment variable name")]
-PortKey = Annotated[str, _matching(r"^[a-z][a-z0-9_]{0,31}$", "port name")]
-ModuleRef = Annotated[str, _matching(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$",
-                                     "module reference 'package.module:Class'")]
-Text = Annotated[str, AfterValidator(_non_empty)]
 
 
 class _Model(BaseModel):
@@ -166,7 +131,7 @@ class HostConfig(_Model):
     `launcher_port`: the tcp port of the host's launcher (control requests from either host:
     `mesh status`, `down`, `restart`, `logs`, `migrate`); see `default_launcher_port`."""
 
-    address: Annotated[str, AfterValidator(_ip_address)]
+    address: IpAddress
     launcher_port: Port | None = None
     gpu: GpuConfig | None = None
     roles: list[HostRole] = Field(default_factory=list)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from common.base_agent.errors import BadRequest, MeshError
 from common.base_agent.handlers import handler, require
 from common.base_agent.protocol import ErrorCode
-from common.config.schema import AGENT_NAME_PATTERN
+from common.config.fields import AGENT_NAME_PATTERN
 
 if TYPE_CHECKING:
     from common.launcher.plan import HostPlan
