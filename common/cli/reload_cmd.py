@@ -17,6 +17,8 @@ from common.cli.hosts import (
     selected_hosts,
 )
 from common.cli.output import fail, print_json
+from common.config import MeshConfig
+from common.config.agent_classes import class_issues
 from common.launcher import HostPlan
 
 __all__ = ["reload"]
@@ -32,8 +34,10 @@ def reload(host: str = HOST_OPTION, config: str = CONFIG_OPTION, run_dir: str = 
     """Each host's launcher re-reads its own copy of the config and applies the difference,
     in dependency order: added agents start, removed ones stop, changed ones restart (and,
     where a port changed, the agents that depend on them); nothing else restarts.  The plan
-    is printed first.  A config with errors changes nothing (exit 2)."""
+    is printed first.  A config with errors, or an agent whose settings do not fit its class,
+    changes nothing (exit 2)."""
     plan = launcher_plan(config)  # this folder's copy must be valid too: exit 2 with every error
+    _require_classes(plan.config)
     results: list[dict[str, Any]] = []
     failed = []
     with Client(source="mesh-reload") as client:
@@ -64,3 +68,13 @@ def _reload(client: Client, plan: HostPlan, host: str, dry_run: bool, quiet: boo
                    else f"{host}: the file changed meanwhile; applied:\n"
                    + "\n".join(done["lines"]))
     return done
+
+
+def _require_classes(cfg: MeshConfig) -> None:
+    """Every agent fits its class (its settings model, the service it provides), checked here
+    where the agent modules can be imported (the launchers import none)."""
+    issues = class_issues(list(enumerate(cfg.agents)))
+    if issues:
+        typer.echo("\n".join(str(issue) for issue in issues), err=True)
+        raise fail(f"{len(issues)} problem(s) with agents' settings or services; nothing "
+                   "changed (see `mesh config check`)", 2)

@@ -79,6 +79,11 @@ def test_reload_restarts_exactly_what_changed(mesh, ports):
         bad = _mesh(run, "reload")
         assert bad.returncode == 2 and "Nope" in bad.stderr
         assert _pids(run) == before
+        _edit(run, lambda a: a["E"].update(dependencies=["ServiceRegistry"], settings={
+            "rulez": 3}, module="pc2.agents.services:AdvancedRouter"))  # a typed class
+        typo = _mesh(run, "reload")
+        assert typo.returncode == 2 and "agents[5].settings.rulez" in typo.stderr, typo.stderr
+        assert _pids(run) == before
         run.config_path.write_text(good)
         same = _mesh(run, "reload")
         assert same.returncode == 0 and "pc2: nothing changed" in same.stdout
