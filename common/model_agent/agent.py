@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from common.base_agent import BadRequest, BaseAgent, handler, require
@@ -33,9 +34,11 @@ from common.vram import protocol as vp
 from common.vram.client import LeaseClient
 
 if TYPE_CHECKING or torch_installed():  # the models extra: without it, TorchMissing at setup
-    import torch
+    with warnings.catch_warnings():  # torch warns on import where numpy is absent; none is used
+        warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+        import torch
 
-    from common.model_agent.weights import SyntheticModel, build_model, param_bytes
+        from common.model_agent.weights import SyntheticModel, build_model, param_bytes
 
 __all__ = ["TorchModelAgent"]
 
