@@ -17,7 +17,7 @@ from common.base_agent.errors import MeshError
 from common.base_agent.protocol import ACTION_HEALTH, ACTION_LOOKUP
 from common.config import MeshConfig
 from common.hub.client import HubReader
-from common.launcher.plan import HostPlan, registry_agent
+from common.launcher.plan import HostPlan
 from migration.risk import Observed
 
 __all__ = ["CALL_TIMEOUT_S", "MeshControl"]
@@ -37,8 +37,7 @@ class MeshControl:
         self.plan = HostPlan(config, next(iter(config.hosts)), addresses)
         self.hub_urls = hub_urls or []
         self.timeout_s = timeout_s
-        reg = registry_agent(config)
-        self.registry = (f"tcp://{config.hosts[reg.host].address}:{reg.port}" if reg else None)
+        self.registry = self.plan.registry_endpoint  # `--address` applied, like the launchers
         self.client = Client(self.registry, source="mesh-migrate", breaker_threshold=10**9)
 
     def close(self) -> None:

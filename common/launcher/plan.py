@@ -18,20 +18,13 @@ from common.config import AgentConfig, MeshConfig, SecretRef, dependency_waves
 from common.launcher.services import derived_settings
 from common.spawn.spec import AgentSpec
 
-__all__ = ["HostPlan", "SecretError", "registry_agent"]
+__all__ = ["HostPlan", "SecretError"]
 
 log = logging.getLogger(__name__)
 
 
 class SecretError(Exception):
     """A secret the config names cannot be read; the message names agent and source."""
-
-
-def registry_agent(config: MeshConfig) -> AgentConfig | None:
-    """The agent that runs the ServiceRegistry (``service: registry``, on the host with the
-    registry role)."""
-    providers = config.providers("registry")
-    return providers[0] if providers else None
 
 
 class HostPlan:
@@ -71,8 +64,9 @@ class HostPlan:
 
     @property
     def registry_endpoint(self) -> str | None:
-        agent = registry_agent(self.config)
-        return self.endpoint(agent) if agent else None
+        """The ``service: registry`` agent's endpoint (on the host with the registry role)."""
+        providers = self.config.providers("registry")
+        return self.endpoint(providers[0]) if providers else None
 
     @property
     def hub_endpoints(self) -> list[str]:
