@@ -111,6 +111,9 @@ class GpuDevice(_Model):
 class GpuConfig(_Model):
     backend: Literal["nvml", "simulated", "auto"] = "auto"
     devices: list[GpuDevice] = Field(default_factory=list)
+    warm_ram_mb: int = Field(default=0, ge=0, description=(
+        "host RAM the VRAM pool may fill with evicted models' weights (the warm tier: they "
+        "come back from RAM, not disk); 0: no warm tier on this host"))
 
     @model_validator(mode="after")
     def _simulated_needs_devices(self) -> GpuConfig:

@@ -2,7 +2,10 @@
 
 It acquires a lease from the ModelManagerAgent, loads weights (a deterministic synthetic model
 of the declared size), serves ``infer``, unloads on request (``vram_unload``, ``unload``) or when
-idle, and releases.  With CUDA it loads onto the granted GPU and reports
+idle, and releases.  Unloading, it offers its weights to the warm tier: kept in host RAM when
+the pool says so (``release`` -> ``warm``), dropped on ``vram_drop_warm``; the next load comes
+from RAM, else from its checkpoint on disk (common.model_agent.store), and its report says
+which and how long it took.  With CUDA it loads onto the granted GPU and reports
 ``torch.cuda.memory_allocated``; on a CPU-only machine ``weights_scale`` loads a proportionally
 smaller real tensor set while the lease accounts the full declared size.
 
@@ -38,7 +41,8 @@ if TYPE_CHECKING or torch_installed():  # the models extra: without it, TorchMis
         warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
         import torch
 
-        from common.model_agent.weights import SyntheticModel, build_model, param_bytes
+        from common.model_agent.store import WeightStore
+        from common.model_agent.weights import SyntheticModel, param_bytes
 
 __all__ = ["TorchModelAgent"]
 
@@ -69,7 +73,11 @@ class TorchModelAgent(BaseAgent):
         self.unload_asked = ""
         self.last_error = ""
         self._loader: threading.Thread | None = None
-        self._loaded: SyntheticModel | BaseException | None = None
+        self._loaded: tuple[SyntheticModel, vp.Tier, float | None] | BaseException | None = None
+        self.store = WeightStore(self.model_name, int(self.true_vram_mb * MIB * self.scale),
+                                 s.weights_dir)
+        self.loaded_from: vp.Tier | None = None
+        self._uses = 0  # infer calls since the last touch
         self._next_call_at = self._next_keepalive_at = self._touched_at = 0.0
         self.last_used_at = time.monotonic()
         client = Client(self.registry_endpoint, ctx=self.ctx, source=self.name,
@@ -82,7 +90,8 @@ class TorchModelAgent(BaseAgent):
 
     def _holder(self) -> dict[str, Any]:
         return {"name": self.name, "instance_id": self.instance_id, "endpoint": self.endpoint,
-                "pid": os.getpid(), "host": self.settings.host_name or self.host}
+                "pid": os.getpid(),
+                "host": self.settings.host_name or os.environ.get("MESH_HOST") or self.host}
 
     # -- actions -----------------------------------------------------------------------------
     @handler("infer")
@@ -92,6 +101,7 @@ class TorchModelAgent(BaseAgent):
         if deadline_s <= 0:
             raise BadRequest("payload.deadline_s must be > 0")
         self.last_used_at = time.monotonic()
+        self._uses += 1
         if self.state is not ModelState.READY or self.model is None:
             self.want_loaded = True  # wait for it (parked), or refused if it cannot be in time
             raise self.load_wait.admit(deadline_s, self.state, self.lease, len(self.parked))
@@ -100,7 +110,9 @@ class TorchModelAgent(BaseAgent):
         out = float(self.model(x).sum())
         if self.last_used_at - self._touched_at >= TOUCH_EVERY_S:
             self._touched_at = self.last_used_at
-            self._guard(lambda: self.leases.touch(self.lease["lease_id"]))  # type: ignore[index]
+            uses, self._uses = self._uses, 0
+            self._guard(lambda: self.leases.touch(self.lease["lease_id"],  # type: ignore[index]
+                                                  uses))
         return {"model": self.model_name, "output": out, "gpu": self.lease and self.lease["gpu"]}
 
     @handler("load")
@@ -120,7 +132,8 @@ class TorchModelAgent(BaseAgent):
         return {"model": self.model_name, "state": self.state.value, "lease": self.lease,
                 "param_bytes": param_bytes(self.model) if self.model is not None else 0,
                 "last_error": self.last_error, "waiting": len(self.parked),
-                "load_s": self.load_wait.load_s}
+                "load_s": self.load_wait.load_s, "warm": self.store.warm is not None,
+                "loaded_from": self.loaded_from and self.loaded_from.value}
 
     @handler(vp.NOTICE_UNLOAD)
     def on_unload_notice(self, payload: Any) -> dict[str, bool]:
@@ -137,11 +150,19 @@ class TorchModelAgent(BaseAgent):
             self._start_loading(dict(payload))
         return {"ok": True}
 
+    @handler(vp.NOTICE_DROP_WARM)
+    def on_drop_warm(self, payload: Any = None) -> dict[str, bool]:
+        """The warm tier needs the RAM: the next load comes from disk."""
+        self.store.drop()
+        return {"ok": True}
+
     @handler(vp.NOTICE_STARTED)
     def on_manager_started(self, payload: Any = None) -> dict[str, bool]:
-        """The manager (re)started knowing no lease: check ours now, not at the next
-        keepalive (it answers not_found: unload, then acquire again)."""
+        """The manager (re)started knowing no lease and no warm copy: check our lease now, not
+        at the next keepalive (it answers not_found: unload, then acquire again), and drop
+        weights kept in RAM that its ledger no longer counts."""
         self._next_call_at = self._next_keepalive_at = 0.0
+        self.store.drop()
         return {"ok": True}
 
     # -- the loop ----------------------------------------------------------------------------
@@ -224,12 +245,11 @@ class TorchModelAgent(BaseAgent):
         self.state = next_state(self.state, ModelState.LOADING)
         self.load_wait.load_started()
         self._loaded = None
-        size = int(self.true_vram_mb * MIB * self.scale)
         device = self._device()
 
         def load() -> None:
             try:
-                self._loaded = build_model(self.model_name, size, device)
+                self._loaded = self.store.load(device)
             except BaseException as exc:  # reported from the loop thread
                 self._loaded = exc
 
@@ -240,18 +260,19 @@ class TorchModelAgent(BaseAgent):
         if self._loader is None or self._loader.is_alive():
             return
         loaded, self._loader, self._loaded = self._loaded, None, None
-        if not isinstance(loaded, SyntheticModel):
+        if not isinstance(loaded, tuple):
             self.last_error = f"load failed: {loaded!r}"
             self.state = next_state(self.state, ModelState.UNLOADING)
             self._unload_and_release()
             return
-        self.model = loaded
+        self.model, self.loaded_from, load_s = loaded
         self.state = next_state(self.state, ModelState.READY)
         self.load_wait.load_finished()
         self.answer_parked(self.parked.take())  # served in the next drain, by the model now in
         self.last_used_at = time.monotonic()
         self._guard(lambda: self.leases.report(self.lease["lease_id"],  # type: ignore[index]
-                                               self._used_bytes()))
+                                               self._used_bytes(), load_s=load_s,
+                                               tier=self.loaded_from))
 
     def _used_bytes(self) -> int:
         device = self._device()
@@ -265,19 +286,34 @@ class TorchModelAgent(BaseAgent):
         return f"cuda:{self.lease.get('gpu_index') or 0}"
 
     def _unload_and_release(self) -> None:
-        """Drop the weights for real, then give the lease back."""
+        """Take the weights off the GPU (into host RAM when they were in, the warm tier may
+        keep them), then give the lease back; the pool's answer says whether to keep them."""
         if self.state is not ModelState.UNLOADING:
             self.state = next_state(self.state, ModelState.UNLOADING)
         device = self._device()
+        lease, self.lease, self.unload_asked = self.lease, None, ""
+        offered = 0
+        if lease is not None and self.model is not None:
+            self.store.keep(self.model)
+            offered = int(param_bytes(self.model) / self.scale)  # what the lease accounted
         self.model = None
         gc.collect()
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
-        lease, self.lease, self.unload_asked = self.lease, None, ""
         self.state = next_state(self.state, ModelState.UNLOADED)
         if lease is not None:
-            self._guard(lambda: self.leases.release(lease["lease_id"]))
-        log.info("%s unloaded %s", self.name, self.model_name)
+            self._guard(lambda: self._release(lease["lease_id"], offered))
+        log.info("%s unloaded %s (%s)", self.name, self.model_name,
+                 "kept in RAM" if self.store.warm is not None else "dropped")
+
+    def _release(self, lease_id: str, offered: int) -> None:
+        try:
+            reply = self.leases.release(lease_id, warm_bytes=offered)
+        except MeshError:
+            self.store.drop()  # the pool's ledger does not count it
+            raise
+        if not reply.get("warm"):
+            self.store.drop()
 
     def _lost_lease(self, why: str) -> None:
         """The lease is gone (expired, reclaimed): holding weights now would over-commit."""
@@ -286,6 +322,7 @@ class TorchModelAgent(BaseAgent):
         if self.state in (ModelState.READY, ModelState.ACQUIRING):
             self.lease = None
             self._unload_and_release()
+        self.store.drop()  # a lost lease is no release: the pool counts no warm copy
 
     def on_stop(self) -> None:
         if self.lease is not None and self.state is not ModelState.UNLOADED:

@@ -26,3 +26,4 @@ class ModelAgentSettings(AgentSettings):
     manager: str | None = None  # None: the mesh's service: model_manager agent
     call_timeout_s: float = Field(default=1.0, gt=0)
     host_name: str | None = None  # the host it reports to the pool; None: its address
+    weights_dir: str | None = None  # its checkpoint (disk tier); None: $MESH_STATE_DIR/weights

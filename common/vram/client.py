@@ -41,21 +41,28 @@ class LeaseClient:
             "hosts": list(hosts or []), "wait": wait, "deadline_s": deadline_s,
             "holder": self.holder}, idempotent=False)
 
-    def release(self, lease_id: str, *, timeout_s: float | None = None,
+    def release(self, lease_id: str, *, warm_bytes: int = 0, timeout_s: float | None = None,
                 retries: int = 2) -> dict[str, Any]:
-        """Give the lease back (cancels it while queued); a stopping agent passes a short
-        timeout_s and no retries so that a dead manager does not hold up its exit."""
-        return self.client.call(self.manager, vp.ACTION_RELEASE, {"lease_id": lease_id},
+        """Give the lease back (cancels it while queued); warm_bytes > 0 offers the unloaded
+        weights to the warm tier (the reply's ``warm`` says whether to keep them).  A stopping
+        agent passes a short timeout_s and no retries so that a dead manager does not hold up
+        its exit."""
+        return self.client.call(self.manager, vp.ACTION_RELEASE,
+                                {"lease_id": lease_id, "warm_bytes": int(warm_bytes)},
                                 timeout_s=timeout_s or self.timeout_s, retries=retries)
 
     def keepalive(self, lease_id: str) -> dict[str, Any]:
         return self._call(vp.ACTION_KEEPALIVE, {"lease_id": lease_id})
 
-    def touch(self, lease_id: str) -> dict[str, Any]:
-        return self._call(vp.ACTION_TOUCH, {"lease_id": lease_id})
+    def touch(self, lease_id: str, uses: int = 1) -> dict[str, Any]:
+        return self._call(vp.ACTION_TOUCH, {"lease_id": lease_id, "uses": max(1, int(uses))})
 
-    def report(self, lease_id: str, used_bytes: int) -> dict[str, Any]:
-        return self._call(vp.ACTION_REPORT, {"lease_id": lease_id, "used_bytes": int(used_bytes)})
+    def report(self, lease_id: str, used_bytes: int, *, load_s: float | None = None,
+               tier: vp.Tier | None = None) -> dict[str, Any]:
+        """What the loaded model really uses, and how long its load from tier took."""
+        return self._call(vp.ACTION_REPORT, {
+            "lease_id": lease_id, "used_bytes": int(used_bytes), "load_s": load_s,
+            "tier": tier.value if tier else None})
 
     def lease(self, lease_id: str) -> dict[str, Any]:
         return self._call(vp.ACTION_LEASE, {"lease_id": lease_id})

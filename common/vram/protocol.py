@@ -16,12 +16,20 @@ Manager actions
               a silent wait: queued carries ``position``, ``reason``, ``waited_s`` and
               ``deadline_in_s``; refused carries ``reason``.  A queued request not granted by
               its deadline ends refused, reason ``deadline: ...`` naming what held the room.
-``release``   ``{lease_id}`` -> LeaseView (state released, or cancelled when still queued).
+``release``   ``{lease_id, warm_bytes: int >= 0 = 0}`` -> LeaseView (state released, or
+              cancelled when still queued) plus ``warm: bool``.  ``warm_bytes`` > 0 offers the
+              weights the holder just unloaded to the warm tier (host RAM): ``warm`` true means
+              keep them (the next lease of the model loads from RAM, ``tier: warm``), false
+              means drop them now.
 ``keepalive`` ``{lease_id}`` -> LeaseView.  A lease (or queued request) without keepalive for
               ``keepalive_ttl_s`` expires.  Unknown lease -> error ``not_found``.
-``touch``     ``{lease_id}`` -> LeaseView; marks the model used now (idle time 0, LRU order).
-``report``    ``{lease_id, used_bytes: int >= 0}`` -> LeaseView plus ``over_use`` and
-              ``estimate_mb`` (the corrected estimate for the next lease of this model).
+``touch``     ``{lease_id, uses: int >= 1 = 1}`` -> LeaseView; marks the model used now (idle
+              time 0, LRU order) and counts ``uses`` requests served since the last touch
+              (how often a model is used is half of what evicting it costs).
+``report``    ``{lease_id, used_bytes: int >= 0, load_s: float >= 0 | None, tier: warm | cold |
+              None}`` -> LeaseView plus ``over_use`` and ``estimate_mb`` (the corrected
+              estimate for the next lease of this model).  ``load_s`` is how long the load
+              from ``tier`` took (host RAM or disk); the pool keeps it per model and tier.
 ``lease``     ``{lease_id}`` -> LeaseView (for holders polling a queued request).
 ``holder_exited`` ``{instance_id} | {host, pid}`` -> ``{reclaimed: [lease_id]}``: the event a
               launcher sends when a holder process dies; the registry's expiry does the same.
@@ -30,12 +38,15 @@ Manager actions
 
 LeaseView: ``{lease_id, status, state, model, vram_mb (committed), requested_mb, priority,
 pinned, gpu, host, gpu_index, position, reason, holder, idle_s, granted_mb, reported_mb,
-over_use, waited_s, deadline_in_s, passed_over}`` (the last three while queued, else None).
+over_use, tier, waited_s, deadline_in_s, passed_over}`` (the last three while queued, else
+None); ``tier`` is where the weights come from when granted: ``warm`` (the holder's RAM) or
+``cold`` (disk).
 
 Notices (manager -> holder endpoint, ordinary requests; the holder answers ``{ok: true}``)
 ------------------------------------------------------------------------------------------
 ``vram_unload``  ``{lease_id, reason, deadline_s}``: unload the weights, then ``release``.
 ``vram_granted`` ``{lease_id, gpu, host, gpu_index, vram_mb}``: a queued request was granted.
+``vram_drop_warm`` ``{model}``: the warm tier needs the room: drop the weights kept in RAM.
 ``vram_manager_started`` ``{manager: instance_id}``: sent at start to every registered model
               agent: a restarted manager knows no lease, so holders check theirs now (a
               ``keepalive`` answered ``not_found``) rather than at their next keepalive.
@@ -58,8 +69,10 @@ __all__ = [
     "HOLDER_CAPABILITY",
     "NOTICE_GRANTED",
     "NOTICE_STARTED",
+    "NOTICE_DROP_WARM",
     "NOTICE_UNLOAD",
     "TERMINAL",
+    "Tier",
     "Decision",
     "LeaseState",
     "Reason",
@@ -80,6 +93,7 @@ ACTION_STATUS = "status"
 NOTICE_UNLOAD = "vram_unload"
 NOTICE_GRANTED = "vram_granted"
 NOTICE_STARTED = "vram_manager_started"
+NOTICE_DROP_WARM = "vram_drop_warm"
 HOLDER_CAPABILITY = "model"  # model agents register with it; the manager finds them by it
 
 
@@ -120,6 +134,14 @@ class Reason(StrEnum):
     EVICTING = "evicting"
     IDLE = "idle"
     PRIORITY = "preempted"  # evicted for a request of higher (or equal) priority
+
+
+class Tier(StrEnum):
+    """Where a model's weights are: on a GPU, in its holder's host RAM, or on disk only."""
+
+    RESIDENT = "resident"
+    WARM = "warm"
+    COLD = "cold"
 
 
 def gpu_id(host: str, index: int) -> str:

@@ -20,7 +20,8 @@ from main_pc.model_manager.lease import Lease
 from main_pc.model_manager.placement import allowed_slots, never_evictable, not_evictable_now
 from main_pc.model_manager.policy import GpuSlot, Policy
 
-__all__ = ["deadline_reason", "hold_slot", "note_pass_over", "queue_order", "refusal"]
+__all__ = ["capped_estimate", "deadline_reason", "hold_slot", "note_pass_over", "queue_order",
+           "refusal"]
 
 BLOCKERS_NAMED = 3  # leases named in a deadline refusal
 
@@ -61,17 +62,28 @@ def note_pass_over(ahead: Iterable[Lease], gpu: str, allowed: Mapping[str, set[s
 
 
 def _reachable(request: Lease, slot: GpuSlot, free: Mapping[str, int],
-               on_gpu: Mapping[str, list[Lease]], policy: Policy) -> int:
-    """Room request could ever get on slot: free now plus what may one day be evicted for it."""
+               on_gpu: Mapping[str, list[Lease]], now: float, policy: Policy) -> int:
+    """Room request could get on slot: free now plus what may be evicted for it (once idle)."""
     return free[slot.gpu] + sum(le.committed_bytes for le in on_gpu.get(slot.gpu, ())
-                                if not never_evictable(le, request, policy))
+                                if not never_evictable(le, request, now, policy))
+
+
+def capped_estimate(request: Lease, slots: Sequence[GpuSlot], free: Mapping[str, int],
+                    on_gpu: Mapping[str, list[Lease]], now: float, policy: Policy) -> int:
+    """The bytes to ask for: the estimate, but the headroom added to a declared size never
+    makes a request impossible that its declared size would fit (the reserve absorbs a first
+    load's over-use, and its report corrects the lease)."""
+    reach = max((_reachable(request, s, free, on_gpu, now, policy) for s in slots), default=0)
+    if request.requested_bytes <= reach < request.want_bytes:
+        return reach
+    return request.want_bytes
 
 
 def hold_slot(request: Lease, slots: Sequence[GpuSlot], free: Mapping[str, int],
-              on_gpu: Mapping[str, list[Lease]], policy: Policy) -> GpuSlot | None:
+              on_gpu: Mapping[str, list[Lease]], now: float, policy: Policy) -> GpuSlot | None:
     """Where a request passed over too often holds its room: the GPU with the most free room
-    among those where it could ever fit; None if it could fit on none."""
-    could = [s for s in slots if _reachable(request, s, free, on_gpu, policy)
+    among those where it could fit; None if it could fit on none."""
+    could = [s for s in slots if _reachable(request, s, free, on_gpu, now, policy)
              >= request.want_bytes]
     return max(could, key=lambda s: free[s.gpu], default=None)
 

@@ -19,7 +19,7 @@ from common.gpu.probe import ProbeBackend
 from common.vram import protocol as vp
 from main_pc.model_manager.gauges import pool_gauges
 from main_pc.model_manager.holders import HolderWatch
-from main_pc.model_manager.hosts import HostGpus, build_hosts
+from main_pc.model_manager.hosts import HostGpus, build_hosts, warm_budgets
 from main_pc.model_manager.lease import ACTIVE, Holder, Lease
 from main_pc.model_manager.metrics import VramCollector
 from main_pc.model_manager.outbox import Outbox
@@ -51,7 +51,8 @@ class ModelManagerAgent(BaseAgent):
                              "the config's hosts.*.gpu ({host: {gpu: {...}}} when run alone)")
         local = self.settings.local_host or next(iter(hosts))
         self.gpus: HostGpus = build_hosts(hosts, local, policy.reserve_mb, remote)
-        self.pool = VramPool(self.gpus.slots, policy, **self._clock_kw())
+        self.pool = VramPool(self.gpus.slots, policy, warm_budgets=warm_budgets(hosts),
+                             **self._clock_kw())
         self.outbox = Outbox(self.ctx, self.name)
         self.metrics.registry.register(VramCollector(self.pool, self.gpus.used_bytes))
         self.watch: HolderWatch | None = None
@@ -106,9 +107,12 @@ class ModelManagerAgent(BaseAgent):
     @handler(vp.ACTION_RELEASE)
     def release(self, payload: Any) -> dict[str, Any]:
         lease = self._lease(payload)
-        self.pool.release(lease.lease_id)
+        warm_bytes = require(payload, "warm_bytes", int, 0)
+        if warm_bytes < 0:
+            raise BadRequest("payload.warm_bytes must be >= 0")
+        _, warm = self.pool.release(lease.lease_id, warm_bytes)
         self._after_change(lease)
-        return lease.view(self.pool.clock())
+        return {**lease.view(self.pool.clock()), "warm": warm}
 
     @handler(vp.ACTION_KEEPALIVE)
     def keepalive(self, payload: Any) -> dict[str, Any]:
@@ -118,7 +122,10 @@ class ModelManagerAgent(BaseAgent):
 
     @handler(vp.ACTION_TOUCH)
     def touch(self, payload: Any) -> dict[str, Any]:
-        lease = self.pool.keepalive(self._lease(payload).lease_id, used=True)
+        uses = require(payload, "uses", int, 1)
+        if uses < 1:
+            raise BadRequest("payload.uses must be >= 1")
+        lease = self.pool.keepalive(self._lease(payload).lease_id, used=True, uses=uses)
         self._flush()
         return lease.view(self.pool.clock())
 
@@ -132,10 +139,15 @@ class ModelManagerAgent(BaseAgent):
         used = require(payload, "used_bytes", int)
         if used < 0:
             raise BadRequest("payload.used_bytes must be >= 0")
+        load_s = require(payload, "load_s", int | float, None)
+        tier = require(payload, "tier", str, None)
+        if (load_s is not None and load_s < 0) or tier not in (None, vp.Tier.WARM, vp.Tier.COLD):
+            raise BadRequest("payload.load_s must be >= 0 and payload.tier warm or cold")
         if lease.state in ACTIVE:
             host, _, index = lease.gpu.rpartition(":")
             used = max(used, self.gpus.process_bytes(host, int(index), lease.holder.pid))
-        self.pool.report(lease.lease_id, used)
+        self.pool.report(lease.lease_id, used, load_s=load_s,
+                         tier=vp.Tier(tier) if tier else None)
         self._after_change(lease)
         estimate = self.pool.estimates.effective(lease.model, lease.requested_bytes)
         return {**lease.view(self.pool.clock()), "estimate_mb": round(estimate / MIB, 1)}
@@ -166,6 +178,11 @@ class ModelManagerAgent(BaseAgent):
         return {"gpus": gpus, "leases": active, "queue": [le.view(now) for le in pool.queue()],
                 "counters": dict(pool.counters),
                 "estimates_mb": {m: round(b / MIB, 1) for m, b in pool.estimates.as_dict().items()},
+                "tiers_mb": {h: {t: round(b / MIB, 1) for t, b in tiers.items()}
+                             for h, tiers in pool.tiers().items()},
+                "warm": pool.warm.view(),
+                "models": {m: {"tier": pool.tier_of(m).value, **pool.costs.view(m, now)}
+                           for m in sorted(pool.homes)},
                 "notices": {"sent": self.outbox.sent, "dropped": self.outbox.dropped}}
 
     def hub_gauges(self) -> dict[str, Any]:
@@ -226,8 +243,13 @@ class ModelManagerAgent(BaseAgent):
     def _flush(self) -> None:
         notices, self.pool.notices = self.pool.notices, []
         for notice in notices:
+            if notice.copy is not None:
+                if notice.copy.holder.endpoint:
+                    self.outbox.send(notice.copy.holder.endpoint, notice.action,
+                                     {"model": notice.copy.model})
+                continue
             lease = notice.lease
-            if not lease.holder.endpoint:
+            if lease is None or not lease.holder.endpoint:
                 continue
             payload: dict[str, Any] = {"lease_id": lease.lease_id, "gpu": lease.gpu}
             if notice.action == vp.NOTICE_UNLOAD:
@@ -236,4 +258,5 @@ class ModelManagerAgent(BaseAgent):
                 payload.update(lease.view(self.pool.clock()))
             self.outbox.send(lease.holder.endpoint, notice.action, payload)
         if notices:
-            self.outbox.keep_only({le.holder.endpoint for le in self.pool.leases.values()})
+            self.outbox.keep_only({le.holder.endpoint for le in self.pool.leases.values()}
+                                  | {c.holder.endpoint for c in self.pool.warm.copies.values()})

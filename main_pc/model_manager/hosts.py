@@ -17,7 +17,7 @@ from common.gpu.choose import make_backend
 from common.gpu.simulated import SimulatedBackend
 from main_pc.model_manager.policy import GpuSlot
 
-__all__ = ["HostGpus", "build_hosts"]
+__all__ = ["HostGpus", "build_hosts", "warm_budgets"]
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +68,9 @@ def build_hosts(hosts: Mapping[str, Any], local_host: str, reserve_mb: int,
         log.info("host %s: %s backend, %d GPU(s)", host, backends[host].kind,
                  len(backends[host].gpus()))
     return HostGpus(backends, reserve_mb)
+
+
+def warm_budgets(hosts: Mapping[str, Any]) -> dict[str, int]:
+    """Host -> bytes of RAM the warm tier may use there (``gpu.warm_ram_mb``; 0: none)."""
+    return {host: int(((entry or {}).get("gpu") or {}).get("warm_ram_mb") or 0) * MIB
+            for host, entry in hosts.items()}

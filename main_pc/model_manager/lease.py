@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.gpu.backend import MIB
-from common.vram.protocol import TERMINAL, Decision, LeaseState
+from common.vram.protocol import TERMINAL, Decision, LeaseState, Tier
 
 __all__ = ["ACTIVE", "Holder", "Lease", "TransitionError", "transition"]
 
@@ -80,6 +80,7 @@ class Lease:
     reason: str = ""
     position: int = -1
     passed_over: int = 0  # later requests granted on a GPU it may use while it waited
+    tier: Tier = Tier.COLD  # where its weights come from: its holder's RAM (warm) or disk
 
     @property
     def committed_bytes(self) -> int:
@@ -114,7 +115,7 @@ class Lease:
                 "reason": self.reason or None, "holder": self.holder.as_dict(),
                 "idle_s": round(max(0.0, now - self.last_used_at), 3),
                 "reported_mb": round(self.reported_bytes / MIB, 1),
-                "over_use": self.over_use,
+                "over_use": self.over_use, "tier": self.tier.value,
                 "waited_s": round(now - self.created_at, 3) if queued else None,
                 "deadline_in_s": round(self.deadline_at - now, 3) if queued else None,
                 "passed_over": self.passed_over if queued else None}

@@ -21,6 +21,7 @@ __all__ = ["Outbox"]
 
 log = logging.getLogger(__name__)
 NOTICE_HWM = 100
+CLOSE_LINGER_MS = 200
 
 
 class Outbox:
@@ -57,10 +58,11 @@ class Outbox:
                     log.warning("%s answered a notice with %s: %s", endpoint, reply.code,
                                 reply.message)
 
-    def keep_only(self, endpoints: set[str]) -> None:
-        """Close the sockets of holders that no longer hold anything."""
+    def keep_only(self, endpoints: set[str], linger_ms: int = CLOSE_LINGER_MS) -> None:
+        """Close the sockets of holders that no longer hold anything (a notice just queued to
+        one still has linger_ms to leave)."""
         for endpoint in [e for e in self._socks if e not in endpoints]:
-            self._socks.pop(endpoint).close(linger=0)
+            self._socks.pop(endpoint).close(linger=linger_ms)
 
     def close(self) -> None:
-        self.keep_only(set())
+        self.keep_only(set(), linger_ms=0)

@@ -1,18 +1,26 @@
 """Where a request goes: a GPU where it fits now, or one where evicting idle leases makes room.
 
+Who may be evicted: never a pinned lease, nor one of higher priority than the request's
+priority aged by its wait (one level per ``aging_s``, as in the queue's order, so a waiting
+request is not starved for ever by busier, higher-priority ones).  Among those, the victims are
+the ones whose eviction costs least: by expected cost (``eviction: cost``; its use rate times
+its reload time from the tier it would go to, costs.py), or least recently used first
+(``eviction: lru``), lower priorities always before higher.
 Pure functions over the pool's state; the pool applies what they choose.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from common.vram.protocol import LeaseState
 from main_pc.model_manager.lease import Lease
 from main_pc.model_manager.policy import GpuSlot, Policy
 
-__all__ = ["allowed_slots", "evictable", "never_evictable", "not_evictable_now", "pick_fit",
-           "plan_eviction"]
+__all__ = ["aged_priority", "allowed_slots", "evictable", "never_evictable", "not_evictable_now",
+           "pick_fit", "plan_eviction"]
+
+Cost = Callable[[Lease], float]  # what evicting a lease is expected to cost
 
 
 def allowed_slots(slots: Sequence[GpuSlot], hosts: Sequence[str]) -> list[GpuSlot]:
@@ -32,21 +40,27 @@ def pick_fit(want_bytes: int, slots: Iterable[GpuSlot],
     return None
 
 
-def never_evictable(lease: Lease, request: Lease, policy: Policy) -> str:
-    """Why lease can never be evicted for request ("" if it can, once idle)."""
+def aged_priority(request: Lease, now: float, policy: Policy) -> float:
+    """The request's priority plus one level per aging_s it has waited."""
+    return request.priority + max(0.0, now - request.created_at) / policy.aging_s
+
+
+def never_evictable(lease: Lease, request: Lease, now: float, policy: Policy) -> str:
+    """Why lease cannot be evicted for request as of now ("" if it can, once idle)."""
     if lease.pinned:
         return "pinned"
     if not lease.holder.endpoint:
         return "no holder endpoint"
-    if lease.priority > request.priority or (
-            lease.priority == request.priority and not policy.evict_equal_priority):
+    wants = aged_priority(request, now, policy)
+    if lease.priority > wants or (
+            lease.priority == wants and not policy.evict_equal_priority):
         return f"priority {lease.priority}"
     return ""
 
 
 def not_evictable_now(lease: Lease, request: Lease, now: float, policy: Policy) -> str:
     """Why lease may not be evicted for request now ("" if it may)."""
-    why = never_evictable(lease, request, policy)
+    why = never_evictable(lease, request, now, policy)
     if why or lease.state not in (LeaseState.GRANTED, LeaseState.LOADED):
         return why or lease.state.value
     if now < lease.evict_backoff_until:
@@ -66,15 +80,17 @@ def evictable(lease: Lease, request: Lease, now: float, policy: Policy) -> bool:
 
 
 def plan_eviction(request: Lease, slots: Iterable[GpuSlot], free: Mapping[str, int],
-                  on_gpu: Mapping[str, list[Lease]], now: float,
-                  policy: Policy) -> tuple[GpuSlot, list[Lease]] | None:
-    """The GPU and the fewest-cost victims (lowest priority, least recently used first)."""
-    best: tuple[tuple[int, int], GpuSlot, list[Lease]] | None = None
+                  on_gpu: Mapping[str, list[Lease]], now: float, policy: Policy,
+                  cost: Cost) -> tuple[GpuSlot, list[Lease]] | None:
+    """The GPU and the victims that make request fit there at the least cost."""
+    by_cost = policy.eviction == "cost"
+    best: tuple[tuple[float, ...], GpuSlot, list[Lease]] | None = None
     for slot in slots:
         short = request.want_bytes - free[slot.gpu]
         candidates = sorted((le for le in on_gpu.get(slot.gpu, ())
                              if evictable(le, request, now, policy)),
-                            key=lambda le: (le.priority, le.last_used_at))
+                            key=lambda le: (le.priority, cost(le) if by_cost else 0.0,
+                                            le.last_used_at))
         victims, gained = [], 0
         for lease in candidates:
             if gained >= short:
@@ -83,7 +99,9 @@ def plan_eviction(request: Lease, slots: Iterable[GpuSlot], free: Mapping[str, i
             gained += lease.committed_bytes
         if gained < short:
             continue
-        cost = (len(victims), sum(v.committed_bytes for v in victims))
-        if best is None or cost < best[0]:
-            best = (cost, slot, victims)
+        size = (len(victims), sum(v.committed_bytes for v in victims))
+        rank = (max(v.priority for v in victims), sum(map(cost, victims)), *size) \
+            if by_cost else size
+        if best is None or rank < best[0]:
+            best = (rank, slot, victims)
     return None if best is None else (best[1], best[2])

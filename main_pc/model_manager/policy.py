@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from common.base_agent.settings import AgentSettings
 from common.gpu.backend import MIB
@@ -30,6 +30,12 @@ class Policy(AgentSettings):
     unknown_margin: float = 0.2  # headroom on a model never measured (first loads over-use)
     over_use_tolerance: float = 0.05  # reported use above grant * (1 + this) is over-use
     max_queue: int = 1024
+    # victims: by expected cost (use rate x reload time from the tier they would go to), or
+    # least recently used first; lower priorities go first either way
+    eviction: Literal["cost", "lru"] = "cost"
+    usage_half_life_s: float = 60.0  # how quickly a model's use rate forgets
+    warm_load_s_per_gb: float = 0.05  # reload from host RAM until measured (pinned, PCIe 4 x16)
+    cold_load_s_per_gb: float = 1.0  # reload from disk until measured
 
 
 @dataclass(frozen=True, slots=True)

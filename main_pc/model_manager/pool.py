@@ -5,7 +5,10 @@ turns :attr:`VramPool.notices` into messages to holders; the benchmark drives th
 with a virtual clock.  Invariants: a grant is made only when the GPU's committed bytes plus the
 grant stay within its capacity minus the reserve; no request stays queued past its deadline;
 victims are asked to unload only when together they make the request fit, and only while its
-deadline leaves them ``evict_timeout_s`` to do it.  Who goes first: admission.py.
+deadline leaves them ``evict_timeout_s`` to do it.  Who goes first: admission.py; who is
+evicted: placement.py.  A holder that unloads may keep its weights in host RAM (the warm tier,
+warm.py, within each host's budget): the model's next lease loads from there, placed on that
+host's GPUs first.
 """
 
 from __future__ import annotations
@@ -18,19 +21,29 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from common.base_agent.metrics import PlainHistogram
-from common.vram.protocol import NOTICE_GRANTED, NOTICE_UNLOAD, LeaseState, Reason
+from common.vram.protocol import (
+    NOTICE_DROP_WARM,
+    NOTICE_GRANTED,
+    NOTICE_UNLOAD,
+    LeaseState,
+    Reason,
+    Tier,
+)
 from main_pc.model_manager.admission import (
+    capped_estimate,
     deadline_reason,
     hold_slot,
     note_pass_over,
     queue_order,
     refusal,
 )
+from main_pc.model_manager.costs import CostBook
 from main_pc.model_manager.estimates import EstimateBook
 from main_pc.model_manager.evictions import Pending, abandon, ask_to_unload
 from main_pc.model_manager.lease import ACTIVE, Holder, Lease, transition
 from main_pc.model_manager.placement import allowed_slots, pick_fit, plan_eviction
 from main_pc.model_manager.policy import GpuSlot, Policy
+from main_pc.model_manager.warm import WarmCopy, WarmTier
 
 WAIT_BUCKETS_S = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -44,13 +57,16 @@ MAX_LEASES = 4096  # live leases (granted and queued) the pool holds at most
 
 @dataclass(slots=True)
 class Notice:
-    action: str  # NOTICE_UNLOAD or NOTICE_GRANTED
-    lease: Lease
+    action: str  # NOTICE_UNLOAD or NOTICE_GRANTED (of lease), NOTICE_DROP_WARM (of copy)
+    lease: Lease | None = None
+    copy: WarmCopy | None = None
 
 
 class VramPool:
     def __init__(self, slots: Sequence[GpuSlot], policy: Policy | None = None, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 warm_budgets: dict[str, int] | None = None) -> None:
+        """warm_budgets: host -> bytes of RAM the warm tier may use there (none: no tier)."""
         self.slots = list(slots)
         self.by_gpu = {s.gpu: s for s in self.slots}
         self.policy = policy = policy or Policy()
@@ -59,6 +75,10 @@ class VramPool:
         self.ended: OrderedDict[str, Lease] = OrderedDict()
         self.pending: dict[str, Pending] = {}  # request lease_id -> its eviction
         self.estimates = EstimateBook(policy.estimate_margin, policy.unknown_margin)
+        self.costs = CostBook(policy.usage_half_life_s, policy.warm_load_s_per_gb,
+                              policy.cold_load_s_per_gb)
+        self.warm = WarmTier(warm_budgets or {})
+        self.homes: dict[str, tuple[str, int]] = {}  # model -> (its holder's host, its size)
         self.notices: list[Notice] = []
         self.counters: Counter[str] = Counter()
         self.queue_wait = PlainHistogram(WAIT_BUCKETS_S)
@@ -76,6 +96,10 @@ class VramPool:
                       self.estimates.effective(model, requested_bytes), priority, pinned,
                       tuple(hosts), holder or Holder(), now, now + deadline_s, last_used_at=now,
                       last_keepalive_at=now)
+        if model in self.warm.copies:
+            lease.tier = Tier.WARM
+        lease.want_bytes = capped_estimate(lease, allowed_slots(self.slots, lease.hosts),
+                                           self._free(), self._on_gpu(), now, self.policy)
         queued = sum(le.state is S.QUEUED for le in self.leases.values())
         refused = refusal(lease, self.slots, len(self.leases) >= MAX_LEASES,
                           queued >= self.policy.max_queue)
@@ -91,28 +115,37 @@ class VramPool:
             self.counters["queued"] += 1
         return lease
 
-    def release(self, lease_id: str) -> Lease:
+    def release(self, lease_id: str, warm_bytes: int = 0) -> tuple[Lease, bool]:
+        """-> (the lease, whether its holder keeps the weights it offered in RAM)."""
         lease = self.get(lease_id)
+        warm = False
         if not lease.ended:
+            if warm_bytes > 0 and lease.state in ACTIVE:
+                warm = self._keep_warm(lease, warm_bytes)
             self._end(lease, S.CANCELLED if lease.state is S.QUEUED else S.RELEASED)
             self._pump(self.clock())
-        return lease
+        return lease, warm
 
-    def keepalive(self, lease_id: str, *, used: bool = False) -> Lease:
+    def keepalive(self, lease_id: str, *, used: bool = False, uses: int = 1) -> Lease:
         now = self.tick()
         lease = self.get(lease_id)
         if not lease.ended:
             lease.last_keepalive_at = now
             if used:
                 lease.last_used_at = now
+                self.costs.used(lease.model, uses, now)
         return lease
 
-    def report(self, lease_id: str, used_bytes: int) -> Lease:
-        """The holder's measured use after loading: reconcile, flag over-use, learn."""
+    def report(self, lease_id: str, used_bytes: int, *, load_s: float | None = None,
+               tier: Tier | None = None) -> Lease:
+        """The holder's measured use after loading: reconcile, flag over-use, learn; and how
+        long the load from tier took."""
         now = self.tick()
         lease = self.get(lease_id)
         if lease.state not in ACTIVE:
             return lease
+        if load_s is not None and tier in (Tier.WARM, Tier.COLD):
+            self.costs.loaded(lease.model, tier, load_s)
         lease.reported_bytes = int(used_bytes)
         lease.last_keepalive_at = now
         if lease.state is S.GRANTED:
@@ -141,6 +174,7 @@ class VramPool:
         for lease in gone:
             lease.reason = reason
             self._end(lease, S.RECLAIMED)
+        self.warm.drop_holder(instance_id=instance_id, host=host, pid=pid)
         if gone:
             self._pump(self.clock())
         return [le.lease_id for le in gone]
@@ -181,6 +215,69 @@ class VramPool:
         return queue_order((le for le in self.leases.values() if le.state is S.QUEUED), now,
                            self.policy.aging_s)
 
+    def tiers(self) -> dict[str, dict[str, int]]:
+        """Bytes per host in each tier: resident (leases on its GPUs), warm (copies in its
+        RAM) and cold (models seen on the host that are neither)."""
+        out = {h: dict.fromkeys(Tier, 0) for h in {s.host for s in self.slots}}
+        resident: set[str] = set()
+        for lease in self.leases.values():
+            if lease.state in ACTIVE:
+                out[self.by_gpu[lease.gpu].host][Tier.RESIDENT] += lease.committed_bytes
+                resident.add(lease.model)
+        for copy in self.warm.copies.values():
+            out.setdefault(copy.host, dict.fromkeys(Tier, 0))[Tier.WARM] += copy.size_bytes
+        for model, (host, size) in self.homes.items():
+            if model not in resident and model not in self.warm.copies:
+                out.setdefault(host, dict.fromkeys(Tier, 0))[Tier.COLD] += size
+        return {h: {t.value: b for t, b in tiers.items()} for h, tiers in out.items()}
+
+    def tier_of(self, model: str) -> Tier:
+        if model in self.warm.copies:
+            return Tier.WARM
+        if any(le.model == model and le.state in ACTIVE for le in self.leases.values()):
+            return Tier.RESIDENT
+        return Tier.COLD
+
+    def _home(self, lease: Lease, gpu: str) -> str:
+        """The host whose RAM holds lease's warm copy: its holder's (where the pool knows it
+        by name; run alone, a holder gives its address), else its GPU's."""
+        known = {s.host for s in self.slots}
+        return lease.holder.host if lease.holder.host in known else self.by_gpu[gpu].host
+
+    def _keep_warm(self, lease: Lease, size_bytes: int) -> bool:
+        host = self._home(lease, lease.gpu)
+        now = self.clock()
+        copy = WarmCopy(lease.model, host, int(size_bytes), lease.holder, now)
+        dropped = self.warm.admit(copy, lambda c: self._drop_loss(c, now))
+        if dropped is None:
+            return False
+        self.notices.extend(Notice(NOTICE_DROP_WARM, copy=c) for c in dropped)
+        self.counters["warm_kept"] += 1
+        self.counters["warm_dropped"] += len(dropped)
+        return True
+
+    def _drop_loss(self, copy: WarmCopy, now: float) -> float:
+        """What dropping a warm copy costs: its use rate times the extra reload from disk."""
+        cold = self.costs.reload_s(copy.model, Tier.COLD, copy.size_bytes)
+        warm = self.costs.reload_s(copy.model, Tier.WARM, copy.size_bytes)
+        return self.costs.rate(copy.model, now) * max(0.0, cold - warm)
+
+    def _eviction_cost(self, lease: Lease, now: float) -> float:
+        """What evicting lease costs: its use rate times its reload from the tier it would go
+        to (RAM when the warm tier on its holder's host could take it, else disk)."""
+        host = self._home(lease, lease.gpu)
+        size = lease.committed_bytes
+        tier = Tier.WARM if self.warm.fits(host, size) else Tier.COLD
+        return self.costs.cost(lease.model, tier, size, now)
+
+    def _slots_for(self, lease: Lease) -> list[GpuSlot]:
+        """Allowed GPUs in preference order; a warm model's own host first (its RAM)."""
+        slots = allowed_slots(self.slots, lease.hosts)
+        copy = self.warm.copies.get(lease.model) if lease.tier is Tier.WARM else None
+        if copy is not None:
+            slots.sort(key=lambda s: s.host != copy.host)
+        return slots
+
     def _free(self) -> dict[str, int]:
         free = {g: self.by_gpu[g].usable_bytes - c for g, c in self.committed().items()}
         for lease_id, pending in self.pending.items():
@@ -207,7 +304,7 @@ class VramPool:
         for lease in self.queue(now):
             if lease.lease_id in self.pending:
                 continue
-            slots = allowed_slots(self.slots, lease.hosts)
+            slots = self._slots_for(lease)
             allowed[lease.lease_id] = {s.gpu for s in slots}
             slot = pick_fit(lease.want_bytes, slots, free)
             if slot is not None:
@@ -231,7 +328,8 @@ class VramPool:
         victims their evict_timeout_s (never evict for a request that cannot complete)."""
         if lease.deadline_at - now < self.policy.evict_timeout_s:
             return None
-        plan = plan_eviction(lease, slots, free, self._on_gpu(), now, self.policy)
+        plan = plan_eviction(lease, slots, free, self._on_gpu(), now, self.policy,
+                             lambda victim: self._eviction_cost(victim, now))
         if plan is None:
             return None
         slot, victims = plan
@@ -244,7 +342,7 @@ class VramPool:
         """lease stays queued; once passed over too often, it holds its room on a GPU."""
         held = None
         if lease.passed_over >= self.policy.max_pass_over:
-            held = hold_slot(lease, slots, free, self._on_gpu(), self.policy)
+            held = hold_slot(lease, slots, free, self._on_gpu(), self.clock(), self.policy)
         if held is None:
             lease.reason = Reason.WAITING.value
             return
@@ -276,6 +374,9 @@ class VramPool:
     def _grant(self, lease: Lease, slot: GpuSlot, now: float) -> None:
         transition(lease, S.GRANTED)
         lease.gpu, lease.granted_bytes = slot.gpu, lease.want_bytes
+        copy = self.warm.take(lease.model)  # its weights leave RAM for the GPU
+        lease.tier = Tier.WARM if copy is not None and copy.host == slot.host else Tier.COLD
+        self.homes[lease.model] = (self._home(lease, slot.gpu), lease.want_bytes)
         lease.granted_at = lease.last_used_at = lease.last_keepalive_at = now
         lease.reason = ""
         self.counters["granted"] += 1
