@@ -2,11 +2,15 @@
 
 Request ``status {}`` to the manager (by name, through the registry); reply ``{gpus: [{gpu,
 host, name, capacity_mb, reserve_mb, committed_mb, used_mb, free_mb, peak_committed_mb}],
-leases: [LeaseView], queue: [LeaseView], counters, estimates_mb}`` (common.vram.protocol).
-Prints per GPU: capacity, committed, reported used, free; then the leases (holder, model, size,
-priority, pinned, idle time) and the queue (each request's wait so far, the seconds left
-before its deadline, and why it waits); columns that do not fit the terminal are left out
-(named under the table).  ``--json`` prints the reply as is.
+leases: [LeaseView], queue: [LeaseView], counters, estimates_mb, tiers_mb: {host: {resident,
+warm, cold}}, warm: {host: {budget_mb, used_mb, models}}, models: {model: {tier, uses_per_min,
+warm_load_s, cold_load_s}}}`` (common.vram.protocol).
+Prints per GPU: capacity, committed, reported used, free; per host the MB in each tier
+(resident on its GPUs, warm in its RAM against the warm tier's budget, cold on disk only); then
+the leases (holder, model, size, priority, pinned, idle time, tier loaded from) and the queue
+(each request's wait so far, the seconds left before its deadline, and why it waits); columns
+that do not fit the terminal are left out (named under the table).  ``--json`` prints the
+reply as is.
 """
 
 from __future__ import annotations
@@ -62,13 +66,14 @@ def _manager(registry: str | None, config: str) -> str:
 
 LEASE_COLS: list[str | Col] = [
     Col("holder", key=True), Col("model", wrap_min=12), Col("gpu", key=True), "MB", "state",
-    Col("pinned", drop=2), Col("priority", drop=3), Col("idle s", drop=4), Col("lease", drop=5)]
+    Col("pinned", drop=2), Col("priority", drop=3), Col("idle s", drop=4), Col("tier", drop=5),
+    Col("lease", drop=6)]
 # queued: who waits for what; then how long, until when and why; the lease details last
 QUEUE_COLS: list[str | Col] = [
     "#", Col("holder", key=True), Col("model", wrap_min=12), "MB", Col("waited s", drop=2),
     Col("deadline in s", drop=3), Col("reason", wrap_min=16, drop=1),
     Col("gpu", key=True, drop=4), Col("state", drop=5), Col("pinned", drop=6),
-    Col("priority", drop=7), Col("idle s", drop=8), Col("lease", drop=9)]
+    Col("priority", drop=7), Col("idle s", drop=8), Col("tier", drop=9), Col("lease", drop=10)]
 
 
 def _print(status: dict[str, Any]) -> None:
@@ -78,6 +83,11 @@ def _print(status: dict[str, Any]) -> None:
                 [[g["gpu"], g["name"], g["capacity_mb"], g["committed_mb"], g["used_mb"],
                   g["free_mb"], g["reserve_mb"], g["peak_committed_mb"]]
                  for g in status["gpus"]])
+    print_table("Tiers", [Col("host", key=True), "resident MB", "warm MB", "warm budget MB",
+                          "cold MB", Col("warm models", wrap_min=16, drop=1)],
+                [[host, t["resident"], t["warm"], status["warm"].get(host, {}).get("budget_mb", 0),
+                  t["cold"], ", ".join(status["warm"].get(host, {}).get("models", [])) or "-"]
+                 for host, t in status.get("tiers_mb", {}).items()])
     print_table(f"{len(status['leases'])} leases", LEASE_COLS,
                 [_row(le) for le in status["leases"]])
     print_table(f"{len(status['queue'])} queued", QUEUE_COLS,
@@ -94,4 +104,4 @@ def _row(lease: dict[str, Any]) -> list[Any]:
     holder = lease["holder"].get("name") or lease["holder"].get("instance_id") or "-"
     return [holder, lease["model"], lease["gpu"] or "-", lease["vram_mb"], lease["state"],
             "yes" if lease["pinned"] else "", lease["priority"], lease["idle_s"],
-            lease["lease_id"]]
+            lease.get("tier") or "-", lease["lease_id"]]
