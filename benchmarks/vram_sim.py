@@ -1,7 +1,11 @@
 """The VRAM benchmark's workload and discrete-event simulator (virtual time).
 
-Three policies serve the same request stream on the same simulated GPUs (24 GB + 12 GB):
-  * ours: the real VramPool (main_pc.model_manager.pool) driven with the simulator's clock;
+Four policies serve the same request stream on the same simulated GPUs (24 GB + 12 GB):
+  * ours: the real VramPool (main_pc.model_manager.pool) driven with the simulator's clock:
+    evicted weights go to the warm tier (host RAM, within each host's budget) and come back
+    from there; victims by expected cost (use rate x reload time from their tier);
+  * vllm_sleep_like: the same pool and RAM tier (vLLM's sleep mode: weights offloaded to host
+    RAM, woken from there), victims least recently used, no cost model;
   * ollama: count-limited LRU per GPU; a new load evicts while the predicted size exceeds 80 %
     of the GPU's free memory as measured (loads still in flight are not yet visible: the race
     behind Ollama's OOM reports); estimates are never corrected;
@@ -18,11 +22,17 @@ import random
 from dataclasses import dataclass, field
 
 from common.gpu.backend import MIB
-from common.vram.protocol import NOTICE_GRANTED, NOTICE_UNLOAD, LeaseState
+from common.vram.protocol import (
+    NOTICE_DROP_WARM,
+    NOTICE_GRANTED,
+    NOTICE_UNLOAD,
+    LeaseState,
+    Tier,
+)
 from main_pc.model_manager import GpuSlot, Policy, VramPool
 from main_pc.model_manager.lease import Holder
 
-__all__ = ["GPUS_MB", "MODELS_MB", "Sim", "Stats", "Workload", "run_ours"]
+__all__ = ["GPUS_MB", "MODELS_MB", "WARM_MB", "Sim", "Stats", "Workload", "run_ours"]
 
 GPUS_MB = {"main_pc:0": 24576, "pc2:0": 12288}
 # The roster's GPU agents, the models §5 of original_system.md names, and a few more.
@@ -33,6 +43,9 @@ MODELS_MB = {"model-suite": 6450, "tinyllama": 2800, "nllb-600m": 2400, "buffalo
              "bge-reranker": 1200}
 
 
+WARM_MB = {"main_pc": 32768, "pc2": 16384}  # RAM budgets for the warm tier
+
+
 @dataclass
 class Workload:
     requests: int = 4000
@@ -40,7 +53,8 @@ class Workload:
     zipf_s: float = 1.1
     seed: int = 7
     infer_s: float = 0.05
-    load_s_per_gb: float = 1.0  # configured load cost per GB of weights
+    load_s_per_gb: float = 1.0  # configured load cost per GB of weights, from disk
+    warm_s_per_gb: float = 0.05  # from pinned host RAM (PCIe 4.0 x16, about 20-25 GB/s)
     unload_s: float = 0.2
     reserve_mb: int = 1536
     arrivals: list[tuple[float, str]] = field(default_factory=list)
@@ -134,31 +148,44 @@ class Sim:
         return self.busy_until.get(model, 0.0) <= self.now and model not in self.waiting
 
 
-def run_ours(work: Workload) -> Stats:
+def run_ours(work: Workload, eviction: str = "cost") -> Stats:
+    """Our pool with its warm tier; eviction "lru" is the vLLM-sleep-like policy."""
     sim = Sim(work)
     slots = [GpuSlot(g.split(":")[0], 0, g, mb * MIB, work.reserve_mb * MIB)
              for g, mb in GPUS_MB.items()]
-    pool = VramPool(slots, Policy(min_idle_s=work.infer_s + 0.01, keepalive_ttl_s=1e12,
-                                  reserve_mb=work.reserve_mb), clock=lambda: sim.now)
+    policy = Policy(min_idle_s=work.infer_s + 0.01, keepalive_ttl_s=1e12,
+                    reserve_mb=work.reserve_mb, eviction=eviction,
+                    warm_load_s_per_gb=work.warm_s_per_gb, cold_load_s_per_gb=work.load_s_per_gb)
+    pool = VramPool(slots, policy, clock=lambda: sim.now,
+                    warm_budgets={h: mb * MIB for h, mb in WARM_MB.items()})
     lease_of: dict[str, str] = {}
+    in_ram: set[str] = set()  # models whose weights the warm tier keeps
 
     def after() -> None:
         notices, pool.notices = pool.notices, []
         for notice in notices:
-            model = notice.lease.model
-            if notice.action == NOTICE_UNLOAD:
-                sim.at(max(sim.now, sim.busy_until.get(model, 0.0)) + work.unload_s,
-                       unloaded, model)
+            if notice.action == NOTICE_DROP_WARM and notice.copy is not None:
+                in_ram.discard(notice.copy.model)
+            elif notice.lease is None:
+                continue
+            elif notice.action == NOTICE_UNLOAD:
+                model = notice.lease.model  # unload_s, then the copy into RAM
+                took = work.unload_s + work.warm_s_per_gb * work.true_mb[model] / 1024
+                sim.at(max(sim.now, sim.busy_until.get(model, 0.0)) + took, unloaded, model)
             elif notice.action == NOTICE_GRANTED:
-                start_load(model, notice.lease.gpu)
+                start_load(notice.lease.model, notice.lease.gpu, notice.lease.tier)
 
-    def start_load(model: str, gpu: str) -> None:
-        sim.at(sim.now + work.load_s_per_gb * MODELS_MB[model] / 1024, loaded, model, gpu)
+    def start_load(model: str, gpu: str, tier: Tier) -> None:
+        """From RAM when the pool granted it on the host that keeps its copy, else disk."""
+        in_ram.discard(model)
+        rate = work.warm_s_per_gb if tier is Tier.WARM else work.load_s_per_gb
+        took = rate * work.true_mb[model] / 1024
+        sim.at(sim.now + took, loaded, model, gpu, tier, took)
 
-    def loaded(model: str, gpu: str) -> None:
+    def loaded(model: str, gpu: str, tier: Tier, took: float) -> None:
         ok = sim.materialise(model, gpu)
         if ok:
-            pool.report(lease_of[model], int(work.true_mb[model] * MIB))
+            pool.report(lease_of[model], int(work.true_mb[model] * MIB), load_s=took, tier=tier)
             pool.keepalive(lease_of[model], used=True)
         else:
             pool.release(lease_of.pop(model))
@@ -167,7 +194,10 @@ def run_ours(work: Workload) -> Stats:
 
     def unloaded(model: str) -> None:
         sim.drop(model)
-        pool.release(lease_of.pop(model))
+        _, kept = pool.release(lease_of.pop(model),
+                               warm_bytes=int(work.true_mb[model] * MIB))
+        if kept:
+            in_ram.add(model)
         if model in sim.waiting:  # requests came in while it was being evicted
             acquire(model)
         after()
@@ -176,7 +206,7 @@ def run_ours(work: Workload) -> Stats:
         new = pool.acquire(model, MODELS_MB[model] * MIB, holder=Holder(model, model, "sim"))
         lease_of[model] = new.lease_id
         if new.state is LeaseState.GRANTED:
-            start_load(model, new.gpu)
+            start_load(model, new.gpu, new.tier)
 
     def request(model: str) -> None:
         lease = pool.leases.get(lease_of.get(model, ""))

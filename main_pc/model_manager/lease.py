@@ -81,6 +81,7 @@ class Lease:
     position: int = -1
     passed_over: int = 0  # later requests granted on a GPU it may use while it waited
     tier: Tier = Tier.COLD  # where its weights come from: its holder's RAM (warm) or disk
+    resident_s: float = 0.0  # anti-thrash: once granted, not evicted for this long
 
     @property
     def committed_bytes(self) -> int:

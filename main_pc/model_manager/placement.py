@@ -69,7 +69,7 @@ def not_evictable_now(lease: Lease, request: Lease, now: float, policy: Policy) 
         return "loading"
     if now - lease.last_used_at < policy.min_idle_s:
         return "busy"
-    if now - lease.granted_at < policy.min_resident_s:
+    if now - lease.granted_at < lease.resident_s:
         return "just granted"
     return ""
 

@@ -21,7 +21,8 @@ class Policy(AgentSettings):
     evict_backoff_s: float = 30.0  # a holder that did not release is not asked again for this
     min_idle_s: float = 1.0  # a lease used more recently than this is busy, not evictable
     load_grace_s: float = 60.0  # a granted lease still loading (no report yet) is not evicted
-    min_resident_s: float = 5.0  # anti-thrash: a fresh grant is not evicted before this
+    min_resident_s: float = 5.0  # anti-thrash: a fresh grant is not evicted before this,
+    min_resident_reloads: float = 5.0  # or before this many times its reload, if sooner
     evict_equal_priority: bool = True  # False: evict only strictly lower priorities
     aging_s: float = 30.0  # a queued request gains one priority level per aging_s waited
     max_pass_over: int = 4  # a queued request passed over this often holds its room

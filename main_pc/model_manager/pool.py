@@ -146,6 +146,7 @@ class VramPool:
             return lease
         if load_s is not None and tier in (Tier.WARM, Tier.COLD):
             self.costs.loaded(lease.model, tier, load_s)
+            self._protect(lease)
         lease.reported_bytes = int(used_bytes)
         lease.last_keepalive_at = now
         if lease.state is S.GRANTED:
@@ -262,13 +263,22 @@ class VramPool:
         warm = self.costs.reload_s(copy.model, Tier.WARM, copy.size_bytes)
         return self.costs.rate(copy.model, now) * max(0.0, cold - warm)
 
+    def _reload_s(self, lease: Lease) -> float:
+        """How long lease's model would take to come back if evicted now: from RAM when the
+        warm tier on its host could take it, else from disk."""
+        size = lease.committed_bytes or lease.want_bytes
+        tier = Tier.WARM if self.warm.fits(self._home(lease, lease.gpu), size) else Tier.COLD
+        return self.costs.reload_s(lease.model, tier, size)
+
     def _eviction_cost(self, lease: Lease, now: float) -> float:
-        """What evicting lease costs: its use rate times its reload from the tier it would go
-        to (RAM when the warm tier on its holder's host could take it, else disk)."""
-        host = self._home(lease, lease.gpu)
-        size = lease.committed_bytes
-        tier = Tier.WARM if self.warm.fits(host, size) else Tier.COLD
-        return self.costs.cost(lease.model, tier, size, now)
+        """What evicting lease costs: its use rate times its reload time."""
+        return self.costs.rate(lease.model, now) * self._reload_s(lease)
+
+    def _protect(self, lease: Lease) -> None:
+        """Anti-thrash: a fresh grant stays min_resident_s, or a few of its reloads if sooner
+        (a model back from RAM in 50 ms need not hold the GPU for seconds)."""
+        lease.resident_s = min(self.policy.min_resident_s,
+                               self.policy.min_resident_reloads * self._reload_s(lease))
 
     def _slots_for(self, lease: Lease) -> list[GpuSlot]:
         """Allowed GPUs in preference order; a warm model's own host first (its RAM)."""
@@ -306,13 +316,8 @@ class VramPool:
                 continue
             slots = self._slots_for(lease)
             allowed[lease.lease_id] = {s.gpu for s in slots}
-            slot = pick_fit(lease.want_bytes, slots, free)
-            if slot is not None:
-                self._grant(lease, slot, now)
-            elif slot := self._try_evict(lease, [s for s in slots if s.gpu not in evicting],
-                                         free, now):
-                evicting.add(slot.gpu)
-            else:
+            slot = self._place(lease, slots, free, evicting, now)
+            if slot is None:
                 ahead.append(lease)
                 self._wait(lease, slots, free)
                 continue
@@ -321,6 +326,29 @@ class VramPool:
                 self._wait(due, allowed_slots(self.slots, due.hosts), free)
         for position, lease in enumerate(self.queue(now)):
             lease.position = position
+
+    def _place(self, lease: Lease, slots: list[GpuSlot], free: dict[str, int],
+               evicting: set[str], now: float) -> GpuSlot | None:
+        """Grant lease where it fits, else start the evictions that make it fit.  A warm model
+        tries its own host first (both ways), and another host only once it has waited longer
+        than loading from disk there would add: elsewhere, it loads from disk."""
+        copy = self.warm.copies.get(lease.model) if lease.tier is Tier.WARM else None
+        stages = [slots]
+        if copy is not None:
+            extra_s = (self.costs.reload_s(lease.model, Tier.COLD, lease.want_bytes)
+                       - self.costs.reload_s(lease.model, Tier.WARM, lease.want_bytes))
+            home = [s for s in slots if s.host == copy.host]
+            stages = [home] if now - lease.created_at < extra_s else [home, slots]
+        for stage in stages:
+            slot = pick_fit(lease.want_bytes, stage, free)
+            if slot is not None:
+                self._grant(lease, slot, now)
+                return slot
+            slot = self._try_evict(lease, [s for s in stage if s.gpu not in evicting], free, now)
+            if slot is not None:
+                evicting.add(slot.gpu)
+                return slot
+        return None
 
     def _try_evict(self, lease: Lease, slots: list[GpuSlot], free: dict[str, int],
                    now: float) -> GpuSlot | None:
@@ -377,6 +405,7 @@ class VramPool:
         copy = self.warm.take(lease.model)  # its weights leave RAM for the GPU
         lease.tier = Tier.WARM if copy is not None and copy.host == slot.host else Tier.COLD
         self.homes[lease.model] = (self._home(lease, slot.gpu), lease.want_bytes)
+        self._protect(lease)
         lease.granted_at = lease.last_used_at = lease.last_keepalive_at = now
         lease.reason = ""
         self.counters["granted"] += 1
