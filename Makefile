@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test test-py310 run lint bench clean
+.PHONY: test test-py310 run lint bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -65,6 +65,11 @@ run: $(STAMP)
 	done; \
 	echo "All agents ready. Dashboard: http://127.0.0.1:9000/   (Ctrl-C stops everything)"; \
 	while :; do sleep 3600; done
+
+# gpu-check: on a machine with an NVIDIA GPU (and torch's CUDA build in $(VENV)): the nvml backend,
+# a CUDA model agent under the pool and the warm tier's pinned copies; each skip says why.
+gpu-check: $(STAMP)
+	$(PY) -m pytest -q -rs -m gpu tests/vram
 
 bench: $(STAMP)
 	$(PY) benchmarks/discovery.py
