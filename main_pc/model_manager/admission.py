@@ -20,8 +20,8 @@ from main_pc.model_manager.lease import Lease
 from main_pc.model_manager.placement import allowed_slots, never_evictable, not_evictable_now
 from main_pc.model_manager.policy import GpuSlot, Policy
 
-__all__ = ["capped_estimate", "deadline_reason", "hold_slot", "note_pass_over", "queue_order",
-           "refusal"]
+__all__ = ["blockers", "capped_estimate", "deadline_reason", "hold_slot", "note_pass_over",
+           "queue_order", "refusal", "waiting_reason"]
 
 BLOCKERS_NAMED = 3  # leases named in a deadline refusal
 
@@ -90,17 +90,29 @@ def hold_slot(request: Lease, slots: Sequence[GpuSlot], free: Mapping[str, int],
 
 def deadline_reason(request: Lease, slots: Sequence[GpuSlot], free: Mapping[str, int],
                     on_gpu: Mapping[str, list[Lease]], now: float, policy: Policy) -> str:
-    """Why request was not granted by its deadline: its best GPU's free room and the leases
-    holding the rest, with why each may not be evicted for it."""
-    waited = (f"{Reason.DEADLINE.value}: not granted within "
-              f"{request.deadline_at - request.created_at:g} s")
+    """Why request was not granted by its deadline (see blockers)."""
+    return (f"{Reason.DEADLINE.value}: not granted within "
+            f"{request.deadline_at - request.created_at:g} s; "
+            f"{blockers(request, slots, free, on_gpu, now, policy)}")
+
+
+def waiting_reason(request: Lease, slots: Sequence[GpuSlot], free: Mapping[str, int],
+                   on_gpu: Mapping[str, list[Lease]], now: float, policy: Policy) -> str:
+    """Why request still waits (see blockers): what its callers are told while it queues."""
+    return f"{Reason.WAITING.value}: {blockers(request, slots, free, on_gpu, now, policy)}"
+
+
+def blockers(request: Lease, slots: Sequence[GpuSlot], free: Mapping[str, int],
+             on_gpu: Mapping[str, list[Lease]], now: float, policy: Policy) -> str:
+    """Request's best GPU's free room and the leases holding the rest, with why each may not
+    be evicted for it."""
     if not slots:
-        return f"{waited}; no allowed GPU"
+        return "no allowed GPU"
     best = max(slots, key=lambda s: free[s.gpu])
     held = sorted(((le, not_evictable_now(le, request, now, policy))
                    for le in on_gpu.get(best.gpu, ())), key=lambda pair: -pair[0].committed_bytes)
     named = ", ".join(f"{le.model} ({le.committed_bytes / MIB:.0f} MB, {why or 'evictable'})"
                       for le, why in held[:BLOCKERS_NAMED])
     more = f" and {len(held) - BLOCKERS_NAMED} more" if len(held) > BLOCKERS_NAMED else ""
-    return (f"{waited}; needs {request.want_bytes / MIB:.0f} MB, {best.gpu} has "
+    return (f"needs {request.want_bytes / MIB:.0f} MB, {best.gpu} has "
             f"{max(0, free[best.gpu]) / MIB:.0f} MB free, held by {named or 'nothing'}{more}")

@@ -36,6 +36,7 @@ from main_pc.model_manager.admission import (
     note_pass_over,
     queue_order,
     refusal,
+    waiting_reason,
 )
 from main_pc.model_manager.costs import CostBook
 from main_pc.model_manager.estimates import EstimateBook
@@ -372,7 +373,8 @@ class VramPool:
         if lease.passed_over >= self.policy.max_pass_over:
             held = hold_slot(lease, slots, free, self._on_gpu(), self.clock(), self.policy)
         if held is None:
-            lease.reason = Reason.WAITING.value
+            lease.reason = waiting_reason(lease, slots, free, self._on_gpu(), self.clock(),
+                                          self.policy)
             return
         free[held.gpu] -= lease.want_bytes
         lease.reason = (f"{Reason.HOLDING.value} on {held.gpu} (passed over "
