@@ -59,6 +59,7 @@ def up(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
     plans = [load_plan(config, name, addresses, log_level) for name in hosts]
     _require_settings(plans)
     _require_secrets(plans)
+    _require_scripts(plans)
     _require_torch(plans)
     _check_keys(plans)
     if detach:
@@ -93,6 +94,15 @@ def _require_secrets(plans: list[HostPlan]) -> None:
     if problems:
         typer.echo("\n".join(problems), err=True)
         raise fail(f"{len(problems)} required secret(s) cannot be read; nothing was started", 2)
+
+
+def _require_scripts(plans: list[HostPlan]) -> None:
+    """Every legacy script, its interpreter and working folder must be there, or nothing
+    starts (exit code 2), each one missing named by its field."""
+    problems = [problem for plan in plans for problem in plan.missing_paths()]
+    if problems:
+        typer.echo("\n".join(problems), err=True)
+        raise fail(f"{len(problems)} legacy script path(s) missing; nothing was started", 2)
 
 
 def _require_torch(plans: list[HostPlan]) -> None:

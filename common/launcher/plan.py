@@ -15,6 +15,8 @@ from typing import Any
 
 from common.base_agent.services import service_variable
 from common.config import AgentConfig, MeshConfig, SecretRef, dependency_waves
+from common.config.legacy_env import expand, expansion_values
+from common.launcher.legacy import missing_paths, script_fields
 from common.launcher.services import derived_settings
 from common.spawn.spec import AgentSpec
 
@@ -93,15 +95,18 @@ class HostPlan:
     def spec(self, agent: AgentConfig) -> AgentSpec:
         """What the fork server's child needs to become agent (common.spawn.child)."""
         g = self.config.global_
+        legacy = script_fields(self.base_dir, agent, [expand(a, self.expansions(agent))
+                                                       for a in agent.args]) \
+            if agent.script_path else {}
         return AgentSpec(
-            name=agent.name, module=agent.module, script_path=agent.script_path,
+            name=agent.name, module=agent.module,
             endpoint=self.endpoint(agent), host=self.address(agent),
             registry=None if agent.service == "registry" else self.registry_endpoint,
             settings={**self.derived(agent), **agent.settings}, ports=dict(agent.ports),
             heartbeat_interval_s=g.heartbeat_interval_s, env=self.environment(agent),
             log_path=self.log_path(agent.name), log_level=self.log_level,
             log_max_bytes=g.log_rotation.max_bytes, log_backups=g.log_rotation.backups,
-            cwd=self.base_dir,
+            **{"cwd": self.base_dir, **legacy},
             hub_endpoints=() if agent.service == "hub" else tuple(self.hub_endpoints),
             secrets={name: ref.optional for name, ref in agent.secrets.items()})
 
@@ -110,9 +115,15 @@ class HostPlan:
         """Every agent module of this host: imported once in the fork server (torch too)."""
         return sorted({a.module.partition(":")[0] for a in self.agents.values() if a.module})
 
+    def expansions(self, agent: AgentConfig) -> dict[str, str]:
+        """What ``${...}`` in agent's env and args stands for (common.config.legacy_env)."""
+        return expansion_values(agent.port, agent.health_port, self.config.global_.port_offset,
+                                agent.ports, self.address(agent))
+
     def environment(self, agent: AgentConfig) -> dict[str, str]:
         env = dict(self.config.hosts[agent.host].env)
-        env.update(agent.env)
+        values = self.expansions(agent)
+        env.update({key: expand(value, values) for key, value in agent.env.items()})
         env.update({"MESH_AGENT_NAME": agent.name, "MESH_AGENT_PORT": str(agent.port),
                     "MESH_HOST": agent.host})
         if agent.health_port is not None:
@@ -140,6 +151,10 @@ class HostPlan:
             log.info("%s: optional secret %s not delivered (%s); the agent runs without it",
                      agent, name, exc)
             return None
+
+    def missing_paths(self) -> list[str]:
+        """Scripts, interpreters, working folders of this host's legacy agents not there."""
+        return missing_paths(self.base_dir, list(self.agents.values()))
 
     def missing_secrets(self) -> list[str]:
         """Every required secret of this host's agents that cannot be read, as messages."""

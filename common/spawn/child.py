@@ -14,12 +14,12 @@ import logging.handlers
 import os
 import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
 from common.spawn.spec import AgentSpec
 
-__all__ = ["AgentLogHandler", "enter"]
+__all__ = ["AgentLogHandler", "enter", "script_environment"]
 
 PR_SET_NAME = 15
 PR_SET_PDEATHSIG = 1
@@ -100,17 +100,33 @@ def _run_agent(spec: AgentSpec) -> int:
     return 0
 
 
+def script_environment(spec: AgentSpec, inherited: Mapping[str, str]) -> dict[str, str]:
+    """A legacy script's environment: the launcher's without its Python settings
+    (``PYTHONPATH`` and the rest: the mesh's import path is not the script's), then the
+    agent's own env (which may set ``PYTHONPATH`` for the script)."""
+    env = {k: v for k, v in inherited.items() if not k.startswith("PYTHON")}
+    env.update(spec.env)
+    return env
+
+
+def _exec_script(spec: AgentSpec, script: str) -> NoReturn:
+    """Become the legacy script: its interpreter, its argv, its environment."""
+    python = spec.python or sys.executable
+    os.execve(python, [python, script, *spec.args],
+              script_environment(spec, os.environ))
+
+
 def enter(spec: AgentSpec, close_fds: Iterable[int] = ()) -> NoReturn:
     """Become the agent described by spec; never returns."""
     code = 1
     try:
         _detach(spec.name, close_fds)
-        os.environ.update(spec.env)
         if spec.cwd:
             os.chdir(spec.cwd)
         _setup_logging(spec)
         if spec.script_path:
-            os.execv(sys.executable, [sys.executable, spec.script_path])
+            _exec_script(spec, spec.script_path)
+        os.environ.update(spec.env)
         code = _run_agent(spec)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1

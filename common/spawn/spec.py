@@ -22,6 +22,8 @@ class AgentSpec:
     log_path: str
     module: str | None = None  # package.module:Class, or
     script_path: str | None = None  # a legacy script, run as its own interpreter
+    python: str = ""  # the script's interpreter; "" for the mesh's own
+    args: tuple[str, ...] = ()  # the script's argv after its path, expanded
     registry: str | None = None  # the registry's endpoint; None for the registry itself
     host: str = ""  # the address the agent binds and registers
     settings: Mapping[str, Any] = field(default_factory=dict)  # validated by the class
@@ -39,9 +41,11 @@ class AgentSpec:
         """Plain data for the socketpair (JSON)."""
         data = dataclasses.asdict(self)
         data["hub_endpoints"] = list(self.hub_endpoints)
+        data["args"] = list(self.args)
         return data
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> AgentSpec:
         """The spec ``to_wire`` gave; TypeError on a key it does not know."""
-        return cls(**{**data, "hub_endpoints": tuple(data.get("hub_endpoints", ()))})
+        return cls(**{**data, "hub_endpoints": tuple(data.get("hub_endpoints", ())),
+                      "args": tuple(data.get("args", ()))})

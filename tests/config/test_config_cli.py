@@ -80,7 +80,8 @@ def test_show_prints_resolved_yaml_with_defaults() -> None:
     registry = shown["agents"][0]
     assert registry["port"] == 7300 and registry["ports"] == {"events_port": 7301}
     assert registry["restart"] == {"policy": "always", "backoff_initial_s": 1.0,
-                                   "backoff_max_s": 60.0}
+                                   "backoff_max_s": 60.0, "stable_s": 60.0,
+                                   "crash_loop_starts": 5}
     assert shown["global"]["health"]["retries"] == 3
 
 

@@ -1,0 +1,48 @@
+"""Fixtures of tests/legacy: a two-host mesh, free ports, the script's own interpreter (a
+virtual environment without agentmesh)."""
+
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from common.testing.mesh import MeshRun, free_ports, two_host_config
+
+
+@pytest.fixture
+def mesh(procs, tmp_path):
+    runs = []
+
+    def make(agents, **global_):
+        run = MeshRun(procs, tmp_path, two_host_config(tmp_path, agents, **global_))
+        runs.append(run)
+        return run
+
+    yield make
+    for run in runs:
+        run.close()
+
+
+@pytest.fixture
+def ports():
+    return free_ports(12)
+
+
+@pytest.fixture(scope="session")
+def legacy_venv(tmp_path_factory):
+    """A virtual environment of the script's own: pyzmq (linked from the mesh's venv, as a
+    pinned dependency would be installed) and nothing of agentmesh."""
+    root = tmp_path_factory.mktemp("legacy_venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")],
+                   check=True, timeout=60)
+    deps = root / "deps"
+    deps.mkdir()
+    site = Path(sysconfig.get_paths()["purelib"])
+    for name in ("zmq", "pyzmq.libs"):
+        if (site / name).exists():
+            (deps / name).symlink_to(site / name)
+    venv_site = next((root / "venv" / "lib").glob("python*/site-packages"))
+    (venv_site / "deps.pth").write_text(f"{deps}\n")
+    return root / "venv"

@@ -1,0 +1,1 @@
+"""The original system's own `common` package (a miniature)."""
