@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from common.base_agent.metrics import LATENCY_BUCKETS_S
 from common.config.graph import find_cycles
 from common.config.issues import REDACTED, ConfigIssue, join_path, looks_secret
 from common.config.schema import (
@@ -23,7 +24,9 @@ from common.config.schema import (
     AgentConfig,
     HostConfig,
     MeshConfig,
+    SloObjective,
 )
+from common.config.slo_targets import covered_agents
 
 __all__ = ["ConfigView", "check_config", "check_view"]
 
@@ -37,19 +40,21 @@ class ConfigView:
     agents: Sequence[tuple[int, AgentConfig]]
     known_hosts: frozenset[str]
     known_agents: frozenset[str]
+    objectives: Sequence[tuple[int, SloObjective]] = ()  # slos.objectives that passed
 
 
 def check_config(config: MeshConfig) -> list[ConfigIssue]:
     """Every semantic issue of a config that already passed the schema."""
     view = ConfigView(config.hosts, list(enumerate(config.agents)), frozenset(config.hosts),
-                      frozenset(agent.name for agent in config.agents))
+                      frozenset(agent.name for agent in config.agents),
+                      list(enumerate(config.slos.objectives)))
     return check_view(view)
 
 
 def check_view(view: ConfigView) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     for check in (_duplicate_names, _host_refs, _roles, _services, _derived_settings,
-                  _dependencies, _cycles, _ports, _secrets):
+                  _dependencies, _cycles, _ports, _secrets, _slos):
         issues.extend(check(view))
     return issues
 
@@ -122,6 +127,7 @@ DERIVED_SETTINGS: dict[str, dict[str, str]] = {
         "peer_host_name": "the other hub agent's host",
         "hosts": "each agent's own host:",
         "dependencies": "each agent's own dependencies:",
+        "slos": "the config's slos: section",
     },
     "model_manager": {
         "hosts": "hosts.*.gpu",
@@ -232,3 +238,26 @@ def _is_literal(value: Any) -> bool:
         return False
     text = value.strip().lower()
     return not (text.isdecimal() or text in {"true", "false", "yes", "no", "on", "off"})
+
+
+def _slos(view: ConfigView) -> Iterator[ConfigIssue]:
+    """Each objective names agents and hosts that exist, covers at least one agent, has a
+    unique name, and a latency threshold that is a bucket bound of the latency histogram."""
+    seen: set[str] = set()
+    for index, slo in view.objectives:
+        path = f"slos.objectives[{index}]"
+        if slo.name in seen:
+            yield ConfigIssue(f"{path}.name", "duplicate SLO name", slo.name)
+        seen.add(slo.name)
+        if slo.agent is not None and slo.agent not in view.known_agents:
+            hint = _unknown_agent(slo.agent, view.known_agents).split(": ", 1)[1]
+            yield ConfigIssue(f"{path}.agent", f"unknown agent: {hint}", slo.agent)
+        elif slo.host is not None and slo.host not in view.known_hosts:
+            yield ConfigIssue(f"{path}.host", "unknown host; hosts are: "
+                              + ", ".join(sorted(view.known_hosts)), slo.host)
+        elif slo.kind is not None and not covered_agents(slo, (a for _, a in view.agents)):
+            yield ConfigIssue(f"{path}.kind", "no agent of this kind in the config", slo.kind)
+        if slo.threshold_s is not None and slo.threshold_s not in LATENCY_BUCKETS_S:
+            yield ConfigIssue(f"{path}.threshold_s", "must be a bound of the latency "
+                              f"histogram: {', '.join(f'{b:g}' for b in LATENCY_BUCKETS_S)}",
+                              slo.threshold_s)

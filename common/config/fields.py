@@ -16,8 +16,8 @@ from pydantic import AfterValidator, BeforeValidator, ValidationInfo
 
 from common.config.expressions import resolve_port
 
-__all__ = ["AGENT_NAME_PATTERN", "AgentName", "EnvName", "HostName", "IpAddress", "ModuleRef",
-           "Port", "PortKey", "Text"]
+__all__ = ["AGENT_NAME_PATTERN", "AgentName", "Duration", "EnvName", "HostName", "IpAddress",
+           "ModuleRef", "Port", "PortKey", "Text", "parse_duration"]
 
 AGENT_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 
@@ -45,6 +45,24 @@ def _ip_address(value: str) -> str:
         raise ValueError("not an IP address (IPv4 or IPv6)") from None
 
 
+_DURATION = re.compile(r"^(\d+)(s|m|h|d|w)$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(value: object) -> int:
+    """Seconds of ``30d``, ``6h``, ``5m``, ``90s``, ``2w`` (or an int of seconds, as
+    ``mesh config show`` prints it); above zero."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    elif isinstance(value, str) and (match := _DURATION.match(value.strip())):
+        seconds = int(match[1]) * _UNIT_S[match[2]]
+    else:
+        raise ValueError("expected a duration such as 30d, 6h, 5m or 90s (or seconds as an int)")
+    if seconds <= 0:
+        raise ValueError("a duration must be above zero")
+    return seconds
+
+
 def _non_empty(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
@@ -52,6 +70,7 @@ def _non_empty(value: str) -> str:
 
 
 Port = Annotated[int, BeforeValidator(_port)]
+Duration = Annotated[int, BeforeValidator(parse_duration)]  # seconds
 AgentName = Annotated[str, _matching(AGENT_NAME_PATTERN, "agent name")]
 HostName = Annotated[str, _matching(r"^[a-z][a-z0-9_]{0,31}$", "host name")]
 EnvName = Annotated[str, _matching(r"^[A-Za-z_][A-Za-z0-9_]*$", "environment variable name")]

@@ -25,6 +25,8 @@ from common.config.schema import (
     GlobalSettings,
     HostConfig,
     MeshConfig,
+    SloObjective,
+    SlosConfig,
     peek_port_offset,
 )
 from common.config.validation import issues_from_validation_error, unknown_key_message
@@ -33,7 +35,7 @@ __all__ = ["load_config", "load_legacy_pair", "parse_config", "validate_data", "
 
 logger = logging.getLogger(__name__)
 
-_TOP_KEYS = ("version", "global", "hosts", "agents")
+_TOP_KEYS = ("version", "global", "hosts", "agents", "slos")
 _HOST_NAME: TypeAdapter[str] = TypeAdapter(HostName)
 _LEGACY_ORDER = ("main_pc", "pc2")
 
@@ -120,15 +122,17 @@ def validate_data(data: Any, *, port_offset: int | None = None, classes: bool = 
                       context, issues)
     hosts, host_names = _hosts(data.get("hosts"), context, issues)
     agents, agent_names = _agents([] if agent_data is None else agent_data, context, issues)
-    view = ConfigView(hosts, agents, frozenset(host_names), frozenset(agent_names))
+    slos, objectives = _slos(data.get("slos"), context, issues)
+    view = ConfigView(hosts, agents, frozenset(host_names), frozenset(agent_names), objectives)
     issues.extend(check_view(view))
     if classes:
         issues.extend(class_issues(agents))
-    if issues or settings is None:
+    if issues or settings is None or slos is None:
         return None, sorted(issues, key=lambda issue: path_sort_key(issue.path))
     settings = settings.model_copy(update={"port_offset": offset})
     fields = {"version": 1, "global": settings, "hosts": hosts,
-              "agents": [agent for _, agent in agents]}
+              "agents": [agent for _, agent in agents],
+              "slos": slos.model_copy(update={"objectives": [o for _, o in objectives]})}
     return MeshConfig(**fields), []
 
 
@@ -185,6 +189,25 @@ def _agents(data: Any, context: dict[str, Any], issues: list[ConfigIssue]
     names = [entry["name"] for entry in data
              if isinstance(entry, dict) and isinstance(entry.get("name"), str)]
     return agents, names
+
+
+def _slos(data: Any, context: dict[str, Any], issues: list[ConfigIssue]
+          ) -> tuple[SlosConfig | None, list[tuple[int, SloObjective]]]:
+    """The section and each objective validated on its own (one bad objective hides no
+    other's errors)."""
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        issues.append(ConfigIssue("slos", "expected a mapping (window, report_every, "
+                                  "objectives)", data))
+        return None, []
+    entries = data.get("objectives", [])
+    section = _piece(SlosConfig, {**data, "objectives": []}, "slos", context, issues)
+    if not isinstance(entries, list):
+        issues.append(ConfigIssue("slos.objectives", "expected a list of objectives", entries))
+        return None, []
+    objectives = [(i, o) for i, entry in enumerate(entries) if (o := _piece(
+        SloObjective, entry, f"slos.objectives[{i}]", context, issues)) is not None]
+    return section, objectives
 
 
 def _sourced(issue: ConfigIssue, source: str) -> ConfigIssue:

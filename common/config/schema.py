@@ -12,7 +12,7 @@ collisions, secrets written as values) live in `common.config.checks`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -25,6 +25,7 @@ from pydantic import (
 from common.config.expressions import PORT_MAX
 from common.config.fields import (
     AgentName,
+    Duration,
     EnvName,
     HostName,
     IpAddress,
@@ -33,12 +34,9 @@ from common.config.fields import (
     PortKey,
     Text,
 )
-from common.config.legacy_env import unknown_expansions
 
 __all__ = [
     "AgentConfig",
-    "AgentHealth",
-    "DEFAULT_HEALTHY",
     "GlobalSettings",
     "GpuConfig",
     "GpuDevice",
@@ -52,6 +50,8 @@ __all__ = [
     "RestartPolicy",
     "SecretRef",
     "SERVICE_ROLES",
+    "SloObjective",
+    "SlosConfig",
     "SINGLETON_ROLES",
     "Service",
     "default_launcher_port",
@@ -89,29 +89,6 @@ class HealthProbe(_Model):
     timeout_s: float = Field(default=2.0, gt=0)
     retries: int = Field(default=3, ge=1)
     start_period_s: float = Field(default=30.0, ge=0)
-
-
-DEFAULT_HEALTHY = ("ok", "ready", "healthy")
-
-
-class AgentHealth(_Model):
-    """An agent's own ``health:``: any of the global probe timings overridden, which statuses
-    of a legacy script's ``health_check`` reply count as healthy (case-insensitive), and which
-    of its declared ports (``port``, ``health_port``, a ``ports:`` name) must also accept a TCP
-    connection before it is ready (a script whose constructor binds its main port late)."""
-
-    interval_s: float | None = Field(default=None, gt=0)
-    timeout_s: float | None = Field(default=None, gt=0)
-    retries: int | None = Field(default=None, ge=1)
-    start_period_s: float | None = Field(default=None, ge=0)
-    healthy: list[Text] = Field(default_factory=lambda: list(DEFAULT_HEALTHY), min_length=1)
-    ports: list[Text] = Field(default_factory=list)
-
-    def over(self, probe: HealthProbe) -> HealthProbe:
-        """The global probe with this agent's timings written over it."""
-        own = {k: v for k, v in self.model_dump(include=set(HealthProbe.model_fields)).items()
-               if v is not None}
-        return probe.model_copy(update=own)
 
 
 class GlobalSettings(_Model):
@@ -188,10 +165,6 @@ class RestartPolicy(_Model):
     policy: Literal["always", "on-failure", "never"] = "always"
     backoff_initial_s: float = Field(default=1.0, gt=0)
     backoff_max_s: float = Field(default=60.0, gt=0)
-    stable_s: float = Field(default=60.0, gt=0, description=(
-        "a start that stays up this long is stable; crash_loop_starts starts in a row that "
-        "did not are a crash loop, whatever their exit codes"))
-    crash_loop_starts: int = Field(default=5, ge=2)
 
     @model_validator(mode="after")
     def _ordered(self) -> RestartPolicy:
@@ -247,9 +220,6 @@ class AgentConfig(_Model):
     service: Service | None = None
     module: ModuleRef | None = None
     script_path: Text | None = None
-    python: Text | None = None  # script_path only: an interpreter, or a venv folder
-    cwd: Text | None = None  # script_path only: its working directory
-    args: list[str] = Field(default_factory=list)  # script_path only: argv after the script
     port: Port
     health_port: Port | None = None
     ports: dict[PortKey, Port] = Field(default_factory=dict)
@@ -261,49 +231,13 @@ class AgentConfig(_Model):
     resources: Resources = Resources()
     settings: dict[str, Any] = Field(default_factory=dict)
     group: str | None = None
-    health: AgentHealth | None = None
 
     @model_validator(mode="after")
     def _one_entry_point(self) -> AgentConfig:
         if (self.module is None) == (self.script_path is None):
             raise ValueError("give exactly one of module ('package.module:Class') "
                              "or script_path (a legacy script)")
-        if self.module is not None:
-            written = [f for f in ("python", "cwd", "args") if getattr(self, f)]
-            if written:
-                raise ValueError(f"{', '.join(written)}: only for a script_path agent "
-                                 "(a module agent runs in the mesh's own interpreter)")
         return self
-
-    @model_validator(mode="after")
-    def _known_expansions(self) -> AgentConfig:
-        known = ["PORT", "PORT_OFFSET", "HOST_ADDRESS", *(f"ports.{k}" for k in self.ports)]
-        if self.health_port is not None:
-            known.append("HEALTH_PORT")
-        texts = [(f"env.{k}", v) for k, v in self.env.items()]
-        texts += [(f"args[{i}]", v) for i, v in enumerate(self.args)]
-        for where, text in texts:
-            unknown = unknown_expansions(text, known)
-            if unknown:
-                raise ValueError(f"{where}: unknown expansion ${{{unknown[0]}}}; known: "
-                                 + ", ".join(f"${{{k}}}" for k in known))
-        return self
-
-    @model_validator(mode="after")
-    def _health_ports_declared(self) -> AgentConfig:
-        declared = {path for path, _ in self.declared_ports()}
-        for name in self.health.ports if self.health else ():
-            key = name if name in ("port", "health_port") else f"ports.{name}"
-            if key not in declared:
-                raise ValueError(f"health.ports: {name!r} is not a port of this agent; "
-                                 f"declared: {', '.join(sorted(declared))}")
-        return self
-
-    def health_port_numbers(self) -> dict[str, int]:
-        """``health.ports`` as name -> port number."""
-        declared = dict(self.declared_ports())
-        return {name: declared[name if name in ("port", "health_port") else f"ports.{name}"]
-                for name in (self.health.ports if self.health else ())}
 
     def declared_ports(self) -> Iterator[tuple[str, int]]:
         """Every port this agent binds, as (field path relative to the agent, port)."""
@@ -312,6 +246,44 @@ class AgentConfig(_Model):
             yield "health_port", self.health_port
         for key, port in self.ports.items():
             yield f"ports.{key}", port
+
+
+class SloObjective(_Model):
+    """One service level objective (``slos.objectives[i]``): an SLI over the agents chosen by
+    exactly one of ``agent``, ``kind`` (a service role, ``model``: agents that hold VRAM,
+    ``legacy``: script agents), ``host`` or ``mesh: true``.  ``availability``: replies that
+    are not errors / all requests; ``heartbeat``: time the agents' heartbeats are fresh;
+    ``latency``: requests answered within ``threshold_s`` (a latency bucket bound)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+    sli: Literal["availability", "heartbeat", "latency"]
+    target_percent: float = Field(gt=0, lt=100)
+    agent: AgentName | None = None
+    kind: Literal["registry", "hub", "model_manager", "model", "legacy"] | None = None
+    host: HostName | None = None
+    mesh: bool = False
+    threshold_s: float | None = Field(default=None, gt=0)
+    window: Duration | None = Field(default=None, description="default: slos.window")
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> SloObjective:
+        chosen = [k for k in ("agent", "kind", "host") if getattr(self, k) is not None]
+        chosen += ["mesh"] if self.mesh else []
+        if len(chosen) != 1:
+            raise ValueError("choose the agents with exactly one of agent, kind, host or "
+                             f"mesh: true (got {', '.join(chosen) or 'none'})")
+        if (self.sli == "latency") != (self.threshold_s is not None):
+            raise ValueError("threshold_s is given for a latency SLI, and only for one")
+        return self
+
+
+class SlosConfig(_Model):
+    """``slos:``: objectives with error budgets over a rolling ``window``; the hubs evaluate
+    multi-window burn-rate alerts and write the report every ``report_every``."""
+
+    window: Duration = Field(default=30 * 86400, description="rolling window, e.g. 30d")
+    report_every: Duration = Field(default=86400, description="the hubs write the report")
+    objectives: list[SloObjective] = Field(default_factory=list)
 
 
 class MeshConfig(_Model):
@@ -324,6 +296,7 @@ class MeshConfig(_Model):
     global_: GlobalSettings = Field(default=GlobalSettings(), alias="global")
     hosts: dict[HostName, HostConfig] = Field(min_length=1)
     agents: list[AgentConfig] = Field(default_factory=list)
+    slos: SlosConfig = SlosConfig()
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> MeshConfig:  # type: ignore[override]
