@@ -34,9 +34,12 @@ from common.config.fields import (
     PortKey,
     Text,
 )
+from common.config.legacy_env import unknown_expansions
 
 __all__ = [
     "AgentConfig",
+    "AgentHealth",
+    "DEFAULT_HEALTHY",
     "GlobalSettings",
     "GpuConfig",
     "GpuDevice",
@@ -89,6 +92,29 @@ class HealthProbe(_Model):
     timeout_s: float = Field(default=2.0, gt=0)
     retries: int = Field(default=3, ge=1)
     start_period_s: float = Field(default=30.0, ge=0)
+
+
+DEFAULT_HEALTHY = ("ok", "ready", "healthy")
+
+
+class AgentHealth(_Model):
+    """An agent's own ``health:``: any of the global probe timings overridden, which statuses
+    of a legacy script's ``health_check`` reply count as healthy (case-insensitive), and which
+    of its declared ports (``port``, ``health_port``, a ``ports:`` name) must also accept a TCP
+    connection before it is ready (a script whose constructor binds its main port late)."""
+
+    interval_s: float | None = Field(default=None, gt=0)
+    timeout_s: float | None = Field(default=None, gt=0)
+    retries: int | None = Field(default=None, ge=1)
+    start_period_s: float | None = Field(default=None, ge=0)
+    healthy: list[Text] = Field(default_factory=lambda: list(DEFAULT_HEALTHY), min_length=1)
+    ports: list[Text] = Field(default_factory=list)
+
+    def over(self, probe: HealthProbe) -> HealthProbe:
+        """The global probe with this agent's timings written over it."""
+        own = {k: v for k, v in self.model_dump(include=set(HealthProbe.model_fields)).items()
+               if v is not None}
+        return probe.model_copy(update=own)
 
 
 class GlobalSettings(_Model):
@@ -165,6 +191,10 @@ class RestartPolicy(_Model):
     policy: Literal["always", "on-failure", "never"] = "always"
     backoff_initial_s: float = Field(default=1.0, gt=0)
     backoff_max_s: float = Field(default=60.0, gt=0)
+    stable_s: float = Field(default=60.0, gt=0, description=(
+        "a start that stays up this long is stable; crash_loop_starts starts in a row that "
+        "did not are a crash loop, whatever their exit codes"))
+    crash_loop_starts: int = Field(default=5, ge=2)
 
     @model_validator(mode="after")
     def _ordered(self) -> RestartPolicy:
@@ -220,6 +250,9 @@ class AgentConfig(_Model):
     service: Service | None = None
     module: ModuleRef | None = None
     script_path: Text | None = None
+    python: Text | None = None  # script_path only: an interpreter, or a venv folder
+    cwd: Text | None = None  # script_path only: its working directory
+    args: list[str] = Field(default_factory=list)  # script_path only: argv after the script
     port: Port
     health_port: Port | None = None
     ports: dict[PortKey, Port] = Field(default_factory=dict)
@@ -231,13 +264,49 @@ class AgentConfig(_Model):
     resources: Resources = Resources()
     settings: dict[str, Any] = Field(default_factory=dict)
     group: str | None = None
+    health: AgentHealth | None = None
 
     @model_validator(mode="after")
     def _one_entry_point(self) -> AgentConfig:
         if (self.module is None) == (self.script_path is None):
             raise ValueError("give exactly one of module ('package.module:Class') "
                              "or script_path (a legacy script)")
+        if self.module is not None:
+            written = [f for f in ("python", "cwd", "args") if getattr(self, f)]
+            if written:
+                raise ValueError(f"{', '.join(written)}: only for a script_path agent "
+                                 "(a module agent runs in the mesh's own interpreter)")
         return self
+
+    @model_validator(mode="after")
+    def _known_expansions(self) -> AgentConfig:
+        known = ["PORT", "PORT_OFFSET", "HOST_ADDRESS", *(f"ports.{k}" for k in self.ports)]
+        if self.health_port is not None:
+            known.append("HEALTH_PORT")
+        texts = [(f"env.{k}", v) for k, v in self.env.items()]
+        texts += [(f"args[{i}]", v) for i, v in enumerate(self.args)]
+        for where, text in texts:
+            unknown = unknown_expansions(text, known)
+            if unknown:
+                raise ValueError(f"{where}: unknown expansion ${{{unknown[0]}}}; known: "
+                                 + ", ".join(f"${{{k}}}" for k in known))
+        return self
+
+    @model_validator(mode="after")
+    def _health_ports_declared(self) -> AgentConfig:
+        declared = {path for path, _ in self.declared_ports()}
+        for name in self.health.ports if self.health else ():
+            key = name if name in ("port", "health_port") else f"ports.{name}"
+            if key not in declared:
+                raise ValueError(f"health.ports: {name!r} is not a port of this agent; "
+                                 f"declared: {', '.join(sorted(declared))}")
+        return self
+
+    def health_port_numbers(self) -> dict[str, int]:
+        """``health.ports`` as name -> port number."""
+        declared = dict(self.declared_ports())
+        return {name: declared[name if name in ("port", "health_port") else f"ports.{name}"]
+                for name in (self.health.ports if self.health else ())}
 
     def declared_ports(self) -> Iterator[tuple[str, int]]:
         """Every port this agent binds, as (field path relative to the agent, port)."""
