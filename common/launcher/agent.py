@@ -33,6 +33,7 @@ from common.launcher.instances import InstanceControl
 from common.launcher.lock import HostLock
 from common.launcher.plan import HostPlan
 from common.launcher.probe import Prober
+from common.launcher.readiness import verdict
 from common.launcher.reconfigure import ReloadControl
 from common.launcher.remote import RemoteLookup
 from common.launcher.supervisor import Supervisor
@@ -46,15 +47,6 @@ log = logging.getLogger(__name__)
 DEFAULT_PRELOAD = ("zmq", "msgpack", "prometheus_client", "common.base_agent",
                    "service_registry")
 REMOTE = "remote:"
-
-
-def _registered(report: dict[str, Any]) -> bool:
-    """Ready means answering and, for an agent with a registry, registered: a dependent that
-    calls it by name at once must find it."""
-    checks = report.get("checks")
-    return not isinstance(checks, list) or all(
-        c.get("status") == "passing" for c in checks
-        if isinstance(c, dict) and c.get("name") == "registry")
 
 
 class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
@@ -179,8 +171,10 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
         if key.startswith(REMOTE):
             self._remote_healthy.add(key[len(REMOTE):])
             self.prober.forget(key)
-        else:
-            self.supervisor.on_health(key, time.monotonic(), _registered(report))
+        elif key in self.supervisor.agents:
+            cfg = self.supervisor.agents[key].cfg
+            ready, why_not = verdict(cfg, report, self.plan.address(cfg))
+            self.supervisor.on_health(key, time.monotonic(), ready, why_not)
 
     def _on_fork_events(self) -> None:
         for event in self.forks.events():

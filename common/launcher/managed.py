@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from common.config import AgentConfig
 from common.launcher.state import AgentState, Backoff, Event, transition
 
-__all__ = ["CRASH_LOOP_RESTARTS", "CRASH_LOOP_WINDOW_S", "Managed", "managed"]
-
-CRASH_LOOP_RESTARTS = 5  # restarts within CRASH_LOOP_WINDOW_S that make a crash loop
-CRASH_LOOP_WINDOW_S = 60.0
+__all__ = ["Managed", "managed"]
 
 
 @dataclass
@@ -33,8 +29,9 @@ class Managed:
     probe_failures: int = 0
     next_probe_at: float = 0.0
     crash_loop: bool = False
+    health_text: str = ""  # why its last health answer did not make it ready; "" if it did
     replaced: bool = False  # `mesh reload` changed its entry: once stopped, start it again
-    restart_times: deque = field(default_factory=lambda: deque(maxlen=CRASH_LOOP_RESTARTS))
+    short_runs: int = 0  # starts in a row that stayed up less than restart.stable_s
 
     def move(self, event: Event) -> None:
         self.state = transition(self.state, event)
@@ -47,6 +44,7 @@ class Managed:
                 "restarts": self.restarts, "required": self.cfg.required,
                 "uptime_s": round(now - self.started_at, 2) if up else 0.0,
                 "last_exit_code": self.last_exit_code, "crash_loop": self.crash_loop,
+                "health_text": self.health_text,
                 "started_at": self.started_wall, "ready_at": self.ready_wall}
 
 

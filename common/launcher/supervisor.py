@@ -5,8 +5,10 @@ from the launcher's loop and by ``on_exit`` / ``on_health`` as events arrive.  A
 as soon as every dependency is ready (health answered), so independent chains do not wait for
 a global wave; restarts back off exponentially (``Backoff``): the first exit after a stable run
 (READY for ``stable_after_s``) is restarted at once, a repeat within that window after the
-initial backoff, doubling up to the cap; a crash loop is flagged and logged as an alert and the
-launcher keeps trying at the cap.
+initial backoff, doubling up to the cap.  ``restart.crash_loop_starts`` starts in a row that
+each stayed up less than ``restart.stable_s`` are a crash loop, whatever their exit codes (a
+script that swallows its exception exits 0): flagged, logged and sent to the hub as an event,
+while the launcher keeps trying at the cap; a run that stays up stable_s clears the flag.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import signal
 import time
 from typing import Any
 
-from common.config import AgentConfig
-from common.launcher.managed import CRASH_LOOP_RESTARTS, CRASH_LOOP_WINDOW_S, Managed, managed
+from common.config import AgentConfig, HealthProbe
+from common.launcher.managed import Managed, managed
 from common.launcher.plan import HostPlan
 from common.launcher.process_control import ProcessControl
 from common.launcher.reload import ReloadPlan
@@ -52,9 +54,7 @@ class Supervisor:
     def __init__(self, plan: HostPlan, control: ProcessControl) -> None:
         self.plan = plan
         self.control = control
-        probe = plan.config.global_.health
-        self.interval_s, self.timeout_s = probe.interval_s, probe.timeout_s
-        self.retries, self.start_period_s = probe.retries, probe.start_period_s
+        self.timeout_s = plan.config.global_.health.timeout_s  # for remote dependencies
         self.agents = {name: managed(cfg) for name, cfg in plan.agents.items()}
         self.discarded: dict[str, float] = {}  # key -> SIGKILL deadline
         self.stopping = False
@@ -82,12 +82,15 @@ class Supervisor:
         self.control.notify({"event": "started", "agent": m.cfg.name, "pid": m.pid})
 
     # -- events ----------------------------------------------------------------------------
-    def on_health(self, name: str, now: float, registered: bool = True) -> None:
+    def on_health(self, name: str, now: float, ready: bool = True, why_not: str = "") -> None:
+        """name answered its probe; ready says whether the answer makes it ready
+        (common.launcher.readiness), why_not what the operator sees while it does not."""
         m = self.agents.get(name)
         if m is None or m.state not in (AgentState.STARTING, AgentState.READY):
             return
-        if m.state is AgentState.STARTING and not registered:
-            return  # answering, but not findable by name yet: keep probing
+        m.health_text = why_not
+        if m.state is AgentState.STARTING and not ready:
+            return  # answering, but not ready yet: keep probing
         m.probe_failures = 0
         if m.state is AgentState.STARTING:
             m.ready_at, m.ready_wall = now, time.time()
@@ -128,14 +131,17 @@ class Supervisor:
             m.backoff.reset()
         delay = 0.0 if stable else m.backoff.next_s()
         m.restart_at = now + delay
-        m.restart_times.append(now)
-        m.crash_loop = (len(m.restart_times) == CRASH_LOOP_RESTARTS
-                        and now - m.restart_times[0] <= CRASH_LOOP_WINDOW_S)
+        uptime_s = now - m.started_at
+        m.short_runs = 0 if uptime_s >= m.cfg.restart.stable_s else m.short_runs + 1
+        m.crash_loop = m.short_runs >= m.cfg.restart.crash_loop_starts
         level = logging.ERROR if m.cfg.required or m.crash_loop else logging.WARNING
-        log.log(level, "%s exited with %d; restart %d in %.2f s%s", m.cfg.name, code,
-                m.restarts + 1, delay, " (CRASH LOOP)" if m.crash_loop else "")
+        log.log(level, "%s exited with %d after %.1f s; restart %d in %.2f s%s", m.cfg.name,
+                code, uptime_s, m.restarts + 1, delay,
+                f" (CRASH LOOP: {m.short_runs} starts in a row up less than "
+                f"{m.cfg.restart.stable_s:g} s)" if m.crash_loop else "")
         if m.crash_loop:
-            self.control.notify({"event": "crash_loop", "agent": m.cfg.name, "code": code})
+            self.control.notify({"event": "crash_loop", "agent": m.cfg.name, "code": code,
+                                 "starts": m.short_runs, "uptime_s": round(uptime_s, 2)})
 
     # -- the periodic step -----------------------------------------------------------------
     def step(self, now: float | None = None) -> None:
@@ -169,24 +175,34 @@ class Supervisor:
                 self.control.signal(m.pid, signal.SIGKILL)
                 self.discarded[key] = float("inf")
 
+    def timing(self, cfg: AgentConfig) -> HealthProbe:
+        """cfg's probe timings: ``global.health`` with the agent's own ``health:`` over it."""
+        probe = self.plan.config.global_.health
+        return cfg.health.over(probe) if cfg.health else probe
+
     def _probe(self, m: Managed, now: float) -> None:
+        timing = self.timing(m.cfg)
+        if m.crash_loop and now - m.started_at >= m.cfg.restart.stable_s:
+            m.crash_loop, m.short_runs = False, 0  # it stays up now
+            log.info("%s has stayed up %.0f s: no longer a crash loop", m.cfg.name,
+                     now - m.started_at)
         if m.state is AgentState.STARTING:
-            if now - m.started_at > self.start_period_s:
-                m.probe_failures = self.retries
+            if now - m.started_at > timing.start_period_s:
+                m.probe_failures = timing.retries
                 self._hung(m)
                 return
             self.control.probe(m.cfg, m.key)
             m.next_probe_at = now + STARTING_PROBE_S
-        elif self.control.outstanding_s(m.key) >= self.timeout_s:
+        elif self.control.outstanding_s(m.key) >= timing.timeout_s:
             m.probe_failures += 1
             self.control.forget(m.key)  # a fresh socket: no stale replies counted later
-            if m.probe_failures >= self.retries:
+            if m.probe_failures >= timing.retries:
                 self._hung(m)
                 return
             self.control.probe(m.cfg, m.key)
         elif now >= m.next_probe_at and not self.control.outstanding_s(m.key):
             self.control.probe(m.cfg, m.key)
-            m.next_probe_at = now + self.interval_s
+            m.next_probe_at = now + timing.interval_s
 
     def _hung(self, m: Managed) -> None:
         log.error("%s (pid %d) did not answer %d health probes: killing it as hung",
