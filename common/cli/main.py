@@ -19,6 +19,7 @@ from common.cli.output import fail
 from common.cli.ports_cmd import ports
 from common.cli.registry_cmd import registry_app
 from common.cli.reload_cmd import reload
+from common.cli.slo_cmd import slo_app
 from common.cli.status_cmd import logs, restart, status
 from common.cli.systemd_cmd import systemd_unit
 from common.cli.up_cmd import down, up
@@ -35,6 +36,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(demo_app, name="demo")
 app.add_typer(keys_app, name="keys")
+app.add_typer(slo_app, name="slo")
 for command in (up, down, status, restart, logs, reload):
     app.command(command.__name__)(command)
 app.command("call")(call)

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from common.config import AgentConfig, MeshConfig
+from common.config.slo_targets import covered_agents
 
-__all__ = ["derived_settings", "peer_hub"]
+__all__ = ["derived_settings", "peer_hub", "slo_objectives"]
 
 Endpoint = Callable[[AgentConfig], str]
 
@@ -53,6 +54,20 @@ def _hub(config: MeshConfig, agent: AgentConfig, endpoint: Endpoint) -> dict[str
     if peer is not None:
         settings.update(peer=endpoint(peer), peer_host_name=peer.host)
     return settings
+
+
+def slo_objectives(config: MeshConfig) -> list[dict[str, Any]]:
+    """Each of ``slos.objectives`` with its agents (and their hosts) resolved, its window
+    filled in and its target as a ratio: what the hubs and ``mesh slo rules`` work from."""
+    objectives = []
+    for slo in config.slos.objectives:
+        agents = covered_agents(slo, config.agents)
+        objectives.append({"name": slo.name, "sli": slo.sli,
+                           "objective": slo.target_percent / 100.0,
+                           "window_s": slo.window or config.slos.window,
+                           "threshold_s": slo.threshold_s, "agents": [a.name for a in agents],
+                           "hosts": {a.name: a.host for a in agents}})
+    return objectives
 
 
 def _model_manager(config: MeshConfig, agent: AgentConfig) -> dict[str, Any]:
