@@ -64,9 +64,9 @@ def _print_status(plan: HostPlan, reports: list[dict[str, Any]]) -> None:
              if a["name"] in {x.name for x in cfg.agents} else ""]
             for r in reports for a in r["agents"]]
     ready = sum(1 for r in reports for a in r["agents"] if a["ready"])
-    columns = [Col("name", key=True), "host", Col("pid", drop=3), "state", "ready",
-               Col("restarts", drop=2), Col("uptime s", drop=4),
-               Col("endpoint", key=True, drop=1)]
+    columns: list[str | Col] = [
+        Col("name", key=True), "host", Col("pid", drop=3), "state", "ready",
+        Col("restarts", drop=2), Col("uptime s", drop=4), Col("endpoint", key=True, drop=1)]
     health = [a.get("health_text", "") for r in reports for a in r["agents"]]
     if any(health):  # why an answering agent is not ready (a legacy script's reply text)
         columns.append(Col("health", wrap_min=20))
