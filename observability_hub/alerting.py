@@ -6,8 +6,8 @@ webhook through :class:`~observability_hub.notify.Notifier`).
 
 from __future__ import annotations
 
-import itertools
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -55,7 +55,6 @@ class AlertBook:
     active: dict[str, Alert] = field(default_factory=dict)
     resolved: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RESOLVED_KEPT))
     silences: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def evaluate(self, view: dict[str, Any], sink: Sink | None) -> None:
         now = time.time()
@@ -93,10 +92,18 @@ class AlertBook:
             raise ValueError("matchers must be a non-empty map of label -> string")
         if not 0 < duration_s <= SILENCE_MAX_S:
             raise ValueError(f"duration_s must be in (0, {SILENCE_MAX_S}]")
-        sid = str(next(self._ids))
+        sid = uuid.uuid4().hex[:16]  # unique across both hubs and their restarts
         self.silences[sid] = {"id": sid, "matchers": dict(matchers), "by": by,
                               "comment": comment, "until": time.time() + duration_s}
         return self.silences[sid]
+
+    def restore_silence(self, silence: dict[str, Any]) -> None:
+        """A silence made earlier or on the other hub (its event log); expired ones are not."""
+        if float(silence["until"]) > time.time() and isinstance(silence["matchers"], dict):
+            self.silences[str(silence["id"])] = {
+                "id": str(silence["id"]), "matchers": dict(silence["matchers"]),
+                "by": str(silence.get("by", "")), "comment": str(silence.get("comment", "")),
+                "until": float(silence["until"])}
 
     def ack(self, fingerprint: str, by: str) -> dict[str, Any]:
         alert = self.active.get(fingerprint)

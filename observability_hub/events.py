@@ -33,11 +33,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from common.hub.protocol import EVENT_KINDS
+
 __all__ = ["KINDS", "EventLog", "event_id", "make_event"]
 
 log = logging.getLogger(__name__)
 
-KINDS = ("process", "health", "alert", "silence", "ack", "failover", "migration", "vram", "hub")
+KINDS = EVENT_KINDS
 QUERY_MAX = 10_000
 PRUNE_EVERY = 200  # inserts between two retention passes
 _FIELDS = ("id", "ts", "kind", "agent", "host", "summary", "detail", "origin")

@@ -13,7 +13,7 @@ import threading
 import urllib.request
 from typing import Any
 
-__all__ = ["WEBHOOK_TIMEOUT_S", "Notifier"]
+__all__ = ["WEBHOOK_TIMEOUT_S", "Fanout", "Notifier"]
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +64,14 @@ class Notifier:
             except queue.Full:
                 pass
             self._thread.join(timeout_s)
+
+
+class Fanout:
+    """One alert sink that hands each notice to several (the notifier, the event log)."""
+
+    def __init__(self, *sinks: Any) -> None:
+        self.sinks = sinks
+
+    def send(self, notice: dict[str, Any]) -> None:
+        for sink in self.sinks:
+            sink.send(notice)

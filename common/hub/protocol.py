@@ -31,6 +31,13 @@ dropped_total}``; reply ``{accepted}``.  ``age_s`` is how long ago the edge rece
 latest report and recent events) and the edge becomes passive.
 ``hub_snapshot``  -> the ``/api/health`` document.  ``hub_alerts`` -> the ``/api/alerts`` one.
 ``hub_info``  -> ``{hub, role, state, http_url, peer}``.
+``hub_event``  a sender (migration executor, model manager, a tool) -> either hub: one event
+for the incident history ``{kind, summary, agent?, host?, detail?, ts?, id?}`` (kind one of
+``EVENT_KINDS``; the same id sent twice is kept once); reply ``{id, stored}``.
+``hub_events``  hub -> hub, the event log copied: ``{hub, events: [{id, ts, kind, agent, host,
+summary, detail, origin}]}``; reply ``{stored}`` (how many ids were new).
+``hub_events_query``  -> ``{events: [...]}`` for ``{since?, until?, agent?, host?, kind?,
+limit?}`` (``mesh events``; the same as ``GET /api/events``).
 """
 
 from __future__ import annotations
@@ -39,6 +46,9 @@ from common.strenum import StrEnum
 
 __all__ = [
     "ACTION_ALERTS",
+    "ACTION_EVENT",
+    "ACTION_EVENTS",
+    "ACTION_EVENTS_QUERY",
     "ACTION_FORWARD",
     "ACTION_INFO",
     "ACTION_PEER",
@@ -50,6 +60,7 @@ __all__ = [
     "CENTRAL_ZMQ_PORT",
     "EDGE_HTTP_PORT",
     "EDGE_ZMQ_PORT",
+    "EVENT_KINDS",
     "PEER_INTERVAL_S",
     "PEER_LIVENESS",
     "ProcessEvent",
@@ -64,6 +75,14 @@ ACTION_SYNC = "hub_sync"
 ACTION_SNAPSHOT = "hub_snapshot"
 ACTION_ALERTS = "hub_alerts"
 ACTION_INFO = "hub_info"
+ACTION_EVENT = "hub_event"
+ACTION_EVENTS = "hub_events"
+ACTION_EVENTS_QUERY = "hub_events_query"
+
+# The kinds of the hubs' incident history (observability_hub.events); a kind may be
+# refined below one of these with a dot: ``process.exited``, ``alert.firing``.
+EVENT_KINDS = ("process", "health", "alert", "silence", "ack", "failover", "migration", "vram",
+               "hub")
 
 # The dashboard and /metrics are HTTP on the well-known ports; the hub's ROUTER is one above.
 CENTRAL_HTTP_PORT = 9000

@@ -1,0 +1,147 @@
+"""What the hub writes into its event log (``events.py``), and what it reads back at start.
+
+Every hub logs the process events it receives (their ids derive from the launcher's event, so
+the copy that reaches the other hub, or comes again, is the same event).  Only the active hub
+logs what it concludes itself -- health transitions, alerts firing and resolved -- so the two
+logs never hold two versions of one conclusion; each hub logs its own failover states.
+Silences and acknowledgements are events too: they reach the other hub with the rest of the
+log, and a restarted hub takes them back from its log (``restore``).  The hub calls everything
+here with its lock held.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from common.hub.protocol import ProcessEvent
+from observability_hub.aggregate import Aggregator
+from observability_hub.alerting import SILENCE_MAX_S, AlertBook
+from observability_hub.events import EventLog, event_id, make_event
+
+__all__ = ["History"]
+
+log = logging.getLogger(__name__)
+
+KNOWN_STATES = ("passing", "warning", "critical")
+DOWN_STATES = ("backoff", "stopped")  # a launcher's agent states without a process
+
+
+class History:
+    def __init__(self, events: EventLog, hub: str) -> None:
+        self.events = events
+        self.hub = hub
+        self.acks: dict[str, str] = {}  # alert fingerprint -> who acknowledged it
+        self._states: dict[str, str] = {}  # agent -> its last state in the hub's view
+        self._failover = ""
+
+    # -- facts from outside: every hub ---------------------------------------------------------
+    def process_event(self, body: dict[str, Any]) -> None:
+        """A launcher's process event (as pushed, forwarded or listed by ``status``)."""
+        event, agent, host = str(body["event"]), str(body["agent"]), str(body.get("host", ""))
+        pid, code = int(body.get("pid") or 0), body.get("code")
+        ts = float(body.get("ts") or time.time())
+        summary = f"{agent} {event}" + (f" with code {code}" if code is not None else "") \
+            + (f" (pid {pid})" if pid else "")
+        self.events.add(make_event(f"process.{event}", summary, agent=agent, host=host, ts=ts,
+                                   detail={"event": event, "pid": pid, "code": code},
+                                   id=event_id(host, agent, event, pid, f"{ts:.6f}")))
+
+    def relearned(self, aggregator: Aggregator, host: str, status: dict[str, Any]) -> None:
+        """A launcher's ``status``: its restart counts replace ours, an agent it holds down
+        that we never heard of is down, and its recent events are logged (kept once)."""
+        now = time.monotonic()
+        for agent in status["agents"]:
+            record = aggregator.records.get(str(agent["name"]))
+            if record is None or agent.get("instance"):
+                continue
+            record.restarts_total = int(agent["restarts"])
+            if agent["state"] in DOWN_STATES and record.last_seen is None and not record.event:
+                code = agent.get("last_exit_code")
+                record.on_event(ProcessEvent.EXITED, code if isinstance(code, int) else None,
+                                0, now)
+        for event in status.get("events", []):
+            if event.get("event") in {e.value for e in ProcessEvent}:
+                self.process_event({"host": host, **event})
+
+    # -- the hub's own conclusions -------------------------------------------------------------
+    def started(self, role: str, state: str) -> None:
+        self._failover = state
+        self.events.add(make_event("hub", f"{self.hub} started ({role} hub, {state})",
+                                   host="", detail={"hub": self.hub, "role": role}))
+
+    def evaluated(self, view: dict[str, Any], failover_state: str, active: bool) -> None:
+        """After each evaluation: failover state changes, and (active hub) health ones."""
+        if failover_state != self._failover:
+            self.events.add(make_event(
+                "failover", f"{self.hub}: {self._failover} -> {failover_state}",
+                detail={"hub": self.hub, "from": self._failover, "to": failover_state}))
+            self._failover = failover_state
+        for agent in view["agents"]:
+            name, state = agent["name"], agent["state"]
+            before = self._states.get(name)
+            self._states[name] = state
+            if active and before != state and before in KNOWN_STATES and state in KNOWN_STATES:
+                reasons = "; ".join(agent["reasons"]) or "ok"
+                self.events.add(make_event(
+                    "health", f"{name}: {before} -> {state} ({reasons})", agent=name,
+                    host=agent["host"], detail={"from": before, "to": state,
+                                                "reasons": agent["reasons"],
+                                                "root_cause": agent["root_cause"]}))
+
+    def send(self, notice: dict[str, Any]) -> None:
+        """Alerting's sink (the active hub's): firing and resolved alerts."""
+        status = str(notice["status"])
+        labels = notice.get("labels", {})
+        if status == "resolved":
+            self.acks.pop(str(notice["fingerprint"]), None)
+        self.events.add(make_event(
+            f"alert.{status}", f"{notice['alertname']} {status}: {notice['description']}",
+            agent=str(labels.get("agent", "")), host=str(labels.get("host", "")),
+            detail={k: notice.get(k) for k in ("alertname", "severity", "labels",
+                                               "fingerprint", "description")}))
+
+    # -- silences and acknowledgements ---------------------------------------------------------
+    def silenced(self, silence: dict[str, Any]) -> None:
+        matchers = ", ".join(f"{k}={v}" for k, v in sorted(silence["matchers"].items()))
+        self.events.add(make_event("silence", f"silence {matchers} by {silence['by']} "
+                                              f"({silence.get('comment', '')})",
+                                   agent=str(silence["matchers"].get("agent", "")),
+                                   detail={"silence": silence}))
+
+    def acked(self, alert: dict[str, Any], by: str) -> None:
+        self.acks[alert["fingerprint"]] = by
+        self.events.add(make_event("ack", f"{alert['fingerprint']} acknowledged by {by}",
+                                   agent=str(alert["labels"].get("agent", "")),
+                                   detail={"fingerprint": alert["fingerprint"], "by": by}))
+
+    def apply(self, events: list[dict[str, Any]], alerts: AlertBook) -> None:
+        """Silences, acks and resolutions among events (the peer's, or our own at start)."""
+        for event in events:
+            detail = event.get("detail") or {}
+            kind = event.get("kind")
+            try:
+                if kind == "silence":
+                    alerts.restore_silence(detail["silence"])
+                elif kind == "ack":
+                    self.acks[str(detail["fingerprint"])] = str(detail["by"])
+                elif kind == "alert.resolved":
+                    self.acks.pop(str(detail["fingerprint"]), None)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("ignored a %s event %s: %r", kind, event.get("id"), exc)
+        self.reapply_acks(alerts)
+
+    def reapply_acks(self, alerts: AlertBook) -> None:
+        for fingerprint, by in self.acks.items():
+            alert = alerts.active.get(fingerprint)
+            if alert is not None and not alert.acked_by:
+                alert.acked_by = by
+
+    def restore(self, alerts: AlertBook) -> None:
+        """A (re)started hub takes back its silences and open acknowledgements."""
+        since = time.time() - SILENCE_MAX_S
+        kept = self.events.query(since=since, kind="silence", limit=10_000)
+        kept += self.events.query(since=since, kind="ack", limit=10_000)
+        kept += self.events.query(since=since, kind="alert.resolved", limit=10_000)
+        self.apply(sorted(kept, key=lambda e: e["ts"]), alerts)
