@@ -16,6 +16,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from common.config.agent_classes import class_issues
 from common.config.checks import ConfigView, check_view
 from common.config.fields import HostName
+from common.config.history import AlertmanagerConfig, EventsConfig
 from common.config.issues import ConfigError, ConfigIssue, format_path, path_sort_key
 from common.config.legacy import detect_schema, read_legacy
 from common.config.legacy_merge import combine_legacy
@@ -35,7 +36,7 @@ __all__ = ["load_config", "load_legacy_pair", "parse_config", "validate_data", "
 
 logger = logging.getLogger(__name__)
 
-_TOP_KEYS = ("version", "global", "hosts", "agents", "slos")
+_TOP_KEYS = ("version", "global", "hosts", "agents", "slos", "events", "alertmanager")
 _HOST_NAME: TypeAdapter[str] = TypeAdapter(HostName)
 _LEGACY_ORDER = ("main_pc", "pc2")
 
@@ -123,6 +124,9 @@ def validate_data(data: Any, *, port_offset: int | None = None, classes: bool = 
     hosts, host_names = _hosts(data.get("hosts"), context, issues)
     agents, agent_names = _agents([] if agent_data is None else agent_data, context, issues)
     slos, objectives = _slos(data.get("slos"), context, issues)
+    events = _piece(EventsConfig, _section(data, "events"), "events", context, issues)
+    alertmanager = None if data.get("alertmanager") is None else _piece(
+        AlertmanagerConfig, data["alertmanager"], "alertmanager", context, issues)
     view = ConfigView(hosts, agents, frozenset(host_names), frozenset(agent_names), objectives)
     issues.extend(check_view(view))
     if classes:
@@ -132,8 +136,14 @@ def validate_data(data: Any, *, port_offset: int | None = None, classes: bool = 
     settings = settings.model_copy(update={"port_offset": offset})
     fields = {"version": 1, "global": settings, "hosts": hosts,
               "agents": [agent for _, agent in agents],
-              "slos": slos.model_copy(update={"objectives": [o for _, o in objectives]})}
+              "slos": slos.model_copy(update={"objectives": [o for _, o in objectives]}),
+              "events": events, "alertmanager": alertmanager}
     return MeshConfig(**fields), []
+
+
+def _section(data: dict[str, Any], key: str) -> Any:
+    """A top-level section whose fields all have defaults: absent or empty means defaults."""
+    return {} if data.get(key) is None else data[key]
 
 
 def _top_level_issues(data: dict[str, Any]) -> list[ConfigIssue]:

@@ -34,6 +34,7 @@ from common.config.fields import (
     PortKey,
     Text,
 )
+from common.config.history import AlertmanagerConfig, EventsConfig
 from common.config.legacy_env import unknown_expansions
 
 __all__ = [
@@ -366,6 +367,8 @@ class MeshConfig(_Model):
     hosts: dict[HostName, HostConfig] = Field(min_length=1)
     agents: list[AgentConfig] = Field(default_factory=list)
     slos: SlosConfig = SlosConfig()
+    events: EventsConfig = EventsConfig()  # the hubs' incident history (common.config.history)
+    alertmanager: AlertmanagerConfig | None = None  # where the hubs send alerts; None: nowhere
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> MeshConfig:  # type: ignore[override]
