@@ -1,6 +1,9 @@
-"""The dashboard: one self-contained page (HTML, CSS, JS; no CDN) that polls /api/health."""
+"""The dashboard: one self-contained page (HTML, CSS, JS; no CDN) that polls /api/health, and
+for its charts and timeline /api/series and /api/alerts (``dashboard_charts``)."""
 
 from __future__ import annotations
+
+from observability_hub.dashboard_charts import CHARTS_CSS, CHARTS_HTML, CHARTS_JS
 
 __all__ = ["DASHBOARD_HTML", "REFRESH_MS"]
 
@@ -52,14 +55,14 @@ td, th { text-align:left; padding:3px 6px; border-bottom:1px solid var(--line); 
 .alert-critical { color:var(--critical); font-weight:bold; }
 .alert-warning { color:var(--warning); font-weight:bold; }
 #err { color:var(--critical); }
-</style></head>
+%(charts_css)s</style></head>
 <body>
 <header><h1>agentmesh</h1><span id="mesh" class="pill unknown">loading</span>
 <span id="counts" class="counts"></span><span class="dim" id="hub"></span>
 <span class="dim" id="updated"></span><span id="err"></span></header>
 <main>
 <section class="card"><h2>Active alerts</h2><div id="alerts" class="dim">none</div></section>
-<section class="hosts" id="hosts"></section>
+%(charts_html)s<section class="hosts" id="hosts"></section>
 <section class="card"><h2>Recent events</h2><div id="events" class="dim">none</div></section>
 <section class="card"><h2>Refused peers</h2><div id="refused" class="dim">none</div></section>
 </main>
@@ -69,7 +72,8 @@ const ORDER = ["critical", "affected", "warning", "unknown", "passing"];
 const esc = s => String(s ?? "").replace(/[&<>"']/g,
   c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
 const gib = b => (b / 1073741824).toFixed(1) + " GiB";
-function shown(a) { return a.affected ? "affected" : a.state; }
+let lastEvents = [];
+%(charts_js)sfunction shown(a) { return a.affected ? "affected" : a.state; }
 function counts(c) {
   return ORDER.filter(s => c[s]).map(s =>
     `<span><i class="dot ${s}"></i>${c[s]} ${s}</span>`).join("");
@@ -140,6 +144,8 @@ function render(doc) {
   document.getElementById("events").innerHTML = events(doc.events || []);
   document.getElementById("refused").innerHTML = refused(doc.security);
   document.body.dataset.ready = "1";
+  lastEvents = doc.events || [];
+  refreshCharts(lastEvents);
 }
 async function refresh() {
   try {
@@ -153,4 +159,5 @@ async function refresh() {
 refresh();
 setInterval(refresh, %(refresh_ms)d);
 </script></body></html>
-""".replace("%(refresh_ms)d", str(REFRESH_MS))
+""".replace("%(refresh_ms)d", str(REFRESH_MS)).replace("%(charts_css)s", CHARTS_CSS) \
+    .replace("%(charts_html)s", CHARTS_HTML).replace("%(charts_js)s", CHARTS_JS)

@@ -1,5 +1,6 @@
-"""The hub's HTTP side: ``/``, ``/metrics``, ``/api/health``, ``/api/alerts`` and two
-state-changing endpoints behind a bearer token::
+"""The hub's HTTP side: ``/``, ``/metrics``, ``/api/health``, ``/api/alerts``,
+``/api/series[?agent=NAME]`` (the charts' last hour) and two state-changing endpoints behind a
+bearer token::
 
     POST /api/alerts/silence  {"matchers": {"alertname": ..., "agent": ...}, "duration_s": N,
                                "comment": "..."}            -> the silence
@@ -23,6 +24,7 @@ import json
 import logging
 import sys
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
@@ -45,6 +47,8 @@ class HubPages(Protocol):
     def health_document(self) -> dict[str, Any]: ...
 
     def alerts_document(self) -> dict[str, Any]: ...
+
+    def series_document(self, agent: str | None) -> dict[str, Any]: ...
 
     def metrics_text(self) -> bytes: ...
 
@@ -80,13 +84,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         pages = self.server.pages
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         if path == "/metrics":
             self._send(200, pages.metrics_text(), "text/plain; version=0.0.4; charset=utf-8")
         elif path == "/api/health":
             self._json(200, pages.health_document())
         elif path == "/api/alerts":
             self._json(200, pages.alerts_document())
+        elif path == "/api/series":
+            agent = urllib.parse.parse_qs(query).get("agent", [None])[0]
+            self._json(200, pages.series_document(agent))
         elif path in ("/", "/index.html"):
             self._send(200, pages.dashboard_html(), "text/html; charset=utf-8")
         else:

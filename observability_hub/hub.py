@@ -29,13 +29,16 @@ from common.hub.protocol import ProcessEvent, Role
 from common.hub.report import build_report
 from observability_hub.aggregate import Aggregator
 from observability_hub.alerting import EVAL_INTERVAL_S, AlertBook
+from observability_hub.anomaly import ANOMALY_RULE
 from observability_hub.dashboard import DASHBOARD_HTML
 from observability_hub.exposition import render
 from observability_hub.failover import Failover
 from observability_hub.http import HttpFront
 from observability_hub.notify import Notifier
 from observability_hub.peer import ForwardBuffer, PeerLink
+from observability_hub.rules import RULES
 from observability_hub.settings import HubSettings
+from observability_hub.signals import Signals
 
 __all__ = ["HUB_NAME", "ObservabilityHub"]
 
@@ -61,7 +64,8 @@ class ObservabilityHub(BaseAgent):
         super().__init__(name, endpoint, settings=s, links=[*links, *extra], **kwargs)
         self.lock = threading.Lock()
         self.aggregator = Aggregator(s.dependencies, s.hosts)
-        self.alerts = AlertBook()
+        self.alerts = AlertBook(rules=(*RULES, ANOMALY_RULE))
+        self.signals = Signals(s.anomaly, s.dependencies)
         self.host_name = s.host_name or _HOSTS[self.role]
         other = Role.EDGE if self.role is Role.CENTRAL else Role.CENTRAL
         self.peer_host_name = s.peer_host_name or _HOSTS[other]
@@ -106,8 +110,10 @@ class ObservabilityHub(BaseAgent):
         if now >= self._next_eval:
             self._next_eval = now + EVAL_INTERVAL_S
             with self.lock:
-                self.aggregator.prune(now)
+                self.signals.forget(self.aggregator.prune(now))
                 view = self._view()
+                self.signals.tick(view, self._live_actions(now), now, time.time())
+                view["anomalies"] = self.signals.anomalies()
                 sink = self.notifier if self.failover.active else None
                 self.alerts.evaluate(view, sink)
 
@@ -142,6 +148,7 @@ class ObservabilityHub(BaseAgent):
     def _take(self, kind: str, body: dict[str, Any], seen_at: float) -> None:
         if kind == "report":
             self.aggregator.ingest_report(body, seen_at)
+            self.signals.heard(str(body["agent"]), seen_at)
         else:
             self.aggregator.ingest_event(body, seen_at)
         if self.forwarding():
@@ -237,6 +244,7 @@ class ObservabilityHub(BaseAgent):
     def _view(self) -> dict[str, Any]:
         view = self.aggregator.view()
         view["hub"] = self.hub_status()
+        view["anomalies"] = self.signals.anomalies()
         if self.failover.peer is None:
             view["hub"]["peer_up"] = None  # no peer configured: nothing to alert on
         return view
@@ -251,12 +259,18 @@ class ObservabilityHub(BaseAgent):
         with self.lock:
             return {"hub": self.hub_status(), **self.alerts.document()}
 
+    def _live_actions(self, now: float) -> dict[str, dict[str, Any]]:
+        return {r.name: r.report.get("actions", {}) for r in
+                self.aggregator.records.values() if r.up(now)}
+
+    def series_document(self, agent: str | None) -> dict[str, Any]:
+        with self.lock:
+            return self.signals.document(agent)
+
     def _metrics_snapshot(self) -> dict[str, Any]:
         with self.lock:
             view = self._view()
-            now = time.monotonic()
-            actions = {r.name: r.report.get("actions", {}) for r in
-                       self.aggregator.records.values() if r.up(now)}
+            actions = self._live_actions(time.monotonic())
             return {"view": view, "actions": actions, "hub": view["hub"],
                     "alerts": self.alerts.document()["alerts"]}
 

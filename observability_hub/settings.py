@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from common.base_agent.settings import AgentSettings
+from common.config.anomaly import AnomalyConfig
 
 __all__ = ["FORWARD_BUFFER_MAX", "HubSettings"]
 
@@ -25,6 +26,7 @@ class HubSettings(AgentSettings):
     peer_host_name: str | None = None
     hosts: dict[str, str] | None = None  # agent -> host
     dependencies: dict[str, list[str]] | None = None  # agent -> its dependencies
+    anomaly: AnomalyConfig = AnomalyConfig()  # the config's anomaly: section
 
     http_host: str | None = None  # None: the ROUTER's host
     api_token: str | None = None  # or env MESH_HUB_TOKEN (the config declares it a secret)

@@ -11,7 +11,7 @@ from typing import Any
 
 from common.base_agent.metrics import LATENCY_BUCKETS_S
 
-__all__ = ["MIN_REQUESTS", "WINDOW_S", "RateWindow", "histogram_quantile"]
+__all__ = ["MIN_REQUESTS", "WINDOW_S", "RateWindow", "histogram_quantile", "totals"]
 
 WINDOW_S = 300.0
 SAMPLE_EVERY_S = 5.0
@@ -36,7 +36,7 @@ def histogram_quantile(q: float, cumulative: list[float]) -> float | None:
     return lower_bound
 
 
-def _totals(actions: dict[str, Any]) -> tuple[int, int, list[int]]:
+def totals(actions: dict[str, Any]) -> tuple[int, int, list[int]]:
     requests = errors = 0
     buckets = [0] * len(_BOUNDS)
     for stats in actions.values():
@@ -56,7 +56,7 @@ class RateWindow:
         self.latest: tuple[float, int, int, list[int]] | None = None
 
     def add(self, at: float, actions: dict[str, Any]) -> None:
-        sample = (at, *_totals(actions))
+        sample = (at, *totals(actions))
         if self.latest is not None and sample[1] < self.latest[1]:
             self.samples.clear()  # counters went back: a restarted agent
         self.latest = sample
