@@ -37,6 +37,7 @@ from common.testing.reference import reference_config  # noqa: E402
 MESH = [sys.executable, "-m", "common.cli.main"]
 READY_TIMEOUT_S = 180.0
 SAMPLE_S = 5.0
+WORKERS = 16  # open loop: enough callers that swap waits (up to their deadline) do not lag it
 
 
 def mesh(*args: str, timeout_s: float = 60.0) -> str:
@@ -109,7 +110,8 @@ def one_rate(config: str, rate: float, duration_s: float) -> dict[str, Any]:
     watch.start()
     try:
         load = json.loads(mesh("load", "--config", config, "--rate", str(rate), "--duration",
-                               str(duration_s), "--json", timeout_s=duration_s + 120))
+                               str(duration_s), "--workers", str(WORKERS), "--json",
+                               timeout_s=duration_s + 600))
     finally:
         watch.stop.set()
         watch.join(timeout=30)

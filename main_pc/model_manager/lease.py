@@ -82,6 +82,7 @@ class Lease:
     passed_over: int = 0  # later requests granted on a GPU it may use while it waited
     tier: Tier = Tier.COLD  # where its weights come from: its holder's RAM (warm) or disk
     resident_s: float = 0.0  # anti-thrash: once granted, not evicted for this long
+    busy_s: float = 0.0  # used more recently than this, it is busy: not evicted
 
     @property
     def committed_bytes(self) -> int:

@@ -67,7 +67,7 @@ def not_evictable_now(lease: Lease, request: Lease, now: float, policy: Policy) 
         return "ignored an unload"
     if lease.state is LeaseState.GRANTED and now - lease.granted_at < policy.load_grace_s:
         return "loading"
-    if now - lease.last_used_at < policy.min_idle_s:
+    if now - lease.last_used_at < lease.busy_s:
         return "busy"
     if now - lease.granted_at < lease.resident_s:
         return "just granted"

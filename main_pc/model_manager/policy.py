@@ -19,10 +19,12 @@ class Policy(AgentSettings):
     keepalive_ttl_s: float = 30.0  # a lease without keepalive for this long expires
     evict_timeout_s: float = 10.0  # how long an asked holder has to release
     evict_backoff_s: float = 30.0  # a holder that did not release is not asked again for this
-    min_idle_s: float = 1.0  # a lease used more recently than this is busy, not evictable
+    min_idle_s: float = 1.0  # a lease used more recently than this is busy, not evictable,
     load_grace_s: float = 60.0  # a granted lease still loading (no report yet) is not evicted
     min_resident_s: float = 5.0  # anti-thrash: a fresh grant is not evicted before this,
-    min_resident_reloads: float = 5.0  # or before this many times its reload, if sooner
+    # ... both, or this many times the lease's reload time if sooner: a model back in 50 ms
+    # need not hold the GPU for seconds while another waits
+    min_resident_reloads: float = 5.0
     evict_equal_priority: bool = True  # False: evict only strictly lower priorities
     aging_s: float = 30.0  # a queued request gains one priority level per aging_s waited
     max_pass_over: int = 4  # a queued request passed over this often holds its room

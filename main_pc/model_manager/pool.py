@@ -276,10 +276,12 @@ class VramPool:
         return self.costs.rate(lease.model, now) * self._reload_s(lease)
 
     def _protect(self, lease: Lease) -> None:
-        """Anti-thrash: a fresh grant stays min_resident_s, or a few of its reloads if sooner
-        (a model back from RAM in 50 ms need not hold the GPU for seconds)."""
-        lease.resident_s = min(self.policy.min_resident_s,
-                               self.policy.min_resident_reloads * self._reload_s(lease))
+        """Anti-thrash: a fresh grant stays min_resident_s and a lease used within min_idle_s
+        is busy, each cut to a few of its reloads if sooner (a model back from RAM in 50 ms
+        need not hold the GPU for seconds while another waits)."""
+        cap = self.policy.min_resident_reloads * self._reload_s(lease)
+        lease.resident_s = min(self.policy.min_resident_s, cap)
+        lease.busy_s = min(self.policy.min_idle_s, cap)
 
     def _slots_for(self, lease: Lease) -> list[GpuSlot]:
         """Allowed GPUs in preference order; a warm model's own host first (its RAM)."""
