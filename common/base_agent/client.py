@@ -59,6 +59,7 @@ class Client:
         self._socks: dict[str, zmq.Socket] = {}
         self._rcvtimeo: dict[zmq.Socket, int] = {}
         self._cache: dict[str, str] = {}
+        self._legacy: set[str] = set()  # endpoints of legacy scripts (one JSON frame each way)
         self._breakers: dict[str, Breaker] = {}
         self._breaker_args = (breaker_threshold, breaker_reset_s)
 
@@ -75,8 +76,13 @@ class Client:
                                    timeout_s=timeout_s, peer=REGISTRY_PEER)
         if not found:
             raise NoInstanceError(name, "resolve", "not_found", f"no live instance of {name!r}")
-        self._cache[name] = found[0]["endpoint"]
-        return found[0]["endpoint"]
+        endpoint = self._cache[name] = found[0]["endpoint"]
+        metadata = found[0].get("metadata") or {}
+        if metadata.get(protocol.METADATA_PROTOCOL) == protocol.PROTOCOL_LEGACY:
+            self._legacy.add(endpoint)
+        else:
+            self._legacy.discard(endpoint)
+        return endpoint
 
     def invalidate(self, name: str | None = None) -> None:
         """Forget name's endpoint (all names when None); called on registry change events."""
@@ -95,8 +101,11 @@ class Client:
         attempts = 1 + (retries if idempotent else 0)
         for attempt in range(attempts):
             endpoint = self.resolve(name, timeout_s)
-            reply = self._roundtrip(endpoint, Request(action, payload, source=self.source),
-                                    timeout_s)
+            if endpoint in self._legacy:
+                reply = self._legacy_roundtrip(endpoint, action, payload, timeout_s)
+            else:
+                reply = self._roundtrip(endpoint, Request(action, payload, source=self.source),
+                                        timeout_s)
             if reply is not None:
                 breaker.succeeded()
                 return self._result(name, action, reply)
@@ -201,6 +210,33 @@ class Client:
                 continue
             if reply.id == req.id:
                 return reply
+        self._drop(endpoint)
+        return None
+
+    def _legacy_roundtrip(self, endpoint: str, action: str, payload: Any,
+                          timeout_s: float) -> Reply | None:
+        """One attempt at a legacy script's REP socket; None on timeout (socket replaced: a
+        REP peer answers in lockstep, so a fresh socket is the only way past a lost reply)."""
+        sock = self._socket(endpoint)
+        try:
+            send_frames(sock, protocol.encode_legacy_request(action, payload))
+        except zmq.Again:
+            self._drop(endpoint)
+            return None
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            self._set_rcvtimeo(sock, left if self.on_wait is None else min(left, WAIT_SLICE_S))
+            try:
+                frames = recv_frames(sock)
+            except zmq.Again:
+                if self.on_wait is None:
+                    break
+                self.on_wait()
+                continue
+            try:
+                return Reply("", True, protocol.decode_legacy_reply(frames))
+            except protocol.ProtocolError as exc:
+                return Reply("", False, code=exc.code, message=str(exc))
         self._drop(endpoint)
         return None
 

@@ -41,6 +41,8 @@ __all__ = [
     "ACTION_SNAPSHOT",
     "HEADER",
     "MAX_MESSAGE_BYTES",
+    "METADATA_PROTOCOL",
+    "PROTOCOL_LEGACY",
     "PROTOCOL_VERSION",
     "TOPIC_REGISTRY",
     "ErrorCode",
@@ -50,9 +52,11 @@ __all__ = [
     "Request",
     "decode_event",
     "decode_incoming",
+    "decode_legacy_reply",
     "decode_reply",
     "encode_event",
     "encode_legacy_reply",
+    "encode_legacy_request",
     "encode_reply",
     "encode_request",
     "new_request_id",
@@ -67,6 +71,10 @@ TOPIC_REGISTRY = b"registry."
 
 ACTION_HEALTH = "health"
 ACTION_LEGACY_HEALTH = "health_check"
+# A registry record's ``metadata.protocol``: PROTOCOL_LEGACY marks an unmigrated script (the
+# launcher registers it), spoken to in one JSON frame each way, ``{"action": ..., ...}``.
+METADATA_PROTOCOL = "protocol"
+PROTOCOL_LEGACY = "legacy"
 ACTION_HEARTBEAT = "heartbeat"
 
 # Registry actions (served by service_registry, spoken by common.base_agent.discovery).
@@ -167,6 +175,27 @@ def encode_reply(reply: Reply) -> list[bytes]:
 
 def encode_legacy_reply(result: dict[str, Any]) -> list[bytes]:
     return [json.dumps(result, default=str).encode()]
+
+
+def encode_legacy_request(action: str, payload: Any = None) -> list[bytes]:
+    """A request to a legacy script (a REP socket: the empty delimiter first), one JSON frame
+    ``{"action": action, **payload}``; a payload that is not a map goes as ``payload``."""
+    body = {**payload, "action": action} if isinstance(payload, dict) else \
+        {"action": action, **({} if payload is None else {"payload": payload})}
+    return [b"", json.dumps(body, default=str).encode()]
+
+
+def decode_legacy_reply(frames: list[bytes]) -> dict[str, Any]:
+    """A legacy script's reply: one JSON map (after a REP socket's empty delimiter)."""
+    if len(frames[-1]) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"reply of {len(frames[-1])} bytes")
+    try:
+        body = json.loads(frames[-1])
+    except (ValueError, RecursionError):
+        raise ProtocolError(ErrorCode.BAD_FRAME, "legacy reply is not JSON") from None
+    if not isinstance(body, dict):
+        raise ProtocolError(ErrorCode.BAD_FRAME, "legacy reply is not a JSON map")
+    return body
 
 
 def _unpack_map(data: bytes) -> dict[str, Any]:

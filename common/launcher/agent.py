@@ -32,6 +32,7 @@ from common.launcher.events import EventSink
 from common.launcher.instances import InstanceControl
 from common.launcher.lock import HostLock
 from common.launcher.plan import HostPlan
+from common.launcher.presence import LegacyPresence
 from common.launcher.probe import Prober
 from common.launcher.readiness import verdict
 from common.launcher.reconfigure import ReloadControl
@@ -82,6 +83,11 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
         if self.zap is not None:  # curve: control requests from the operator's tools only
             self.zap.restrict({security.OPERATOR})
         self.prober = Prober(self.ctx, self.watch_socket, self.unwatch_socket, self._on_health)
+        self.presence = LegacyPresence(
+            self.ctx, self.plan.registry_endpoint, self.plan.hub_endpoints,
+            self.plan.config.global_.heartbeat_interval_s,
+            lambda m: (self.plan.address(m.cfg), self.plan.endpoint(m.cfg)),
+            self.watch_socket, self.unwatch_socket)
         self.watch_socket(self.forks.fileno(), self._on_fork_events)
         self.remote.start()
         self.sink.start()
@@ -97,6 +103,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
                 self._stopping.set()
         else:
             self.supervisor.step(now)
+        self.presence.sync(self.supervisor.agents.values())
 
     def request_stop(self) -> None:
         if not self.supervisor.stopping:
@@ -106,6 +113,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
     def on_stop(self) -> None:
         if hasattr(self, "prober"):  # not when setup failed to bind (the port is taken)
             self.prober.close()
+            self.presence.close()
         self.remote.stop()
         self.sink.stop()
         self.forks.close()

@@ -2,7 +2,7 @@
 constructor that loads for MODEL_LOADER_INIT_S seconds (20 in the original)."""
 
 from common.core.base_agent import BaseAgent
-from common.env_helpers import get_int
+from common.env_helpers import get_env, get_int
 
 
 class ModelLoaderAgent(BaseAgent):
@@ -15,4 +15,4 @@ class ModelLoaderAgent(BaseAgent):
 if __name__ == "__main__":
     port = get_int("MODEL_LOADER_PORT", 5570)
     ModelLoaderAgent("ModelLoaderAgent", port, get_int("MODEL_LOADER_HEALTH_PORT", port + 1),
-                     init_s=float(get_int("MODEL_LOADER_INIT_S", 20))).run()
+                     init_s=float(get_env("MODEL_LOADER_INIT_S", "20"))).run()
