@@ -128,6 +128,7 @@ DERIVED_SETTINGS: dict[str, dict[str, str]] = {
         "hosts": "each agent's own host:",
         "dependencies": "each agent's own dependencies:",
         "slos": "the config's slos: section",
+        "anomaly": "the config's anomaly: section",
     },
     "model_manager": {
         "hosts": "hosts.*.gpu",

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from common.config.agent_classes import class_issues
+from common.config.anomaly import AnomalyConfig
 from common.config.checks import ConfigView, check_view
 from common.config.fields import HostName
 from common.config.history import AlertmanagerConfig, EventsConfig
@@ -36,7 +37,8 @@ __all__ = ["load_config", "load_legacy_pair", "parse_config", "validate_data", "
 
 logger = logging.getLogger(__name__)
 
-_TOP_KEYS = ("version", "global", "hosts", "agents", "slos", "events", "alertmanager")
+_TOP_KEYS = ("version", "global", "hosts", "agents", "slos", "events", "alertmanager",
+             "anomaly")
 _HOST_NAME: TypeAdapter[str] = TypeAdapter(HostName)
 _LEGACY_ORDER = ("main_pc", "pc2")
 
@@ -127,6 +129,7 @@ def validate_data(data: Any, *, port_offset: int | None = None, classes: bool = 
     events = _piece(EventsConfig, _section(data, "events"), "events", context, issues)
     alertmanager = None if data.get("alertmanager") is None else _piece(
         AlertmanagerConfig, data["alertmanager"], "alertmanager", context, issues)
+    anomaly = _piece(AnomalyConfig, _section(data, "anomaly"), "anomaly", context, issues)
     view = ConfigView(hosts, agents, frozenset(host_names), frozenset(agent_names), objectives)
     issues.extend(check_view(view))
     if classes:
@@ -137,7 +140,7 @@ def validate_data(data: Any, *, port_offset: int | None = None, classes: bool = 
     fields = {"version": 1, "global": settings, "hosts": hosts,
               "agents": [agent for _, agent in agents],
               "slos": slos.model_copy(update={"objectives": [o for _, o in objectives]}),
-              "events": events, "alertmanager": alertmanager}
+              "events": events, "alertmanager": alertmanager, "anomaly": anomaly}
     return MeshConfig(**fields), []
 
 

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from common.config.anomaly import AnomalyConfig
 from common.config.expressions import PORT_MAX
 from common.config.fields import (
     AgentName,
@@ -369,6 +370,7 @@ class MeshConfig(_Model):
     slos: SlosConfig = SlosConfig()
     events: EventsConfig = EventsConfig()  # the hubs' incident history (common.config.history)
     alertmanager: AlertmanagerConfig | None = None  # where the hubs send alerts; None: nowhere
+    anomaly: AnomalyConfig = AnomalyConfig()  # the hubs' series and anomaly detector
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> MeshConfig:  # type: ignore[override]

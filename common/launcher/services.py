@@ -50,6 +50,7 @@ def _hub(config: MeshConfig, agent: AgentConfig, endpoint: Endpoint) -> dict[str
         "hosts": {a.name: a.host for a in config.agents},
         "dependencies": {a.name: list(a.dependencies) for a in config.agents},
         "http_port": agent.ports["http_port"],
+        "anomaly": config.anomaly.model_dump(mode="json"),
     }
     if peer is not None:
         settings.update(peer=endpoint(peer), peer_host_name=peer.host)

@@ -192,3 +192,37 @@ def test_rate_alone_never_warns_but_backs_another_signal():
     changes = run(d, slow, 30, start=160)
     assert changes[0][1] == [("A", "latency_p95_s"), ("A", "rate")]
     assert changes[0][0] - 160 < CFG.confirm_s / 10  # agreement: before confirm_s
+
+
+# -- the config's anomaly: section ----------------------------------------------------------
+def test_anomaly_section_is_typed_checked_by_path_and_handed_to_both_hubs(tmp_path):
+    import yaml
+
+    from common.config import ConfigError, load_config
+    from common.launcher.services import derived_settings
+    from common.testing.reference import reference_config
+    from observability_hub.settings import HubSettings
+
+    data = reference_config(tmp_path, 5000)
+    data["anomaly"] = {"step_s": 5.0, "confirm_s": 90.0, "band_mads": "6"}
+    path = tmp_path / "mesh.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as bad:
+        load_config(path)
+    assert "anomaly.band_mads: Input should be a valid number" in str(bad.value)
+    data["anomaly"] = {"step_s": 5.0, "history_s": 20000.0}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="anomaly: history_s / step_s is 4000 points"):
+        load_config(path)
+    data["anomaly"] = {"step_s": 5.0, "confirm_s": 90.0}
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path)
+    for hub in config.providers("hub"):
+        settings = derived_settings(config, hub, lambda a: "tcp://127.0.0.1:1", tmp_path)
+        parsed = HubSettings.model_validate({"anomaly": settings["anomaly"]})
+        assert parsed.anomaly.step_s == 5.0 and parsed.anomaly.confirm_s == 90.0
+    hub_entry = next(a for a in data["agents"] if a.get("service") == "hub")
+    hub_entry["settings"] = {"anomaly": {"step_s": 1.0}}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"settings\.anomaly: no longer written by hand"):
+        load_config(path)
