@@ -1,6 +1,7 @@
 """The hub's HTTP side: ``/``, ``/metrics``, ``/api/health``, ``/api/alerts``,
-``/api/series[?agent=NAME]`` (the charts' last hour) and two state-changing endpoints behind a
-bearer token::
+``/api/series[?agent=NAME]`` (the charts' last hour),
+``/api/events[?since=2h&agent=A&host=H&kind=K&limit=N]`` (the event log) and two
+state-changing endpoints behind a bearer token::
 
     POST /api/alerts/silence  {"matchers": {"alertname": ..., "agent": ...}, "duration_s": N,
                                "comment": "..."}            -> the silence
@@ -28,6 +29,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
+from common.base_agent.errors import MeshError
 from observability_hub.http_bounds import (
     MAX_BODY_BYTES,
     Connections,
@@ -49,6 +51,8 @@ class HubPages(Protocol):
     def alerts_document(self) -> dict[str, Any]: ...
 
     def series_document(self, agent: str | None) -> dict[str, Any]: ...
+
+    def events_document(self, params: dict[str, Any]) -> dict[str, Any]: ...
 
     def metrics_text(self) -> bytes: ...
 
@@ -94,10 +98,20 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/api/series":
             agent = urllib.parse.parse_qs(query).get("agent", [None])[0]
             self._json(200, pages.series_document(agent))
+        elif path == "/api/events":
+            self._events(query)
         elif path in ("/", "/index.html"):
             self._send(200, pages.dashboard_html(), "text/html; charset=utf-8")
         else:
             self._json(404, {"error": f"no page {path}"})
+
+    def _events(self, query: str) -> None:
+        """``/api/events[?since=2h&agent=A&host=H&kind=K&limit=N]``: the event log."""
+        try:
+            params = dict(urllib.parse.parse_qsl(query, strict_parsing=bool(query)))
+            self._json(200, self.server.pages.events_document(params))
+        except (ValueError, MeshError) as exc:
+            self._json(400, {"error": str(exc)})
 
     def do_POST(self) -> None:
         actions = {"/api/alerts/silence": self.server.pages.silence,

@@ -29,13 +29,19 @@ from common.hub.protocol import ProcessEvent, Role
 from common.hub.report import build_report
 from observability_hub.aggregate import Aggregator
 from observability_hub.alerting import EVAL_INTERVAL_S, AlertBook
+from observability_hub.alertmanager import AlertmanagerSink
 from observability_hub.anomaly import ANOMALY_RULE
 from observability_hub.dashboard import DASHBOARD_HTML
+from observability_hub.events import EventLog
+from observability_hub.events_sync import EventSync
 from observability_hub.exposition import render
 from observability_hub.failover import Failover
+from observability_hub.history import History
+from observability_hub.history_api import HistoryApi
 from observability_hub.http import HttpFront
-from observability_hub.notify import Notifier
+from observability_hub.notify import Fanout, Notifier
 from observability_hub.peer import ForwardBuffer, PeerLink
+from observability_hub.relearn import Relearner
 from observability_hub.rules import RULES
 from observability_hub.settings import HubSettings
 from observability_hub.signals import Signals
@@ -48,7 +54,7 @@ HUB_NAME = "ObservabilityHub"
 _HOSTS = {Role.CENTRAL: "main_pc", Role.EDGE: "pc2"}
 
 
-class ObservabilityHub(BaseAgent):
+class ObservabilityHub(HistoryApi, BaseAgent):
     capabilities = ("observability_hub",)
     service = "hub"
     Settings = HubSettings
@@ -60,7 +66,8 @@ class ObservabilityHub(BaseAgent):
         s = parse_settings(HubSettings, name, settings)
         self.role = Role(s.role)
         self.peer_endpoint = s.peer
-        extra = [self._make_peer] if self.peer_endpoint else []
+        extra: list[LinkFactory] = [self._make_peer, self._make_event_sync] \
+            if self.peer_endpoint else []
         super().__init__(name, endpoint, settings=s, links=[*links, *extra], **kwargs)
         self.lock = threading.Lock()
         self.aggregator = Aggregator(s.dependencies, s.hosts)
@@ -73,6 +80,11 @@ class ObservabilityHub(BaseAgent):
         self.failover = Failover(self.role, name, bool(self.peer_endpoint), self.buffer)
         self.http: HttpFront | None = None
         self.notifier = Notifier(s.alert_log, s.webhook_url)
+        self.history = History(EventLog(_events_path(s, name), name, max_age_s=s.events.max_age,
+                                        max_rows=s.events.max_rows), name)
+        self.sinks = Fanout(self.notifier, self.history)
+        self.relearner = Relearner(s.launchers, self._relearned, f"hub {name}")
+        self.alertmanager = AlertmanagerSink(s.alertmanager, name) if s.alertmanager else None
         self._own_seq = 0
         self._own_report: dict[str, Any] | None = None
         self._next_own = self._next_eval = 0.0
@@ -80,6 +92,9 @@ class ObservabilityHub(BaseAgent):
     def _make_peer(self, ctx: zmq.Context, agent: BaseAgent) -> PeerLink:
         self.failover.peer = PeerLink(ctx, self, self.peer_endpoint, self.name, self.buffer)
         return self.failover.peer
+
+    def _make_event_sync(self, ctx: zmq.Context, agent: BaseAgent) -> EventSync:
+        return EventSync(ctx, self.history.events, self.peer_endpoint, self.name)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def on_setup(self) -> None:
@@ -90,6 +105,13 @@ class ObservabilityHub(BaseAgent):
         port = default_port if s.http_port is None else s.http_port
         self.http = HttpFront(self, host, port, token)
         self.http.start()
+        with self.lock:
+            self.history.started(self.role.value, self.failover.state.value)
+            self.history.restore(self.alerts)
+        self.relearner.start()
+        if self.alertmanager is not None:
+            self.alertmanager.hub_url = self.http.url
+            self.alertmanager.start()
         log.info("%s hub %s: http %s, state %s", self.role.value, self.name, self.http.url,
                  self.failover.state.value)
 
@@ -97,6 +119,10 @@ class ObservabilityHub(BaseAgent):
         if self.http is not None:
             self.http.close()
         self.notifier.close()
+        self.relearner.close()
+        if self.alertmanager is not None:
+            self.alertmanager.close()
+        self.history.events.close()
 
     def on_tick(self) -> None:
         now = time.monotonic()
@@ -114,8 +140,23 @@ class ObservabilityHub(BaseAgent):
                 view = self._view()
                 self.signals.tick(view, self._live_actions(now), now, time.time())
                 view["anomalies"] = self.signals.anomalies()
-                sink = self.notifier if self.failover.active else None
+                sink = self.sinks if self.failover.active else None
                 self.alerts.evaluate(view, sink)
+                self._evaluated(view)
+
+    def _evaluated(self, view: dict[str, Any]) -> None:
+        """The event log and Alertmanager after an evaluation (lock held)."""
+        active = self.failover.active
+        self.history.evaluated(view, self.failover.state.value, active)
+        self.history.reapply_acks(self.alerts)
+        if self.alertmanager is not None:
+            firing = [a for a in self.alerts.document()["alerts"]
+                      if a["state"] == "firing" and not a["silenced"]]
+            self.alertmanager.update(firing if active else None)
+
+    def _relearned(self, host: str, status: dict[str, Any]) -> None:
+        with self.lock:
+            self.history.relearned(self.aggregator, host, status)
 
     # -- the peer link's callbacks (PeerHost; loop thread) ------------------------------------
     def on_peer_state(self, state: str) -> None:
@@ -151,6 +192,7 @@ class ObservabilityHub(BaseAgent):
             self.signals.heard(str(body["agent"]), seen_at)
         else:
             self.aggregator.ingest_event(body, seen_at)
+            self.history.process_event(body)
         if self.forwarding():
             self.buffer.add(kind, seen_at, body)
 
@@ -282,9 +324,25 @@ class ObservabilityHub(BaseAgent):
 
     def silence(self, body: dict[str, Any], by: str) -> dict[str, Any]:
         with self.lock:
-            return self.alerts.silence(body["matchers"], float(body["duration_s"]), by,
-                                       str(body.get("comment", "")))
+            silence = self.alerts.silence(body["matchers"], float(body["duration_s"]), by,
+                                          str(body.get("comment", "")))
+            self.history.silenced(silence)
+            return silence
 
     def ack(self, body: dict[str, Any], by: str) -> dict[str, Any]:
         with self.lock:
-            return self.alerts.ack(str(body["fingerprint"]), by)
+            alert = self.alerts.ack(str(body["fingerprint"]), by)
+            self.history.acked(alert, by)
+            return alert
+
+
+def _events_path(settings: HubSettings, name: str) -> str:
+    """The event log's file: derived by the host plan; a hub run alone keeps it in
+    $MESH_STATE_DIR, or in memory (nothing survives) without one."""
+    if settings.events_db:
+        return settings.events_db
+    state_dir = os.environ.get("MESH_STATE_DIR")
+    if state_dir:
+        return os.path.join(state_dir, f"{name}.events.db")
+    log.warning("hub %s: no events_db and no MESH_STATE_DIR: the event log is in memory", name)
+    return ":memory:"

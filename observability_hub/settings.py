@@ -12,6 +12,7 @@ from pydantic import Field
 
 from common.base_agent.settings import AgentSettings
 from common.config.anomaly import AnomalyConfig
+from common.config.history import AlertmanagerConfig, EventsConfig
 
 __all__ = ["FORWARD_BUFFER_MAX", "HubSettings"]
 
@@ -26,6 +27,10 @@ class HubSettings(AgentSettings):
     peer_host_name: str | None = None
     hosts: dict[str, str] | None = None  # agent -> host
     dependencies: dict[str, list[str]] | None = None  # agent -> its dependencies
+    launchers: dict[str, str] = {}  # host -> its launcher's control endpoint (re-learning)
+    events_db: str | None = None  # None: $MESH_STATE_DIR/NAME.events.db, else in memory
+    events: EventsConfig = EventsConfig()  # the config's events: section (retention)
+    alertmanager: AlertmanagerConfig | None = None  # the config's alertmanager: section
     anomaly: AnomalyConfig = AnomalyConfig()  # the config's anomaly: section
 
     http_host: str | None = None  # None: the ROUTER's host

@@ -11,6 +11,7 @@ from common.cli.agent_cmd import agent_app
 from common.cli.call_cmd import call
 from common.cli.config_cmd import config_app
 from common.cli.demo_cmd import demo_app
+from common.cli.events_cmd import events
 from common.cli.hub_cmd import alerts, health
 from common.cli.keys_cmd import keys_app
 from common.cli.load_cmd import load
@@ -42,6 +43,7 @@ for command in (up, down, status, restart, logs, reload):
 app.command("call")(call)
 app.command("health")(health)
 app.command("alerts")(alerts)
+app.command("events")(events)
 app.command("vram")(vram)
 app.command("load")(load)
 app.command("systemd-unit")(systemd_unit)

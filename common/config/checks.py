@@ -129,6 +129,10 @@ DERIVED_SETTINGS: dict[str, dict[str, str]] = {
         "dependencies": "each agent's own dependencies:",
         "slos": "the config's slos: section",
         "anomaly": "the config's anomaly: section",
+        "events_db": "global.log_dir (the hub's state folder)",
+        "events": "the config's events: section",
+        "alertmanager": "the config's alertmanager: section",
+        "launchers": "hosts.*.address and hosts.*.launcher_port",
     },
     "model_manager": {
         "hosts": "hosts.*.gpu",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import urllib.parse
 import urllib.request
 from collections import deque
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
 from common.hub.protocol import (
     ACTION_ALERTS,
+    ACTION_EVENTS_QUERY,
     ACTION_PROCESS_EVENT,
     ACTION_SNAPSHOT,
     ProcessEvent,
@@ -85,7 +87,8 @@ class ProcessEventClient:
 
 
 class HubReader:
-    """Reads ``/api/health`` and ``/api/alerts`` from the first hub that answers.
+    """Reads ``/api/health``, ``/api/alerts`` and ``/api/events`` from the first hub that
+    answers.
 
     ``http://`` URLs are read over HTTP, ``tcp://`` ones over the hub protocol; the CLI finds
     them in the startup config (``common.cli.locate``)."""
@@ -101,20 +104,28 @@ class HubReader:
     def alerts(self) -> dict[str, Any]:
         return self._first("/api/alerts", ACTION_ALERTS)
 
-    def _first(self, path: str, action: str) -> dict[str, Any]:
+    def events(self, query: dict[str, Any]) -> dict[str, Any]:
+        """The event log: query holds since, until, agent, host, kind, limit (None: unset)."""
+        params = {k: v for k, v in query.items() if v is not None}
+        return self._first("/api/events?" + urllib.parse.urlencode(params),
+                           ACTION_EVENTS_QUERY, params)
+
+    def _first(self, path: str, action: str,
+               payload: dict[str, Any] | None = None) -> dict[str, Any]:
         errors = []
         for url in self.urls:
             try:
-                return self._read(url, path, action)
+                return self._read(url, path, action, payload or {})
             except (OSError, ValueError, MeshError) as exc:
                 errors.append(f"{url}: {exc}")
         raise ConnectionError("no hub answered: " + "; ".join(errors))
 
-    def _read(self, url: str, path: str, action: str) -> dict[str, Any]:
+    def _read(self, url: str, path: str, action: str,
+              payload: dict[str, Any]) -> dict[str, Any]:
         if url.startswith("tcp://"):
             client = Client(None, source="mesh-health")
             try:
-                return client.call_endpoint(url, action, {}, timeout_s=self.timeout_s,
+                return client.call_endpoint(url, action, payload, timeout_s=self.timeout_s,
                                             retries=0)
             finally:
                 client.close()

@@ -87,7 +87,8 @@ class HostPlan:
     def derived(self, agent: AgentConfig) -> dict[str, Any]:
         """The settings agent's service derives from the config (common.launcher.services)."""
         state_dir = Path(self.base_dir, self.config.global_.log_dir)
-        return derived_settings(self.config, agent, self.endpoint, state_dir)
+        launchers = {host: self.launcher_endpoint(host) for host in self.config.hosts}
+        return derived_settings(self.config, agent, self.endpoint, state_dir, launchers)
 
     def log_path(self, name: str) -> str:
         return str(Path(self.base_dir, self.config.global_.log_dir, self.host, f"{name}.log"))

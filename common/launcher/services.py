@@ -9,7 +9,7 @@ agent's own tunables (the loader refuses a config that writes one of them by han
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,13 @@ Endpoint = Callable[[AgentConfig], str]
 
 
 def derived_settings(config: MeshConfig, agent: AgentConfig, endpoint: Endpoint,
-                     state_dir: Path) -> dict[str, Any]:
-    """The settings agent's service takes from the config (empty for other agents)."""
+                     state_dir: Path, launchers: Mapping[str, str] | None = None
+                     ) -> dict[str, Any]:
+    """The settings agent's service takes from the config (empty for other agents);
+    launchers: each host's launcher control endpoint (the hubs re-learn from them)."""
     if agent.service == "hub":
-        return _hub(config, agent, endpoint)
+        return {**_hub(config, agent, endpoint),
+                **_history(config, agent, state_dir, launchers or {})}
     if agent.service == "model_manager":
         return _model_manager(config, agent)
     if agent.service == "registry":
@@ -69,6 +72,16 @@ def slo_objectives(config: MeshConfig) -> list[dict[str, Any]]:
                            "threshold_s": slo.threshold_s, "agents": [a.name for a in agents],
                            "hosts": {a.name: a.host for a in agents}})
     return objectives
+
+
+def _history(config: MeshConfig, hub: AgentConfig, state_dir: Path,
+             launchers: Mapping[str, str]) -> dict[str, Any]:
+    """The hub's event log (in the state folder, named after the hub), its retention, the
+    launchers it re-learns restart counts from, and the Alertmanager it posts to."""
+    manager = config.alertmanager
+    return {"events_db": str(state_dir / f"{hub.name}.events.db"),
+            "events": config.events.model_dump(mode="json"), "launchers": dict(launchers),
+            "alertmanager": manager.model_dump(mode="json") if manager else None}
 
 
 def _model_manager(config: MeshConfig, agent: AgentConfig) -> dict[str, Any]:
