@@ -28,6 +28,7 @@ from common.cli.hosts import CONFIG_OPTION, RUN_DIR_OPTION, use_security
 from common.cli.locate import config_hubs
 from common.cli.output import fail, print_json, print_table
 from common.config import ConfigError, load_config
+from common.hub.client import HubEventClient
 from migration import Executor, Journal, MeshControl, build_plan, current_definitions
 from migration.change import load_change
 from migration.journal import JournalBusy
@@ -130,17 +131,25 @@ def apply(change: str, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTIO
 
 def _run(j: Journal, mesh: MeshControl, config: str, action: Any,
          success: tuple[str, ...] = ("done",)) -> None:
-    """Run action on an Executor; exit 0 when it ends in a success state, else 3."""
+    """Run action on an Executor; exit 0 when it ends in a success state, else 3.  Each
+    progress line also goes to the hubs' incident history (kind ``migration``)."""
     logging.basicConfig(level=logging.WARNING)
+    hubs = HubEventClient(mesh.plan.hub_endpoints, "mesh-migrate")
+
+    def say(line: str) -> None:
+        _say(line)
+        hubs.send("migration", line)
+
     try:
         j.lock()
-        state = action(Executor(j, mesh, _say, os.environ.get(FAULT_ENV), config))
+        state = action(Executor(j, mesh, say, os.environ.get(FAULT_ENV), config))
+        say(f"result: {state.value}")
     except (JournalBusy, MeshError, KeyError, ValueError, WritebackError) as exc:
         raise fail(str(exc)) from None
     finally:
+        hubs.close()
         mesh.close()
         j.close()
-    _say(f"result: {state.value}")
     raise typer.Exit(0 if state.value in success else 3)
 
 

@@ -20,13 +20,14 @@ from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
 from common.hub.protocol import (
     ACTION_ALERTS,
+    ACTION_EVENT,
     ACTION_EVENTS_QUERY,
     ACTION_PROCESS_EVENT,
     ACTION_SNAPSHOT,
     ProcessEvent,
 )
 
-__all__ = ["EVENT_QUEUE_MAX", "HubReader", "ProcessEventClient"]
+__all__ = ["EVENT_QUEUE_MAX", "HubEventClient", "HubReader", "ProcessEventClient"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,59 @@ class ProcessEventClient:
             except MeshError as exc:
                 log.warning("hub %s did not take event %s: %s", endpoint, event["event"], exc)
                 self.index = (self.index + 1) % len(self.endpoints)
+        return False
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class HubEventClient:
+    """For tools and services that add to the hubs' incident history (``hub_event``: the
+    migration executor's steps, the VRAM pool's evictions): ``send(kind, summary, ...)``.
+    Never raises for an unreachable hub and blocks at most EVENT_TIMEOUT_S per hub tried; when
+    no hub answered, events wait in a bounded queue (oldest dropped and counted) and nothing is
+    tried for RETRY_S, so a tool whose hubs are down is not slowed at every line."""
+
+    RETRY_S = 5.0
+
+    def __init__(self, endpoints: Sequence[str], source: str, *,
+                 ctx: zmq.Context | None = None, timeout_s: float = EVENT_TIMEOUT_S,
+                 retry_s: float = RETRY_S) -> None:
+        self.endpoints = [e for e in endpoints if e]
+        self.timeout_s = timeout_s
+        self.retry_s = retry_s
+        self.queue: deque[dict[str, Any]] = deque(maxlen=EVENT_QUEUE_MAX)
+        self.dropped_total = 0
+        self._retry_at = 0.0
+        self._client = Client(None, ctx=ctx, source=source, breaker_threshold=1_000_000)
+
+    def send(self, kind: str, summary: str, *, agent: str = "", host: str = "",
+             detail: dict[str, Any] | None = None) -> bool:
+        """Queue one event and send what is queued; True if every one was taken."""
+        if len(self.queue) == self.queue.maxlen:
+            self.dropped_total += 1
+        self.queue.append({"kind": kind, "summary": summary, "agent": agent, "host": host,
+                           "detail": detail or {}, "ts": time.time()})
+        return self.flush()
+
+    def flush(self) -> bool:
+        if time.monotonic() < self._retry_at:
+            return False
+        while self.queue:
+            if not self._send(self.queue[0]):
+                self._retry_at = time.monotonic() + self.retry_s
+                return False
+            self.queue.popleft()
+        return True
+
+    def _send(self, event: dict[str, Any]) -> bool:
+        for endpoint in self.endpoints:
+            try:
+                self._client.call_endpoint(endpoint, ACTION_EVENT, event,
+                                           timeout_s=self.timeout_s, retries=0)
+                return True
+            except MeshError as exc:
+                log.debug("hub %s did not take a %s event: %s", endpoint, event["kind"], exc)
         return False
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from hub_helpers import FAST_S, free_port, get_json
 
-from common.hub.client import ProcessEventClient
+from common.hub.client import HubEventClient, ProcessEventClient
 from common.hub.protocol import ACTION_EVENT, ACTION_EVENTS_QUERY
 from common.testing.wait import wait_until
 from observability_hub.hub import ObservabilityHub
@@ -99,3 +99,21 @@ def test_a_silence_reaches_the_peer_and_survives_a_restart(agents, tmp_path):
     again = agents(_hub("HubC", "central", c_ep, e_ep, tmp_path / "c.db"))
     assert again.alerts.silences[silence["id"]]["matchers"] == {"agent": "TTSService"}
     assert again.alerts.silences[silence["id"]]["comment"] == "planned work"
+
+
+def test_senders_events_reach_the_hub_and_wait_while_no_hub_answers(agents, tmp_path):
+    dead = f"tcp://127.0.0.1:{free_port()}"
+    sender = HubEventClient([dead], "mesh-migrate", timeout_s=0.2, retry_s=1.0)
+    try:
+        t0 = time.monotonic()
+        assert not sender.send("migration", "stage 0 Worker: start_new", agent="Worker")
+        assert not sender.send("migration", "stage 0 Worker: switch", agent="Worker")
+        assert time.monotonic() - t0 < 1.0  # the second did not wait for the dead hub again
+        assert len(sender.queue) == 2
+        hub = agents(_hub("HubC", "central", dead, "", tmp_path / "c.db"))
+        wait_until(sender.flush, 5, interval_s=0.05, what="the queue sent after the pause")
+        assert sender.send("migration", "stage 0 Worker: finish", agent="Worker")
+        assert [e["summary"] for e in hub.history.events.query(agent="Worker")] == [
+            "stage 0 Worker: start_new", "stage 0 Worker: switch", "stage 0 Worker: finish"]
+    finally:
+        sender.close()
