@@ -67,8 +67,9 @@ def _print_status(plan: HostPlan, reports: list[dict[str, Any]]) -> None:
     columns: list[str | Col] = [
         Col("name", key=True), "host", Col("pid", drop=3), "state", "ready",
         Col("restarts", drop=2), Col("uptime s", drop=4), Col("endpoint", key=True, drop=1)]
-    health = [a.get("health_text", "") for r in reports for a in r["agents"]]
-    if any(health):  # why an answering agent is not ready (a legacy script's reply text)
+    health = ["; ".join(filter(None, [a.get("health_text", ""), *a.get("port_issues", [])]))
+              for r in reports for a in r["agents"]]
+    if any(health):  # why an answering script is not ready (its reply), its port issues
         columns.append(Col("health", wrap_min=20))
         rows = [[*row, text] for row, text in zip(rows, health, strict=True)]
     print_table(f"{ready}/{len(rows)} agents ready", columns, rows)

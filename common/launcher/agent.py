@@ -32,6 +32,7 @@ from common.launcher.events import EventSink
 from common.launcher.instances import InstanceControl
 from common.launcher.lock import HostLock
 from common.launcher.plan import HostPlan
+from common.launcher.port_audit import PortAudit
 from common.launcher.presence import LegacyPresence
 from common.launcher.probe import Prober
 from common.launcher.readiness import verdict
@@ -62,6 +63,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
         self.forks = ForkServer(preload, hide_env=plan.secret_variables())
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
         self.supervisor = Supervisor(plan, self)
+        self.port_audit = PortAudit(plan.host, plan.addresses)
         self._remote_healthy: set[str] = set()
         self.sink = EventSink(plan.host, plan.hub_endpoints, plan.manager_endpoint,
                               {name: plan.address(cfg) for name, cfg in plan.agents.items()})
@@ -103,6 +105,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
                 self._stopping.set()
         else:
             self.supervisor.step(now)
+            self.port_audit.audit(self.supervisor.agents.values(), now)
         self.presence.sync(self.supervisor.agents.values())
 
     def request_stop(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from common.config import AgentConfig
@@ -30,6 +30,7 @@ class Managed:
     next_probe_at: float = 0.0
     crash_loop: bool = False
     health_text: str = ""  # why its last health answer did not make it ready; "" if it did
+    port_issues: list[str] = field(default_factory=list)  # common.launcher.port_audit
     replaced: bool = False  # `mesh reload` changed its entry: once stopped, start it again
     short_runs: int = 0  # starts in a row that stayed up less than restart.stable_s
 
@@ -44,7 +45,7 @@ class Managed:
                 "restarts": self.restarts, "required": self.cfg.required,
                 "uptime_s": round(now - self.started_at, 2) if up else 0.0,
                 "last_exit_code": self.last_exit_code, "crash_loop": self.crash_loop,
-                "health_text": self.health_text,
+                "health_text": self.health_text, "port_issues": list(self.port_issues),
                 "started_at": self.started_wall, "ready_at": self.ready_wall}
 
 

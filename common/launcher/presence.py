@@ -59,7 +59,8 @@ class StandIn:
         passing = m.state is AgentState.READY and not m.health_text
         detail = "health_check answered healthy" if passing else \
             m.health_text or f"{m.state.value}: no healthy reply yet"
-        self.result = CheckResult(CHECK, Status.PASSING if passing else Status.WARNING, detail)
+        status = Status.PASSING if passing and not m.port_issues else Status.WARNING
+        self.result = CheckResult(CHECK, status, "; ".join([detail, *m.port_issues]))
         return passing
 
     def record(self) -> dict[str, Any]:

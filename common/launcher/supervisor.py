@@ -70,6 +70,7 @@ class Supervisor:
 
     def start(self, m: Managed, now: float) -> None:
         m.started_at, m.probe_failures, m.next_probe_at = now, 0, now
+        m.health_text, m.port_issues = "", []
         try:
             m.pid = self.control.spawn(m.cfg, m.key)
         except Exception as exc:  # a spawn failure is an exit: back off and retry

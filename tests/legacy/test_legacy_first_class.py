@@ -8,6 +8,7 @@ import subprocess
 import sys
 import urllib.request
 
+import yaml
 from legacy_helpers import model_loader
 
 from common.base_agent.client import Client
@@ -46,10 +47,15 @@ def _hub_agent(http_port, name):
 
 
 def test_legacy_agent_is_registered_reported_and_callable_by_name(mesh, ports):
+    """PC2 (no agents here) sits on another machine's address, so the script's `*` binds
+    take nothing of it: no port warning, and the hub shows the script passing."""
     http_port = free_ports(1)[0]
     loader = model_loader(ports[3], ports[4], init_s=1.5, health={"ports": ["port"]})
     run = mesh(_config_agents(ports, http_port, loader),
                main_pc={"roles": ["registry", "hub_central"]})
+    config = yaml.safe_load(run.config_path.read_text())
+    config["hosts"]["pc2"]["address"] = "203.0.113.7"  # TEST-NET-3: not this machine
+    run.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     run.up("main_pc")
     registry = f"tcp://127.0.0.1:{ports[0]}"
     with Client(registry, source="test") as client:
