@@ -179,10 +179,10 @@ class ModelManagerAgent(BaseAgent):
                 "counters": dict(pool.counters),
                 "estimates_mb": {m: round(b / MIB, 1) for m, b in pool.estimates.as_dict().items()},
                 "tiers_mb": {h: {t: round(b / MIB, 1) for t, b in tiers.items()}
-                             for h, tiers in pool.tiers().items()},
-                "warm": pool.warm.view(),
-                "models": {m: {"tier": pool.tier_of(m).value, **pool.costs.view(m, now)}
-                           for m in sorted(pool.homes)},
+                             for h, tiers in pool.tier_bytes().items()},
+                "warm": pool.tiers.warm.view(),
+                "models": {m: {"tier": pool.tier_of(m).value, **pool.tiers.costs.view(m, now)}
+                           for m in sorted(pool.tiers.homes)},
                 "notices": {"sent": self.outbox.sent, "dropped": self.outbox.dropped}}
 
     def hub_gauges(self) -> dict[str, Any]:
@@ -259,4 +259,5 @@ class ModelManagerAgent(BaseAgent):
             self.outbox.send(lease.holder.endpoint, notice.action, payload)
         if notices:
             self.outbox.keep_only({le.holder.endpoint for le in self.pool.leases.values()}
-                                  | {c.holder.endpoint for c in self.pool.warm.copies.values()})
+                                  | {c.holder.endpoint
+                                     for c in self.pool.tiers.warm.copies.values()})

@@ -38,13 +38,13 @@ from main_pc.model_manager.admission import (
     refusal,
     waiting_reason,
 )
-from main_pc.model_manager.costs import CostBook
 from main_pc.model_manager.estimates import EstimateBook
 from main_pc.model_manager.evictions import Pending, abandon, ask_to_unload
 from main_pc.model_manager.lease import ACTIVE, Holder, Lease, transition
 from main_pc.model_manager.placement import allowed_slots, pick_fit, plan_eviction
 from main_pc.model_manager.policy import GpuSlot, Policy
-from main_pc.model_manager.warm import WarmCopy, WarmTier
+from main_pc.model_manager.tiers import TierBook
+from main_pc.model_manager.warm import WarmCopy
 
 WAIT_BUCKETS_S = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -76,10 +76,7 @@ class VramPool:
         self.ended: OrderedDict[str, Lease] = OrderedDict()
         self.pending: dict[str, Pending] = {}  # request lease_id -> its eviction
         self.estimates = EstimateBook(policy.estimate_margin, policy.unknown_margin)
-        self.costs = CostBook(policy.usage_half_life_s, policy.warm_load_s_per_gb,
-                              policy.cold_load_s_per_gb)
-        self.warm = WarmTier(warm_budgets or {})
-        self.homes: dict[str, tuple[str, int]] = {}  # model -> (its holder's host, its size)
+        self.tiers = TierBook(self.slots, policy, warm_budgets or {})
         self.notices: list[Notice] = []
         self.counters: Counter[str] = Counter()
         self.queue_wait = PlainHistogram(WAIT_BUCKETS_S)
@@ -97,7 +94,7 @@ class VramPool:
                       self.estimates.effective(model, requested_bytes), priority, pinned,
                       tuple(hosts), holder or Holder(), now, now + deadline_s, last_used_at=now,
                       last_keepalive_at=now)
-        if model in self.warm.copies:
+        if model in self.tiers.warm.copies:
             lease.tier = Tier.WARM
         lease.want_bytes = capped_estimate(lease, allowed_slots(self.slots, lease.hosts),
                                            self._free(), self._on_gpu(), now, self.policy)
@@ -134,7 +131,7 @@ class VramPool:
             lease.last_keepalive_at = now
             if used:
                 lease.last_used_at = now
-                self.costs.used(lease.model, uses, now)
+                self.tiers.costs.used(lease.model, uses, now)
         return lease
 
     def report(self, lease_id: str, used_bytes: int, *, load_s: float | None = None,
@@ -146,8 +143,8 @@ class VramPool:
         if lease.state not in ACTIVE:
             return lease
         if load_s is not None and tier in (Tier.WARM, Tier.COLD):
-            self.costs.loaded(lease.model, tier, load_s)
-            self._protect(lease)
+            self.tiers.costs.loaded(lease.model, tier, load_s)
+            self.tiers.protect(lease)
         lease.reported_bytes = int(used_bytes)
         lease.last_keepalive_at = now
         if lease.state is S.GRANTED:
@@ -176,7 +173,7 @@ class VramPool:
         for lease in gone:
             lease.reason = reason
             self._end(lease, S.RECLAIMED)
-        self.warm.drop_holder(instance_id=instance_id, host=host, pid=pid)
+        self.tiers.warm.drop_holder(instance_id=instance_id, host=host, pid=pid)
         if gone:
             self._pump(self.clock())
         return [le.lease_id for le in gone]
@@ -217,79 +214,21 @@ class VramPool:
         return queue_order((le for le in self.leases.values() if le.state is S.QUEUED), now,
                            self.policy.aging_s)
 
-    def tiers(self) -> dict[str, dict[str, int]]:
-        """Bytes per host in each tier: resident (leases on its GPUs), warm (copies in its
-        RAM) and cold (models seen on the host that are neither)."""
-        out = {h: dict.fromkeys(Tier, 0) for h in {s.host for s in self.slots}}
-        resident: set[str] = set()
-        for lease in self.leases.values():
-            if lease.state in ACTIVE:
-                out[self.by_gpu[lease.gpu].host][Tier.RESIDENT] += lease.committed_bytes
-                resident.add(lease.model)
-        for copy in self.warm.copies.values():
-            out.setdefault(copy.host, dict.fromkeys(Tier, 0))[Tier.WARM] += copy.size_bytes
-        for model, (host, size) in self.homes.items():
-            if model not in resident and model not in self.warm.copies:
-                out.setdefault(host, dict.fromkeys(Tier, 0))[Tier.COLD] += size
-        return {h: {t.value: b for t, b in tiers.items()} for h, tiers in out.items()}
+    def tier_bytes(self) -> dict[str, dict[str, int]]:
+        """Bytes per host in each tier (TierBook.bytes_by_host)."""
+        return self.tiers.bytes_by_host(self.leases.values())
 
     def tier_of(self, model: str) -> Tier:
-        if model in self.warm.copies:
-            return Tier.WARM
-        if any(le.model == model and le.state in ACTIVE for le in self.leases.values()):
-            return Tier.RESIDENT
-        return Tier.COLD
-
-    def _home(self, lease: Lease, gpu: str) -> str:
-        """The host whose RAM holds lease's warm copy: its holder's (where the pool knows it
-        by name; run alone, a holder gives its address), else its GPU's."""
-        known = {s.host for s in self.slots}
-        return lease.holder.host if lease.holder.host in known else self.by_gpu[gpu].host
+        return self.tiers.tier_of(model, self.leases.values())
 
     def _keep_warm(self, lease: Lease, size_bytes: int) -> bool:
-        host = self._home(lease, lease.gpu)
-        now = self.clock()
-        copy = WarmCopy(lease.model, host, int(size_bytes), lease.holder, now)
-        dropped = self.warm.admit(copy, lambda c: self._drop_loss(c, now))
+        dropped = self.tiers.keep_warm(lease, int(size_bytes), self.clock())
         if dropped is None:
             return False
         self.notices.extend(Notice(NOTICE_DROP_WARM, copy=c) for c in dropped)
         self.counters["warm_kept"] += 1
         self.counters["warm_dropped"] += len(dropped)
         return True
-
-    def _drop_loss(self, copy: WarmCopy, now: float) -> float:
-        """What dropping a warm copy costs: its use rate times the extra reload from disk."""
-        cold = self.costs.reload_s(copy.model, Tier.COLD, copy.size_bytes)
-        warm = self.costs.reload_s(copy.model, Tier.WARM, copy.size_bytes)
-        return self.costs.rate(copy.model, now) * max(0.0, cold - warm)
-
-    def _reload_s(self, lease: Lease) -> float:
-        """How long lease's model would take to come back if evicted now: from RAM when the
-        warm tier on its host could take it, else from disk."""
-        size = lease.committed_bytes or lease.want_bytes
-        tier = Tier.WARM if self.warm.fits(self._home(lease, lease.gpu), size) else Tier.COLD
-        return self.costs.reload_s(lease.model, tier, size)
-
-    def _eviction_cost(self, lease: Lease, now: float) -> float:
-        """What evicting lease costs: its use rate times its reload time."""
-        return self.costs.rate(lease.model, now) * self._reload_s(lease)
-
-    def _protect(self, lease: Lease) -> None:
-        """Anti-thrash: a fresh grant stays min_resident_s and a lease used within min_idle_s
-        is busy, each cut to a few of its reloads if sooner (a model back from RAM in 50 ms
-        need not hold the GPU for seconds while another waits)."""
-        cap = self.policy.min_resident_reloads * self._reload_s(lease)
-        lease.resident_s = min(self.policy.min_resident_s, cap)
-        lease.busy_s = min(self.policy.min_idle_s, cap)
-
-    def _slots_for(self, lease: Lease) -> list[GpuSlot]:
-        """Allowed GPUs in preference order; a warm model's own host first (its RAM)."""
-        slots = allowed_slots(self.slots, lease.hosts)
-        copy = self.warm.copies.get(lease.model) if lease.tier is Tier.WARM else None
-        if copy is not None:
-            slots.sort(key=lambda s: s.host != copy.host)
-        return slots
 
     def _free(self) -> dict[str, int]:
         free = {g: self.by_gpu[g].usable_bytes - c for g, c in self.committed().items()}
@@ -317,7 +256,7 @@ class VramPool:
         for lease in self.queue(now):
             if lease.lease_id in self.pending:
                 continue
-            slots = self._slots_for(lease)
+            slots = allowed_slots(self.slots, lease.hosts)
             allowed[lease.lease_id] = {s.gpu for s in slots}
             slot = self._place(lease, slots, free, evicting, now)
             if slot is None:
@@ -335,13 +274,12 @@ class VramPool:
         """Grant lease where it fits, else start the evictions that make it fit.  A warm model
         tries its own host first (both ways), and another host only once it has waited longer
         than loading from disk there would add: elsewhere, it loads from disk."""
-        copy = self.warm.copies.get(lease.model) if lease.tier is Tier.WARM else None
         stages = [slots]
-        if copy is not None:
-            extra_s = (self.costs.reload_s(lease.model, Tier.COLD, lease.want_bytes)
-                       - self.costs.reload_s(lease.model, Tier.WARM, lease.want_bytes))
-            home = [s for s in slots if s.host == copy.host]
-            stages = [home] if now - lease.created_at < extra_s else [home, slots]
+        home = self.tiers.warm_home(lease)
+        if home is not None:
+            at_home = [s for s in slots if s.host == home]
+            waited = now - lease.created_at
+            stages = [at_home] if waited < self.tiers.disk_penalty_s(lease) else [at_home, slots]
         for stage in stages:
             slot = pick_fit(lease.want_bytes, stage, free)
             if slot is not None:
@@ -360,7 +298,7 @@ class VramPool:
         if lease.deadline_at - now < self.policy.evict_timeout_s:
             return None
         plan = plan_eviction(lease, slots, free, self._on_gpu(), now, self.policy,
-                             lambda victim: self._eviction_cost(victim, now))
+                             lambda victim: self.tiers.eviction_cost(victim, now))
         if plan is None:
             return None
         slot, victims = plan
@@ -406,10 +344,7 @@ class VramPool:
     def _grant(self, lease: Lease, slot: GpuSlot, now: float) -> None:
         transition(lease, S.GRANTED)
         lease.gpu, lease.granted_bytes = slot.gpu, lease.want_bytes
-        copy = self.warm.take(lease.model)  # its weights leave RAM for the GPU
-        lease.tier = Tier.WARM if copy is not None and copy.host == slot.host else Tier.COLD
-        self.homes[lease.model] = (self._home(lease, slot.gpu), lease.want_bytes)
-        self._protect(lease)
+        self.tiers.granted(lease, slot.gpu)
         lease.granted_at = lease.last_used_at = lease.last_keepalive_at = now
         lease.reason = ""
         self.counters["granted"] += 1

@@ -35,22 +35,22 @@ def test_released_weights_stay_warm_within_the_budget_and_come_back_warm_on_thei
     a = loaded(pool, "a", 3 * GB)
     b = loaded(pool, "b", 3 * GB)
     assert pool.release(a.lease_id, warm_bytes=3 * GB)[1] is True
-    assert pool.tier_of("a") is Tier.WARM and pool.warm.used("main_pc") == 3 * GB
+    assert pool.tier_of("a") is Tier.WARM and pool.tiers.warm.used("main_pc") == 3 * GB
     _, kept = pool.release(b.lease_id, warm_bytes=3 * GB)  # 6 GB > 5: a's copy makes room
     assert kept and [(n.action, n.copy.model) for n in pool.notices] == [(NOTICE_DROP_WARM, "a")]
-    assert pool.tier_of("a") is Tier.COLD and pool.warm.used("main_pc") == 3 * GB
+    assert pool.tier_of("a") is Tier.COLD and pool.tiers.warm.used("main_pc") == 3 * GB
     again = pool.acquire("b", 3 * GB, holder=holder("b"))
     assert again.tier is Tier.WARM and again.view(clock.now)["tier"] == "warm"
-    assert pool.tier_of("b") is Tier.RESIDENT and not pool.warm.copies  # RAM back to the GPU
+    assert pool.tier_of("b") is Tier.RESIDENT and not pool.tiers.warm.copies  # RAM back to the GPU
     assert pool.release(again.lease_id, warm_bytes=6 * GB)[1] is False  # over the budget
-    assert pool.tiers()["main_pc"] == {"resident": 0, "warm": 0, "cold": 6 * GB}
+    assert pool.tier_bytes()["main_pc"] == {"resident": 0, "warm": 0, "cold": 6 * GB}
 
 
 def test_the_warm_tier_never_holds_more_than_its_budget_and_pinned_leases_are_never_evicted():
     for seed in range(20):
         rng = random.Random(seed)
         pool, clock = warm_pool(budget_gb=rng.choice([0, 2, 6, 10]))
-        budget = pool.warm.budgets["main_pc"]
+        budget = pool.tiers.warm.budgets["main_pc"]
         live = []
         for _ in range(150):
             clock.now += rng.uniform(0, 3)
@@ -69,7 +69,7 @@ def test_the_warm_tier_never_holds_more_than_its_budget_and_pinned_leases_are_ne
                 pool.keepalive(rng.choice(live).lease_id, used=True, uses=rng.randint(1, 5))
             live = [le for le in live if not le.ended]
             pool.notices.clear()
-            assert pool.warm.used("main_pc") <= budget, seed
+            assert pool.tiers.warm.used("main_pc") <= budget, seed
             assert not any(le.pinned and le.state is LeaseState.EVICTING for le in live), seed
             assert sum(pool.committed().values()) <= 24 * GB - GB // 2, seed
 
@@ -101,10 +101,10 @@ def test_the_cost_of_an_eviction_counts_the_tier_it_would_go_to():
 def test_measured_load_times_replace_the_priors():
     pool, _ = warm_pool()
     lease = pool.acquire("m", 2 * GB, holder=holder("m"))
-    assert pool.costs.reload_s("m", Tier.COLD, 2 * GB) == pytest.approx(2.0)  # 1 s/GB prior
+    assert pool.tiers.costs.reload_s("m", Tier.COLD, 2 * GB) == pytest.approx(2.0)  # 1 s/GB prior
     pool.report(lease.lease_id, 2 * GB, load_s=0.7, tier=Tier.COLD)
-    assert pool.costs.reload_s("m", Tier.COLD, 2 * GB) == pytest.approx(0.7)
-    assert pool.costs.view("m", 0.0)["cold_load_s"] == 0.7
+    assert pool.tiers.costs.reload_s("m", Tier.COLD, 2 * GB) == pytest.approx(0.7)
+    assert pool.tiers.costs.view("m", 0.0)["cold_load_s"] == 0.7
 
 
 def test_headroom_never_makes_a_request_impossible_that_its_declared_size_fits():
