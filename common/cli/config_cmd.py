@@ -8,6 +8,9 @@
         {"ok": false, "errors": [{"path", "message", "value", "source"}]}.
     mesh config show [PATH...] [--json] [--port-offset N]
         the resolved config as YAML (or JSON): ports computed, defaults filled.
+    mesh config import-legacy MAIN_PC_FILE [PC2_FILE] [-o OUT] [--root DIR] [--json]
+        the original's startup files as one version-1 config, its defects fixed and commented
+        (common.cli.legacy_import_cmd).
 
 PATH defaults to startup_config.yaml. Give the original system's MainPC and PC2 files together
 (in either order) to check them as one mesh.
@@ -21,6 +24,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 import yaml
 
+from common.cli.legacy_import_cmd import import_legacy_cmd
 from common.cli.output import print_json
 from common.config import ConfigIssue, MeshConfig, dependency_waves, validate_files
 
@@ -29,8 +33,9 @@ __all__ = ["EXIT_INVALID", "config_app"]
 EXIT_INVALID = 2
 DEFAULT_PATH = Path("startup_config.yaml")
 
-config_app = typer.Typer(help="Check the startup config, or show it resolved.",
-                         no_args_is_help=True)
+config_app = typer.Typer(help="Check the startup config, show it resolved, or import the "
+                              "original system's startup files.", no_args_is_help=True)
+config_app.command("import-legacy")(import_legacy_cmd)
 
 Paths = Annotated[list[Path] | None, typer.Argument(
     help="Config file (default startup_config.yaml), or the legacy MainPC and PC2 files.",
