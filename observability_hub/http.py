@@ -1,6 +1,7 @@
 """The hub's HTTP side: ``/``, ``/metrics``, ``/api/health``, ``/api/alerts``,
 ``/api/series[?agent=NAME]`` (the charts' last hour),
-``/api/events[?since=2h&agent=A&host=H&kind=K&limit=N]`` (the event log) and two
+``/api/events[?since=2h&agent=A&host=H&kind=K&limit=N]`` (the event log),
+``/api/slo[?window=7d]`` (the SLO report and burn rates) and two
 state-changing endpoints behind a bearer token::
 
     POST /api/alerts/silence  {"matchers": {"alertname": ..., "agent": ...}, "duration_s": N,
@@ -30,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 from common.base_agent.errors import MeshError
+from common.config.fields import parse_duration
 from observability_hub.http_bounds import (
     MAX_BODY_BYTES,
     Connections,
@@ -51,6 +53,8 @@ class HubPages(Protocol):
     def alerts_document(self) -> dict[str, Any]: ...
 
     def series_document(self, agent: str | None) -> dict[str, Any]: ...
+
+    def slo_document(self, window_s: int | None) -> dict[str, Any]: ...
 
     def events_document(self, params: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -98,12 +102,22 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/api/series":
             agent = urllib.parse.parse_qs(query).get("agent", [None])[0]
             self._json(200, pages.series_document(agent))
+        elif path == "/api/slo":
+            self._slo(urllib.parse.parse_qs(query).get("window", [None])[0])
         elif path == "/api/events":
             self._events(query)
         elif path in ("/", "/index.html"):
             self._send(200, pages.dashboard_html(), "text/html; charset=utf-8")
         else:
             self._json(404, {"error": f"no page {path}"})
+
+    def _slo(self, window: str | None) -> None:
+        """``/api/slo[?window=7d]``: the SLO report and burn-rate state."""
+        try:
+            window_s = None if window is None else parse_duration(window)
+        except ValueError as exc:
+            return self._json(400, {"error": f"window: {exc}"})
+        self._json(200, self.server.pages.slo_document(window_s))
 
     def _events(self, query: str) -> None:
         """``/api/events[?since=2h&agent=A&host=H&kind=K&limit=N]``: the event log."""

@@ -45,6 +45,9 @@ from observability_hub.relearn import Relearner
 from observability_hub.rules import RULES
 from observability_hub.settings import HubSettings
 from observability_hub.signals import Signals
+from observability_hub.slo import SloEngine
+from observability_hub.slo_burn import SLO_RULES
+from observability_hub.slo_events import log_incidents
 
 __all__ = ["HUB_NAME", "ObservabilityHub"]
 
@@ -71,7 +74,8 @@ class ObservabilityHub(HistoryApi, BaseAgent):
         super().__init__(name, endpoint, settings=s, links=[*links, *extra], **kwargs)
         self.lock = threading.Lock()
         self.aggregator = Aggregator(s.dependencies, s.hosts)
-        self.alerts = AlertBook(rules=(*RULES, ANOMALY_RULE))
+        self.alerts = AlertBook(rules=(*RULES, ANOMALY_RULE, *SLO_RULES))
+        self.slo = SloEngine(s.slos)
         self.signals = Signals(s.anomaly, s.dependencies)
         self.host_name = s.host_name or _HOSTS[self.role]
         other = Role.EDGE if self.role is Role.CENTRAL else Role.CENTRAL
@@ -83,6 +87,7 @@ class ObservabilityHub(HistoryApi, BaseAgent):
         self.history = History(EventLog(_events_path(s, name), name, max_age_s=s.events.max_age,
                                         max_rows=s.events.max_rows), name)
         self.sinks = Fanout(self.notifier, self.history)
+        self.slo.events = log_incidents(self.history.events)
         self.relearner = Relearner(s.launchers, self._relearned, f"hub {name}")
         self.alertmanager = AlertmanagerSink(s.alertmanager, name) if s.alertmanager else None
         self._own_seq = 0
@@ -123,6 +128,7 @@ class ObservabilityHub(HistoryApi, BaseAgent):
         if self.alertmanager is not None:
             self.alertmanager.close()
         self.history.events.close()
+        self.slo.close()
 
     def on_tick(self) -> None:
         now = time.monotonic()
@@ -140,6 +146,9 @@ class ObservabilityHub(HistoryApi, BaseAgent):
                 view = self._view()
                 self.signals.tick(view, self._live_actions(now), now, time.time())
                 view["anomalies"] = self.signals.anomalies()
+                if self.failover.active:
+                    self.slo.tick(self._slo_agents(now), time.time())
+                view["slos"] = self.slo.state
                 sink = self.sinks if self.failover.active else None
                 self.alerts.evaluate(view, sink)
                 self._evaluated(view)
@@ -304,6 +313,15 @@ class ObservabilityHub(HistoryApi, BaseAgent):
     def _live_actions(self, now: float) -> dict[str, dict[str, Any]]:
         return {r.name: r.report.get("actions", {}) for r in
                 self.aggregator.records.values() if r.up(now)}
+
+    def _slo_agents(self, now: float) -> dict[str, tuple[str, dict[str, Any] | None, bool]]:
+        return {r.name: (r.instance_id, r.report.get("actions") if r.report else None, r.up(now))
+                for r in self.aggregator.records.values()}
+
+    def slo_document(self, window_s: int | None) -> dict[str, Any]:
+        with self.lock:
+            return {"hub": self.hub_status(), "state": self.slo.state,
+                    **self.slo.report(time.time(), window_s)}
 
     def series_document(self, agent: str | None) -> dict[str, Any]:
         with self.lock:

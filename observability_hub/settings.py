@@ -13,6 +13,7 @@ from pydantic import Field
 from common.base_agent.settings import AgentSettings
 from common.config.anomaly import AnomalyConfig
 from common.config.history import AlertmanagerConfig, EventsConfig
+from observability_hub.slo_spec import SloPlan
 
 __all__ = ["FORWARD_BUFFER_MAX", "HubSettings"]
 
@@ -31,6 +32,7 @@ class HubSettings(AgentSettings):
     events_db: str | None = None  # None: $MESH_STATE_DIR/NAME.events.db, else in memory
     events: EventsConfig = EventsConfig()  # the config's events: section (retention)
     alertmanager: AlertmanagerConfig | None = None  # the config's alertmanager: section
+    slos: SloPlan = SloPlan()  # the config's slos:, agents resolved, history in the state dir
     anomaly: AnomalyConfig = AnomalyConfig()  # the config's anomaly: section
 
     http_host: str | None = None  # None: the ROUTER's host

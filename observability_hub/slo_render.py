@@ -64,7 +64,19 @@ def render_markdown(report: dict[str, Any]) -> str:
         if slo["incidents"]:
             out += ["| agent | start | duration | bad events |", "|---|---|---|---|"]
             out += ["| " + " | ".join(r) + " |" for r in _incident_rows(slo)] + [""]
+        process = slo.get("process_incidents")
+        if process and process["incidents"]:
+            out += [f"Process outages (event log): {len(process['incidents'])}, MTTR "
+                    f"{_dur(process['mttr_s'])}", "", "| agent | start | duration | cause |",
+                    "|---|---|---|---|"]
+            out += ["| " + " | ".join(r) + " |" for r in _process_rows(process)] + [""]
     return "\n".join(out)
+
+
+def _process_rows(process: dict[str, Any]) -> list[list[str]]:
+    return [[i["agent"], _when(i["start"]), _dur(i["duration_s"]) + (" (open)" if i["open"]
+                                                                     else ""), i["cause"]]
+            for i in process["incidents"]]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -82,6 +94,11 @@ def render_html(report: dict[str, Any]) -> str:
         if slo["incidents"]:
             parts.append(_table(["agent", "start", "duration", "bad events"],
                                 _incident_rows(slo)))
+        process = slo.get("process_incidents")
+        if process and process["incidents"]:
+            parts += [f"<p>Process outages (event log): {len(process['incidents'])}, MTTR "
+                      f"{_dur(process['mttr_s'])}</p>",
+                      _table(["agent", "start", "duration", "cause"], _process_rows(process))]
     style = ("body{font-family:sans-serif}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>SLO report</title>"

@@ -27,7 +27,7 @@ def derived_settings(config: MeshConfig, agent: AgentConfig, endpoint: Endpoint,
     """The settings agent's service takes from the config (empty for other agents);
     launchers: each host's launcher control endpoint (the hubs re-learn from them)."""
     if agent.service == "hub":
-        return {**_hub(config, agent, endpoint),
+        return {**_hub(config, agent, endpoint), "slos": _slos(config, agent, state_dir),
                 **_history(config, agent, state_dir, launchers or {})}
     if agent.service == "model_manager":
         return _model_manager(config, agent)
@@ -72,6 +72,14 @@ def slo_objectives(config: MeshConfig) -> list[dict[str, Any]]:
                            "threshold_s": slo.threshold_s, "agents": [a.name for a in agents],
                            "hosts": {a.name: a.host for a in agents}})
     return objectives
+
+
+def _slos(config: MeshConfig, hub: AgentConfig, state_dir: Path) -> dict[str, Any]:
+    """The SLOs, the SLI history and the reports in the hub's state folder (named after the
+    hub: both hubs may share a folder in tests)."""
+    return {"objectives": slo_objectives(config), "report_every_s": config.slos.report_every,
+            "db_path": str(state_dir / f"slo-{hub.name}.db"),
+            "report_dir": str(state_dir / f"slo-{hub.name}")}
 
 
 def _history(config: MeshConfig, hub: AgentConfig, state_dir: Path,

@@ -72,11 +72,12 @@ def test_added_and_removed_agents_start_and_stop_in_dependency_order(data):
     result = plan(data, new, "pc2")
     assert result.stop == ["DreamingModeAgent", "DreamWorldAgent"]
     assert result.start == ["Extra"]
-    # the edge hub's agent->host map and dependency graph changed; nothing else restarts
+    # the edge hub's agent->host map, dependency graph and the agents of the mesh-wide SLO
+    # changed; nothing else restarts
     assert result.restart == {"ObservabilityHub_pc2": "its view of the mesh changed: "
-                              "dependencies, hosts"}
+                              "dependencies, hosts, slos"}
     assert plan(data, new).restart == {"ObservabilityHub": "its view of the mesh changed: "
-                                       "dependencies, hosts"}
+                                       "dependencies, hosts, slos"}
 
 
 def test_a_moved_hub_restarts_its_peer_to_take_the_new_endpoint(data):
