@@ -35,6 +35,7 @@ class SloEngine:
         self.store = SliStore(plan.db_path)
         self.history = SliHistory(plan.objectives, self.store)
         self.sampler = SliSampler(plan.objectives, self.history.record)
+        self.sampler.last.update(self.store.baselines())
         self.events = events
         self.state: list[dict[str, Any]] = []
         self._next_sample = 0.0
@@ -45,8 +46,9 @@ class SloEngine:
         if not self.plan.objectives or now < self._next_sample:
             return
         self._next_sample = now + SAMPLE_EVERY_S
+        if self.history.roll(now):  # the closed minute holds every sample so far
+            self.store.save_baselines(self.sampler.last)
         self.sampler.sample(agents, now)
-        self.history.roll(now)
         self.state = burn_state(self.history, now)
         self._maybe_report(now)
 
@@ -79,4 +81,5 @@ class SloEngine:
 
     def close(self) -> None:
         self.history.flush()
+        self.store.save_baselines(self.sampler.last)
         self.store.close()

@@ -10,7 +10,7 @@ one sample a minute).
 
 from __future__ import annotations
 
-from collections import deque
+from bisect import bisect_left
 from typing import Any
 
 from observability_hub.slo_spec import BURN_WINDOWS_S, MINUTE_S, SLO_ALERTS, SloSpec
@@ -34,11 +34,11 @@ class SliHistory:
         self.store = store
         self.minute: int | None = None
         self.current: dict[tuple[str, str], list[float]] = {}
-        self.closed: dict[str, deque[tuple[int, float, float]]] = {s: deque() for s in self.specs}
+        self.closed = {s: _Minutes() for s in self.specs}
         self.open: dict[tuple[str, str], dict[str, Any]] = {}
         for slo, minute, good, total in store.minutes(0):
             if slo in self.closed:
-                self.closed[slo].append((minute, good, total))
+                self.closed[slo].add(minute, good, total)
         for incident in store.open_incidents():
             if incident["slo"] in self.specs:
                 self.open[(incident["slo"], incident["agent"])] = incident
@@ -49,14 +49,16 @@ class SliHistory:
         cell[0] += good
         cell[1] += total
 
-    def roll(self, now: float) -> None:
-        """Close the current minute once ``now`` is past it."""
+    def roll(self, now: float) -> bool:
+        """Close the current minute once ``now`` is past it; True if one was closed."""
         minute = int(now // MINUTE_S) * MINUTE_S
         if self.minute is None:
             self.minute = minute
         elif minute > self.minute:
             self._close(self.minute)
             self.minute = minute
+            return True
+        return False
 
     def flush(self) -> None:
         """Write the current minute as it is (the hub stops); later events of the same
@@ -72,9 +74,8 @@ class SliHistory:
         changed = self._incidents(minute)
         by_agent = {key: (g, t) for key, (g, t) in self.current.items()}
         for slo, (good, total) in totals.items():
-            self.closed[slo].append((minute, good, total))
-            while self.closed[slo] and self.closed[slo][0][0] < minute - KEEP_MINUTES_S:
-                self.closed[slo].popleft()
+            self.closed[slo].add(minute, good, total)
+            self.closed[slo].trim(minute - KEEP_MINUTES_S)
         self.store.write_minute(minute, {s: (g, t) for s, (g, t) in totals.items()}, by_agent,
                                 changed)
         self.current = {}
@@ -106,11 +107,7 @@ class SliHistory:
     def window(self, slo: str, window_s: int, now: float) -> tuple[float, float]:
         """(good, total) of the SLO's closed minutes and the current one within the window."""
         start = now - window_s
-        good = total = 0.0
-        for minute, g, t in reversed(self.closed[slo]):
-            if minute < start:
-                break
-            good, total = good + g, total + t
+        good, total = self.closed[slo].since(start)
         if self.minute is not None and self.minute >= start:
             for (name, _), (g, t) in self.current.items():
                 if name == slo:
@@ -124,3 +121,27 @@ class SliHistory:
             good, total = self.window(slo, w, now)
             out[w] = (total - good) / total if total > 0 else None
         return out
+
+
+class _Minutes:
+    """Closed minutes of one SLO as running sums: a window's total is one subtraction."""
+
+    def __init__(self) -> None:
+        self.minutes: list[int] = []
+        self.sums: list[tuple[float, float]] = [(0.0, 0.0)]  # before minutes[i]: sums[i]
+
+    def add(self, minute: int, good: float, total: float) -> None:
+        g, t = self.sums[-1]
+        self.minutes.append(minute)
+        self.sums.append((g + good, t + total))
+
+    def since(self, start: float) -> tuple[float, float]:
+        i = bisect_left(self.minutes, start)
+        (g0, t0), (g1, t1) = self.sums[i], self.sums[-1]
+        return g1 - g0, t1 - t0
+
+    def trim(self, before: float) -> None:
+        """Forget minutes before ``before`` once they are half the list."""
+        i = bisect_left(self.minutes, before)
+        if i and i * 2 >= len(self.minutes):
+            self.minutes, self.sums = self.minutes[i:], self.sums[i:]

@@ -2,8 +2,8 @@
 or share of fast requests), whether the objective is attained, the error budget spent and
 left, and the incidents with their durations and the mean time to restore.
 
-Read from the store's hourly sums: the report covers ``[from, to)`` where ``from`` is the
-start of the hour ``window`` before ``to`` and ``to`` is the end of the last closed minute.
+Read from the store's hourly sums plus the minute in progress: the report covers
+``[from, to]`` where ``to`` is now and ``from`` the start of the hour ``window`` before.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from observability_hub.slo_history import SliHistory
-from observability_hub.slo_spec import MINUTE_S, SloSpec
+from observability_hub.slo_spec import SloSpec
 
 __all__ = ["IncidentSource", "build_report"]
 
@@ -38,11 +38,15 @@ def _incidents(rows: list[dict[str, Any]], until: float) -> dict[str, Any]:
 
 def _slo(history: SliHistory, spec: SloSpec, window_s: int, now: float,
          events: IncidentSource | None) -> dict[str, Any]:
-    until = (history.minute if history.minute is not None else int(now // MINUTE_S) * MINUTE_S)
+    until = now
     since = int((until - window_s) // 3600) * 3600
-    rows = history.store.hours(spec.name, since)
+    sums = {a: [g, t] for a, g, t in history.store.hours(spec.name, since)}
+    for (slo, agent), (g, t) in history.current.items():
+        if slo == spec.name:
+            cell = sums.setdefault(agent, [0.0, 0.0])
+            cell[0], cell[1] = cell[0] + g, cell[1] + t
     agents = [{"agent": a, "host": spec.hosts.get(a, ""), **_figures(spec, g, t)}
-              for a, g, t in rows]
+              for a, (g, t) in sorted(sums.items())]
     hosts: dict[str, list[float]] = {}
     for a in agents:
         cell = hosts.setdefault(a["host"], [0.0, 0.0])

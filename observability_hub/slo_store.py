@@ -5,13 +5,16 @@ window.  Compact by construction:
   (3 d): what the burn-rate alerts read;
 - ``sli_hour``: one row per SLO, agent and hour, kept for the SLO's window: what the report
   reads (per agent and host);
-- ``slo_incident``: one row per incident (a run of minutes burning at the paging rate).
+- ``slo_incident``: one row per incident (a run of minutes burning at the paging rate);
+- ``sli_baseline``: each agent's counters as last sampled, saved with each closed minute, so
+  that a restarted hub counts what the agents served while it was away.
 
 ``path`` None keeps all of it in memory (a hub run alone).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +27,8 @@ CREATE TABLE IF NOT EXISTS sli_minute (slo TEXT, minute INTEGER, good REAL, tota
     PRIMARY KEY (slo, minute)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sli_hour (slo TEXT, agent TEXT, hour INTEGER, good REAL, total REAL,
     PRIMARY KEY (slo, agent, hour)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sli_baseline (agent TEXT PRIMARY KEY, instance TEXT,
+    counters TEXT);
 CREATE TABLE IF NOT EXISTS slo_incident (slo TEXT, agent TEXT, start INTEGER, end INTEGER,
     bad REAL, total REAL, open INTEGER, PRIMARY KEY (slo, agent, start)) WITHOUT ROWID;
 """
@@ -71,6 +76,17 @@ class SliStore:
                                 (slo, now - window - 3600))
                 self.db.execute("DELETE FROM slo_incident WHERE slo = ? AND end < ?",
                                 (slo, now - window))
+
+    def save_baselines(self, last: dict[str, tuple[str, dict[str, float]]]) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM sli_baseline")
+            self.db.executemany("INSERT INTO sli_baseline VALUES (?, ?, ?)",
+                                [(a, i, json.dumps(c)) for a, (i, c) in last.items()])
+
+    def baselines(self) -> dict[str, tuple[str, dict[str, float]]]:
+        rows = self.db.execute("SELECT agent, instance, counters FROM sli_baseline").fetchall()
+        return {a: (i, json.loads(c)) for a, i, c in rows}
 
     def minutes(self, since: float) -> list[tuple[str, int, float, float]]:
         return self.db.execute("SELECT slo, minute, good, total FROM sli_minute WHERE minute >= "
