@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from typing import Any
 
 from common.hub.protocol import ProcessEvent
@@ -24,6 +25,7 @@ __all__ = ["History"]
 
 log = logging.getLogger(__name__)
 
+COUNTED_MAX = 10_000  # process-event ids remembered as counted (a late copy is not)
 KNOWN_STATES = ("passing", "warning", "critical")
 DOWN_STATES = ("backoff", "stopped")  # a launcher's agent states without a process
 
@@ -35,18 +37,27 @@ class History:
         self.acks: dict[str, str] = {}  # alert fingerprint -> who acknowledged it
         self._states: dict[str, str] = {}  # agent -> its last state in the hub's view
         self._failover = ""
+        self._counted: OrderedDict[str, None] = OrderedDict()
 
     # -- facts from outside: every hub ---------------------------------------------------------
-    def process_event(self, body: dict[str, Any]) -> None:
-        """A launcher's process event (as pushed, forwarded or listed by ``status``)."""
+    def process_event(self, body: dict[str, Any]) -> bool:
+        """A launcher's process event (as pushed, forwarded or listed by ``status``), logged
+        once; True the first time this hub sees it, so the aggregator counts it once (a copy
+        the edge forwards late, or one a relearned restart count includes, is not counted)."""
         event, agent, host = str(body["event"]), str(body["agent"]), str(body.get("host", ""))
         pid, code = int(body.get("pid") or 0), body.get("code")
         ts = float(body.get("ts") or time.time())
         summary = f"{agent} {event}" + (f" with code {code}" if code is not None else "") \
             + (f" (pid {pid})" if pid else "")
+        eid = event_id(host, agent, event, pid, f"{ts:.6f}")
         self.events.add(make_event(f"process.{event}", summary, agent=agent, host=host, ts=ts,
-                                   detail={"event": event, "pid": pid, "code": code},
-                                   id=event_id(host, agent, event, pid, f"{ts:.6f}")))
+                                   detail={"event": event, "pid": pid, "code": code}, id=eid))
+        if eid in self._counted:
+            return False
+        self._counted[eid] = None
+        if len(self._counted) > COUNTED_MAX:
+            self._counted.popitem(last=False)
+        return True
 
     def relearned(self, aggregator: Aggregator, host: str, status: dict[str, Any]) -> None:
         """A launcher's ``status``: its restart counts replace ours, an agent it holds down

@@ -1,0 +1,39 @@
+"""Regression: the central hub, killed and restarted at once, showed 2 restarts of itself where
+its launcher said 1 -- it took the launcher's count, then counted the ``restarted`` event the
+edge forwarded late.  A process event is counted once, whichever way it comes."""
+
+import time
+
+import pytest
+from hub_helpers import FAST_S, agent_state, get_json
+
+from common.hub.client import ProcessEventClient
+from common.testing.wait import wait_until
+from observability_hub.hub import ObservabilityHub
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def test_a_late_copy_of_a_relearned_restart_is_not_counted_again(agents, tmp_path, zmq_ctx):
+    hub = agents(ObservabilityHub("HubC", heartbeat_interval_s=FAST_S, settings={
+        "http_port": 0, "events_db": str(tmp_path / "c.db"),
+        "hosts": {"ServiceRegistry": "main_pc"}}))
+    ts = time.time() - 1.0
+    restarted = {"host": "main_pc", "agent": "ServiceRegistry", "event": "restarted", "ts": ts}
+    status = {"host": "main_pc", "agents": [{"name": "ServiceRegistry", "instance": "",
+                                             "state": "ready", "restarts": 1,
+                                             "last_exit_code": -9}],
+              "events": [restarted]}  # what a launcher's `status` answers
+    hub._relearned("main_pc", status)
+    launcher = ProcessEventClient([hub.endpoint], "main_pc", ctx=zmq_ctx)
+    try:  # the same event, late (the edge forwarded it, or the launcher's queue held it)
+        assert launcher.push("ServiceRegistry", 0, "restarted", ts=ts)
+        assert launcher.push("ServiceRegistry", 0, "restarted", ts=ts + 0.5)  # a new one
+    finally:
+        launcher.close()
+    health = f"{hub.http.url}/api/health"
+    wait_until(lambda: agent_state(get_json(health), "ServiceRegistry")["restarts"] == 2, 5,
+               what="the new restart counted")
+    assert agent_state(get_json(health), "ServiceRegistry")["restarts"] == 2
+    logged = hub.history.events.query(agent="ServiceRegistry", kind="process.restarted")
+    assert len(logged) == 2
