@@ -22,6 +22,7 @@ from common.config.schema import (
     SERVICE_ROLES,
     SINGLETON_ROLES,
     AgentConfig,
+    ExternalService,
     HostConfig,
     MeshConfig,
     SloObjective,
@@ -41,20 +42,22 @@ class ConfigView:
     known_hosts: frozenset[str]
     known_agents: frozenset[str]
     objectives: Sequence[tuple[int, SloObjective]] = ()  # slos.objectives that passed
+    external: Sequence[tuple[int, ExternalService]] = ()  # services: that passed
 
 
 def check_config(config: MeshConfig) -> list[ConfigIssue]:
     """Every semantic issue of a config that already passed the schema."""
     view = ConfigView(config.hosts, list(enumerate(config.agents)), frozenset(config.hosts),
-                      frozenset(agent.name for agent in config.agents),
-                      list(enumerate(config.slos.objectives)))
+                      frozenset(agent.name for agent in config.agents)
+                      | frozenset(service.name for service in config.services),
+                      list(enumerate(config.slos.objectives)), list(enumerate(config.services)))
     return check_view(view)
 
 
 def check_view(view: ConfigView) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     for check in (_duplicate_names, _host_refs, _roles, _services, _derived_settings,
-                  _dependencies, _cycles, _ports, _secrets, _slos):
+                  _dependencies, _cycles, _ports, _secrets, _slos, _external):
         issues.extend(check(view))
     return issues
 
@@ -205,12 +208,28 @@ def _port_claims(view: ConfigView) -> Iterator[tuple[str, str, int]]:
     for index, agent in view.agents:
         for field, port in agent.declared_ports():
             yield _at(index, field), f"{agent.host}.{agent.name}.{field}", port
+    for index, service in view.external:
+        yield f"services[{index}].port", f"{service.host}.{service.name}", service.port
     for host_name, host in view.hosts.items():
         if host.launcher_port is not None:
             yield (f"hosts.{host_name}.launcher_port", f"{host_name}.launcher",
                    host.launcher_port)
         for key, port in host.reserved_ports.items():
             yield f"hosts.{host_name}.reserved_ports.{key}", f"{host_name}.{key}", port
+
+
+def _external(view: ConfigView) -> Iterator[ConfigIssue]:
+    """services: on known hosts, named apart from the agents and from each other."""
+    agents = {agent.name for _, agent in view.agents}
+    seen: set[str] = set()
+    for index, service in view.external:
+        if view.known_hosts and service.host not in view.known_hosts:
+            yield ConfigIssue(f"services[{index}].host", "unknown host; hosts are: "
+                              + ", ".join(sorted(view.known_hosts)), service.host)
+        if service.name in agents or service.name in seen:
+            yield ConfigIssue(f"services[{index}].name", "the name of an agent or of another "
+                              "service; names are unique", service.name)
+        seen.add(service.name)
 
 
 def _secrets(view: ConfigView) -> Iterator[ConfigIssue]:

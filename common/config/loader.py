@@ -24,6 +24,7 @@ from common.config.legacy_merge import combine_legacy
 from common.config.reader import read_yaml
 from common.config.schema import (
     AgentConfig,
+    ExternalService,
     GlobalSettings,
     HostConfig,
     MeshConfig,
@@ -37,7 +38,7 @@ __all__ = ["load_config", "load_legacy_pair", "parse_config", "validate_data", "
 
 logger = logging.getLogger(__name__)
 
-_TOP_KEYS = ("version", "global", "hosts", "agents", "slos", "events", "alertmanager",
+_TOP_KEYS = ("version", "global", "hosts", "agents", "services", "slos", "events", "alertmanager",
              "anomaly")
 _HOST_NAME: TypeAdapter[str] = TypeAdapter(HostName)
 _LEGACY_ORDER = ("main_pc", "pc2")
@@ -126,11 +127,13 @@ def validate_data(data: Any, *, port_offset: int | None = None, classes: bool = 
     hosts, host_names = _hosts(data.get("hosts"), context, issues)
     agents, agent_names = _agents([] if agent_data is None else agent_data, context, issues)
     slos, objectives = _slos(data.get("slos"), context, issues)
+    external, external_names = _external(data.get("services"), context, issues)
     events = _piece(EventsConfig, _section(data, "events"), "events", context, issues)
     alertmanager = None if data.get("alertmanager") is None else _piece(
         AlertmanagerConfig, data["alertmanager"], "alertmanager", context, issues)
     anomaly = _piece(AnomalyConfig, _section(data, "anomaly"), "anomaly", context, issues)
-    view = ConfigView(hosts, agents, frozenset(host_names), frozenset(agent_names), objectives)
+    view = ConfigView(hosts, agents, frozenset(host_names),
+                      frozenset(agent_names) | frozenset(external_names), objectives, external)
     issues.extend(check_view(view))
     if classes:
         issues.extend(class_issues(agents))
@@ -139,6 +142,7 @@ def validate_data(data: Any, *, port_offset: int | None = None, classes: bool = 
     settings = settings.model_copy(update={"port_offset": offset})
     fields = {"version": 1, "global": settings, "hosts": hosts,
               "agents": [agent for _, agent in agents],
+              "services": [service for _, service in external],
               "slos": slos.model_copy(update={"objectives": [o for _, o in objectives]}),
               "events": events, "alertmanager": alertmanager, "anomaly": anomaly}
     return MeshConfig(**fields), []
@@ -187,6 +191,24 @@ def _hosts(data: Any, context: dict[str, Any], issues: list[ConfigIssue]
         if host is not None:
             hosts[name] = host
     return hosts, [str(name) for name in data]
+
+
+def _external(data: Any, context: dict[str, Any], issues: list[ConfigIssue]
+              ) -> tuple[list[tuple[int, ExternalService]], list[str]]:
+    """``services:``, each entry checked on its own (as agents are)."""
+    if data is None:
+        return [], []
+    if not isinstance(data, list):
+        issues.append(ConfigIssue("services", "expected a list of services", data))
+        return [], []
+    services = []
+    for index, entry in enumerate(data):
+        service = _piece(ExternalService, entry, f"services[{index}]", context, issues)
+        if service is not None:
+            services.append((index, service))
+    names = [entry["name"] for entry in data
+             if isinstance(entry, dict) and isinstance(entry.get("name"), str)]
+    return services, names
 
 
 def _agents(data: Any, context: dict[str, Any], issues: list[ConfigIssue]

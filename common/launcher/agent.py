@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -29,6 +30,7 @@ from common.base_agent.protocol import ErrorCode
 from common.config import AgentConfig
 from common.launcher.control import LogControl, pid_space
 from common.launcher.events import EventSink
+from common.launcher.external import ServiceWatch
 from common.launcher.instances import InstanceControl
 from common.launcher.lock import HostLock
 from common.launcher.plan import HostPlan
@@ -64,12 +66,15 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
         self.supervisor = Supervisor(plan, self)
         self.port_audit = PortAudit(plan.host, plan.addresses)
+        self.external = ServiceWatch(plan.config, plan.host, plan.addresses,
+                                     Path(plan.base_dir, plan.config.global_.log_dir, plan.host))
         self._remote_healthy: set[str] = set()
         self.sink = EventSink(plan.host, plan.hub_endpoints, plan.manager_endpoint,
                               {name: plan.address(cfg) for name, cfg in plan.agents.items()})
         self.remote = RemoteLookup(plan.registry_endpoint,
                                    {d for a in plan.agents.values()
-                                    for d in plan.remote_dependencies(a)})
+                                    for d in plan.remote_dependencies(a)}
+                                   - {s.name for s in plan.config.services})
 
     def setup(self) -> None:
         self.forks.start()  # before any zmq context or thread exists in this process
@@ -92,6 +97,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
             self.watch_socket, self.unwatch_socket)
         self.watch_socket(self.forks.fileno(), self._on_fork_events)
         self.remote.start()
+        self.external.start()
         self.sink.start()
         log.info("launcher for %s: %d agents in %d waves", self.plan.host,
                  len(self.plan.agents), len(self.plan.waves))
@@ -107,6 +113,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
             self.supervisor.step(now)
             self.port_audit.audit(self.supervisor.agents.values(), now)
         self.presence.sync(self.supervisor.agents.values())
+        self.presence.sync_services(self.external.status())
 
     def request_stop(self) -> None:
         if not self.supervisor.stopping:
@@ -118,6 +125,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
             self.prober.close()
             self.presence.close()
         self.remote.stop()
+        self.external.stop(self.plan.config.global_.stop_timeout_s)
         self.sink.stop()
         self.forks.close()
         self.lock.release()
@@ -160,6 +168,8 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
         self.prober.forget(key)
 
     def remote_ready(self, name: str) -> bool:
+        if name in self.external.services:  # services: checked by the ServiceWatch
+            return self.external.ready(name)
         if name in self._remote_healthy:
             return True
         endpoint = self.remote.endpoints.get(name)
@@ -198,6 +208,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
         """Request ``status``; reply ``{host, pid, stopping, agents: [...], events: [...]}``."""
         return {"host": self.plan.host, "pid": os.getpid(), "stopping": self.supervisor.stopping,
                 "waves": self.plan.waves, "agents": self.supervisor.status(),
+                "services": self.external.status(),
                 "events": list(self.events)[-20:]}
 
     @handler("restart")

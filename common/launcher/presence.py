@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Watch = Callable[[zmq.Socket, Callable[[], None]], None]
 CHECK = "legacy_probe"
+SERVICE = "service:"  # the key of a service's run
 
 
 class _NoMetrics:
@@ -48,9 +49,9 @@ class StandIn:
     zap = None
     metrics = _NoMetrics()
 
-    def __init__(self, m: Managed, place: tuple[str, str], interval_s: float) -> None:
-        self.name, (self.host, self.endpoint) = m.cfg.name, place  # address, endpoint
-        self.pid, self.heartbeat_interval_s = m.pid, interval_s
+    def __init__(self, name: str, place: tuple[str, str], pid: int, interval_s: float) -> None:
+        self.name, (self.host, self.endpoint) = name, place  # address, endpoint
+        self.pid, self.heartbeat_interval_s = pid, interval_s
         self.instance_id = uuid.uuid4().hex
         self.result = CheckResult(CHECK, Status.WARNING, "starting")
 
@@ -113,11 +114,30 @@ class LegacyPresence:
                 run = None
             if running:
                 self._step(run or self._begin(m), m)
-        for key in set(self._runs) - seen:
+        for key in {k for k in self._runs if not k.startswith(SERVICE)} - seen:
             self._end(key)
 
+    def sync_services(self, statuses: Iterable[dict[str, Any]]) -> None:
+        """Hub reports for the services: (common.launcher.external), critical while their
+        check fails; each as an entry of its own, like an agent."""
+        for status in statuses:
+            key = SERVICE + status["name"]
+            run = self._runs.get(key)
+            if run is None:
+                place = (status["address"], f"tcp://{status['address']}:{status['port']}")
+                stand_in = StandIn(status["name"], place, status["pid"] or 0, self._interval_s)
+                hub = HubLink(self._ctx, stand_in, self._hubs) if self._hubs else None  # type: ignore[arg-type]
+                run = self._runs[key] = _Run(stand_in, hub)
+            run.stand_in.pid = status["pid"] or 0
+            run.stand_in.result = CheckResult(
+                f"{status['check']}_check", Status.PASSING if status["passing"]
+                else Status.CRITICAL, status["detail"])
+            for name, link in run.links():
+                link.tick()
+                self._rewatch(run, name, link)
+
     def _begin(self, m: Managed) -> _Run:
-        stand_in = StandIn(m, self._place(m), self._interval_s)
+        stand_in = StandIn(m.cfg.name, self._place(m), m.pid, self._interval_s)
         hub = HubLink(self._ctx, stand_in, self._hubs) if self._hubs else None  # type: ignore[arg-type]
         run = self._runs[m.key] = _Run(stand_in, hub)
         return run
