@@ -17,6 +17,8 @@ def _pct(value: float | None, digits: int = 3) -> str:
 def _dur(seconds: float | None) -> str:
     if seconds is None:
         return "-"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
     minutes = round(seconds / 60)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
@@ -28,10 +30,11 @@ def _when(ts: float) -> str:
 def _row(scope: str, name: str, fig: dict[str, Any], objective: float) -> list[str]:
     attained = {None: "-", True: "yes", False: "NO"}[fig["attained"]]
     return [scope, name, _pct(fig["sli"]), _pct(objective), attained, _pct(fig["budget_spent"], 1),
-            _pct(fig["budget_left"], 1), f"{fig['total']:g}"]
+            _pct(fig["budget_left"], 1), f"{fig['total']:.0f}"]
 
 
-HEADER = ["scope", "name", "SLI", "objective", "attained", "budget spent", "budget left", "events"]
+HEADER = ["scope", "name", "SLI", "objective", "attained", "budget spent", "budget left",
+          "total"]  # requests, or seconds observed for a heartbeat SLI
 
 
 def report_rows(slo: dict[str, Any]) -> list[list[str]]:
