@@ -38,6 +38,7 @@ class History:
         self._states: dict[str, str] = {}  # agent -> its last state in the hub's view
         self._failover = ""
         self._counted: OrderedDict[str, None] = OrderedDict()
+        self._silenced: set[str] = set()  # firing alerts a silence holds back
 
     # -- facts from outside: every hub ---------------------------------------------------------
     def process_event(self, body: dict[str, Any]) -> bool:
@@ -112,6 +113,22 @@ class History:
             agent=str(labels.get("agent", "")), host=str(labels.get("host", "")),
             detail={k: notice.get(k) for k in ("alertname", "severity", "labels",
                                                "fingerprint", "description")}))
+
+    def held_back(self, alerts: list[dict[str, Any]], active: bool) -> None:
+        """Firing alerts that a silence keeps from notifying (``alert.silenced``, once each,
+        by the active hub): the history shows them though nobody was told."""
+        now = {a["fingerprint"]: a for a in alerts if a["state"] == "firing" and a["silenced"]}
+        new = now.keys() - self._silenced if active else set()
+        for fingerprint in sorted(new):
+            alert = now[fingerprint]
+            self.events.add(make_event(
+                "alert.silenced", f"{alert['alertname']} firing, silenced: "
+                                  f"{alert['description']}",
+                agent=str(alert["labels"].get("agent", "")),
+                host=str(alert["labels"].get("host", "")),
+                detail={k: alert.get(k) for k in ("alertname", "severity", "labels",
+                                                  "fingerprint", "description")}))
+        self._silenced = set(now)
 
     # -- silences and acknowledgements ---------------------------------------------------------
     def silenced(self, silence: dict[str, Any]) -> None:

@@ -156,11 +156,12 @@ class ObservabilityHub(HistoryApi, BaseAgent):
     def _evaluated(self, view: dict[str, Any]) -> None:
         """The event log and Alertmanager after an evaluation (lock held)."""
         active = self.failover.active
+        alerts = self.alerts.document()["alerts"]
         self.history.evaluated(view, self.failover.state.value, active)
+        self.history.held_back(alerts, active)
         self.history.reapply_acks(self.alerts)
         if self.alertmanager is not None:
-            firing = [a for a in self.alerts.document()["alerts"]
-                      if a["state"] == "firing" and not a["silenced"]]
+            firing = [a for a in alerts if a["state"] == "firing" and not a["silenced"]]
             self.alertmanager.update(firing if active else None)
 
     def _relearned(self, host: str, status: dict[str, Any]) -> None:
@@ -295,6 +296,7 @@ class ObservabilityHub(HistoryApi, BaseAgent):
         view = self.aggregator.view()
         view["hub"] = self.hub_status()
         view["anomalies"] = self.signals.anomalies()
+        view["slos"] = self.slo.state  # burn rates and budget left per SLO (the dashboard's)
         if self.failover.peer is None:
             view["hub"]["peer_up"] = None  # no peer configured: nothing to alert on
         return view

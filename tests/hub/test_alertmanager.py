@@ -123,6 +123,7 @@ def test_alertmanager_delivers_the_hubs_alert_and_its_resolution(agents, alertma
     resolved = wait_until(lambda: _notified(received, "resolved"), 15, interval_s=0.05,
                           what="the webhook got the resolution")
     assert resolved[0][1]["agent"] == "Asr"
+    assert [e["agent"] for e in hub.history.events.query(kind="alert.silenced")] == ["Asr"]
     assert hub.alertmanager.failures_total == 0
 
 

@@ -117,3 +117,32 @@ def test_senders_events_reach_the_hub_and_wait_while_no_hub_answers(agents, tmp_
             "stage 0 Worker: start_new", "stage 0 Worker: switch", "stage 0 Worker: finish"]
     finally:
         sender.close()
+
+
+def _crash_loop(hub, zmq_ctx, first_pid):
+    launcher = ProcessEventClient([hub.endpoint], "pc2", ctx=zmq_ctx)
+    try:
+        for pid in range(first_pid, first_pid + 3):
+            assert launcher.push("Asr", pid, "restarted", code=1)
+    finally:
+        launcher.close()
+    return wait_until(lambda: next((a for a in hub.alerts.document()["alerts"]
+                                    if a["alertname"] == "MeshAgentCrashLooping"), None), 5,
+                      what="crash-loop alert")
+
+
+def test_an_ack_survives_the_hubs_restart(agents, tmp_path, zmq_ctx):
+    hub = agents(_hub("HubC", "central", f"tcp://127.0.0.1:{free_port()}", "",
+                      tmp_path / "c.db"))
+    alert = _crash_loop(hub, zmq_ctx, 11)
+    request = urllib.request.Request(
+        f"{hub.http.url}/api/alerts/ack", method="POST",
+        data=json.dumps({"fingerprint": alert["fingerprint"]}).encode(),
+        headers={"Authorization": "Bearer t0ken", "Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=2).close()
+    hub.stop(timeout_s=5.0)
+    again = agents(_hub("HubC", "central", hub.endpoint, "", tmp_path / "c.db"))
+    refired = _crash_loop(again, zmq_ctx, 21)  # still looping after the restart
+    assert refired["fingerprint"] == alert["fingerprint"]
+    wait_until(lambda: again.alerts.active[alert["fingerprint"]].acked_by, 2, what="ack back")
+    assert again.alerts.active[alert["fingerprint"]].acked_by.startswith("token@")
