@@ -15,7 +15,7 @@ seconds (``time.time()``); ``kind`` matches the kind itself or any kind below it
 e.g. ``{"event": "exited", "pid": 41, "code": -9}``); ``origin`` the hub that stored it first.
 
 The kinds (``KINDS``): ``process.{started,exited,restarted,hung,crash_loop}`` (launchers),
-``health`` (an agent's state changed, with reasons), ``alert.{firing,resolved}``,
+``health`` (an agent's state changed, with reasons), ``alert.{firing,resolved,silenced}``,
 ``silence``, ``ack``, ``failover`` (a hub's own state changed), ``migration`` and ``vram``
 (sent to the hub by the migration executor and the model manager), ``hub`` (a hub started).
 """
