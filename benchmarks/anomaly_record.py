@@ -8,7 +8,9 @@ report sequence number and heartbeat age, each GPU's VRAM).  Then ``mesh down``.
 
 It writes, gzipped JSON: per agent its host, dependencies, per-second deltas of requests,
 errors and buckets (seconds without requests left out) and its heartbeat arrival times; per GPU
-its VRAM used each second.  That is the "normal" that benchmarks/anomaly.py replays.
+its VRAM used each second.  Heartbeats are ``[seq, arrival]``: a report the reads missed
+(two arrived between reads) is a gap in ``seq``.  That is the "normal" that
+benchmarks/anomaly.py replays.
 
     .venv/bin/python benchmarks/anomaly_record.py [--port-offset 5000] [--rates 5 20 10 40 15]
 """
@@ -107,7 +109,7 @@ def per_second(rec: Recorder, duration_s: int) -> dict[str, Any]:
             rows.append([i, b[0] - a[0], b[1] - a[1],
                          [b[2].get(le, 0) - a[2].get(le, 0) for le in les]])
         agents[name] = {"host": rec.agents[name], "steps": rows,
-                        "beats": sorted(rec.beats.get(name, {}).values())}
+                        "beats": sorted(rec.beats.get(name, {}).items())}
     return {"le": les, "agents": agents}
 
 

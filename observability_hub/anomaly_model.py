@@ -6,9 +6,11 @@ deviations (1.4826 × the median absolute deviation of recent residuals), never 
 the signal's floor.  A point outside the band does not move the level (so a lasting shift keeps
 showing) until it has been outside for ``relearn_after_s``: then the new level is the normal one.
 Only points inside the band enter the MAD window, so an anomaly does not widen its own band.
+During the warm-up every point is learnt.
 
-``CreepModel`` (VRAM used) flags a steady rise: over the last ``creep_window_s`` most steps went
-up and the total rise exceeds ``creep_min_bytes``.  A model load is one step up, not a creep.
+``CreepModel`` (VRAM used) flags a rising floor: the least VRAM used in each third of the last
+``vram_creep_window_s`` grows third after third, by more than ``vram_creep_min_mb`` in all.
+A model load is one step up, a swap goes up and down: neither lifts the floor steadily.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ __all__ = ["Band", "CreepModel", "LevelModel", "SignalRule"]
 
 MAD_TO_SIGMA = 1.4826
 MIN_RESIDUALS = 6  # before this many, the floor alone sets the band
-MAX_FALL_SHARE = 0.1  # a creep may dip now and then
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class LevelModel:
         direction = self.rule.direction
         outside = (above and direction != "down") or (below and direction != "up")
         self.seen += 1
-        if outside:
+        learning = self.seen <= self.warmup_n
+        if outside and not learning:
             self.out_run += 1
             if self.out_run >= self.relearn_n:  # a lasting new level: learn it
                 self.level, self.out_run = value, 0
@@ -79,26 +81,29 @@ class LevelModel:
         else:
             self.out_run = 0
             self.residuals.append(value - self.level)
-            self.level += self.alpha * (value - self.level)
-        learning = self.seen <= self.warmup_n
+            weight = max(self.alpha, 1 / self.seen) if learning else self.alpha  # a mean at first
+            self.level += weight * (value - self.level)
         return Band(band.expected, band.low, band.high, outside and not learning)
 
 
 class CreepModel:
-    def __init__(self, window_n: int, min_rise: float, rising_share: float = 0.6) -> None:
-        self.values: deque[float] = deque(maxlen=window_n + 1)
-        self.min_rise, self.rising_share = min_rise, rising_share
+    """A rising floor: the lowest value of each third of the window goes up third after third,
+    by more than min_rise in all.  Loads and unloads (a swapping pair of models moves GPU
+    memory by gigabytes every few seconds) leave the floor where it is; a leak lifts it."""
+
+    PARTS = 3
+
+    def __init__(self, window_n: int, min_rise: float) -> None:
+        self.part_n = max(1, window_n // self.PARTS)
+        self.values: deque[float] = deque(maxlen=self.part_n * self.PARTS)
+        self.min_rise = min_rise
 
     def step(self, value: float) -> Band:
         self.values.append(value)
-        start = self.values[0]
-        band = Band(start, start, start + self.min_rise, False)
-        if len(self.values) < self.values.maxlen:  # type: ignore[operator]
-            return band
-        steps = list(self.values)
-        rises = sum(1 for a, b in zip(steps, steps[1:], strict=False) if b > a)
-        falls = sum(1 for a, b in zip(steps, steps[1:], strict=False) if b < a)
-        n = len(steps) - 1
-        creeping = rises >= self.rising_share * n and falls <= MAX_FALL_SHARE * n \
-            and value - start > self.min_rise
+        values = list(self.values)
+        floors = [min(values[i:i + self.part_n]) for i in range(0, len(values), self.part_n)]
+        start = floors[0]
+        full = len(values) == self.values.maxlen
+        creeping = full and all(a < b for a, b in zip(floors, floors[1:], strict=False)) \
+            and floors[-1] - start > self.min_rise
         return Band(start, start, start + self.min_rise, creeping)

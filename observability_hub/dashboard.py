@@ -72,7 +72,6 @@ const ORDER = ["critical", "affected", "warning", "unknown", "passing"];
 const esc = s => String(s ?? "").replace(/[&<>"']/g,
   c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
 const gib = b => (b / 1073741824).toFixed(1) + " GiB";
-let lastEvents = [];
 %(charts_js)sfunction shown(a) { return a.affected ? "affected" : a.state; }
 function counts(c) {
   return ORDER.filter(s => c[s]).map(s =>
@@ -144,8 +143,7 @@ function render(doc) {
   document.getElementById("events").innerHTML = events(doc.events || []);
   document.getElementById("refused").innerHTML = refused(doc.security);
   document.body.dataset.ready = "1";
-  lastEvents = doc.events || [];
-  refreshCharts(lastEvents);
+  refreshCharts();
 }
 async function refresh() {
   try {

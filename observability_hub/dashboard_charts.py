@@ -4,8 +4,8 @@ Charts come from ``GET /api/series`` (the hub's ring buffers): request rate, p95
 error ratio per host and for a chosen agent (the one with an anomaly, else the busiest, or the
 one picked in the list), the agent's heartbeat gap, and VRAM per GPU.  An anomalous signal
 draws its expected band.  The timeline draws, over the same hour, every alert from its firing to
-its resolution (or now) and every process event, from ``GET /api/alerts`` and the health
-document's events.
+its resolution (or now) and every other event but health changes (process events, failovers,
+silences, migrations, evictions) from the hub's event log, ``GET /api/events?since=1h``.
 """
 
 from __future__ import annotations
@@ -85,49 +85,59 @@ function charts(doc) {
   }
   pick.value = a || "";
 }
-function timeline(alertsDoc, events) {
+function timeline(events) {
   const t1 = Date.now() / 1000, t0 = t1 - 3600, W = 1000, ROW = 14;
   const x = t => Math.max(0, (t - t0) / 3600 * W);
-  const firing = (alertsDoc.alerts || []).filter(a => a.firing_since);
-  const bars = [...firing, ...(alertsDoc.resolved || [])]
-    .filter(a => (a.resolved_at || t1) >= t0);
+  const open = {}, bars = [];
+  for (const e of events) {
+    const d = e.detail || {};
+    if (e.kind === "alert.firing") {
+      open[d.fingerprint] = {...d, start: e.ts, end: null};
+      bars.push(open[d.fingerprint]);
+    } else if (e.kind === "alert.resolved") {
+      const bar = open[d.fingerprint] || {...d, start: t0};
+      if (!open[d.fingerprint]) bars.push(bar);
+      bar.end = e.ts; delete open[d.fingerprint];
+    }
+  }
   const rows = bars.map((a, i) => {
-    const start = x(a.firing_since), end = x(a.resolved_at || t1);
-    const label = a.alertname + " " + Object.values(a.labels).join(" ");
+    const start = x(a.start), end = x(a.end || t1);
+    const label = a.alertname + " " + Object.values(a.labels || {}).join(" ");
     const color = a.severity === "critical" ? "var(--critical)" : "var(--warning)";
     return `<g class="incident" data-alert="${esc(a.alertname)}"><title>${esc(label)}: ` +
       `${esc(a.description)}</title><rect x="${start.toFixed(1)}" y="${i * ROW + 2}" ` +
       `width="${Math.max(3, end - start).toFixed(1)}" height="${ROW - 4}" fill="${color}" ` +
-      `opacity="${a.resolved_at ? 0.55 : 1}"></rect>` + (start > W / 2 ?
+      `opacity="${a.end ? 0.55 : 1}"></rect>` + (start > W / 2 ?
       `<text text-anchor="end" x="${(start - 4).toFixed(1)}" ` :
       `<text x="${(end + 4).toFixed(1)}" `) +
-      `y="${i * ROW + ROW - 3}">${esc(label)}${a.resolved_at ? " (resolved)" : ""}</text></g>`;
+      `y="${i * ROW + ROW - 3}">${esc(label)}${a.end ? " (resolved)" : ""}</text></g>`;
   });
   const top = bars.length * ROW + 4;
-  const ticks = (events || []).filter(e => e.ts >= t0).map(e =>
-    `<g class="event" data-event="${esc(e.event)}"><title>${esc(e.agent)} ${esc(e.event)}` +
-    `</title><line x1="${x(e.ts).toFixed(1)}" x2="${x(e.ts).toFixed(1)}" y1="${top}" ` +
+  const marks = events.filter(e => !e.kind.startsWith("alert.") && e.kind !== "health");
+  const ticks = marks.map(e =>
+    `<g class="event" data-event="${esc(e.kind)}"><title>${esc(e.summary)}</title>` +
+    `<line x1="${x(e.ts).toFixed(1)}" x2="${x(e.ts).toFixed(1)}" y1="${top}" ` +
     `y2="${top + 12}" stroke="var(--affected)" stroke-width="2"></line></g>`);
   const axis = [60, 45, 30, 15, 0].map(m => `<text x="${(x(t1 - m * 60) - (m ? 0 : 30))}" ` +
     `y="${top + 26}">${m ? "-" + m + " min" : "now"}</text>`);
-  if (!rows.length && !ticks.length) return "no alerts or process events in the last hour";
+  if (!rows.length && !ticks.length) return "no alerts or events in the last hour";
   return `<svg viewBox="0 0 ${W} ${top + 30}">${rows.join("")}${ticks.join("")}` +
     `${axis.join("")}</svg>`;
 }
-async function refreshCharts(events) {
+async function refreshCharts() {
   try {
     const q = pickedAgent ? "?agent=" + encodeURIComponent(pickedAgent) : "";
-    const [series, alertsDoc] = await Promise.all([
+    const [series, log] = await Promise.all([
       fetch("/api/series" + q, {cache: "no-store"}).then(r => r.json()),
-      fetch("/api/alerts", {cache: "no-store"}).then(r => r.json())]);
+      fetch("/api/events?since=1h&limit=1000", {cache: "no-store"}).then(r => r.json())]);
     charts(series);
-    document.getElementById("timeline").innerHTML = timeline(alertsDoc, events);
+    document.getElementById("timeline").innerHTML = timeline(log.events || []);
     document.body.dataset.charts = "1";
   } catch (e) {
     document.getElementById("err").textContent = "charts: " + e;
   }
 }
 document.getElementById("agent-pick").addEventListener("change", e => {
-  pickedAgent = e.target.value; refreshCharts(lastEvents);
+  pickedAgent = e.target.value; refreshCharts();
 });
 """

@@ -1,7 +1,8 @@
 """The hub's last hour: ring buffers of each signal, one point every ``step_s``.
 
-Per agent: request rate, p95 latency and error ratio over the step (from the deltas of the
-cumulative counters and histograms in its reports), and the heartbeat gap (the longest wait
+Per agent: request rate over the step, p95 latency and error ratio over the last ``window_s``
+(from the deltas of the cumulative counters and histograms in its reports: a 10 s step holds
+too few requests for a steady p95), and the heartbeat gap (the longest wait
 between two of its reports within the step, or the current silence).  Per host: rate, p95 and
 error ratio over all its agents' deltas.  Per GPU: VRAM used.  The anomaly detector and the
 dashboard's charts read these same points.
@@ -54,9 +55,15 @@ class StepCounts:
             self.buckets = [0] * len(other.buckets)
         self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=False)]
 
-    def signals(self, step_s: float, min_requests: int) -> dict[str, float]:
-        """rate always; p95 and error ratio only over at least min_requests requests."""
+    def signals(self, window: StepCounts, step_s: float, min_requests: int
+                ) -> dict[str, float]:
+        """This step's rate; p95 and error ratio over ``window`` if it holds at least
+        min_requests requests."""
         out = {"rate": round(self.requests / step_s, 4)}
+        return {**out, **window.ratios(min_requests)}
+
+    def ratios(self, min_requests: int) -> dict[str, float]:
+        out: dict[str, float] = {}
         if self.requests >= min_requests:
             out["error_ratio"] = round(self.errors / self.requests, 5)
             p95 = histogram_quantile(0.95, [float(b) for b in self.buckets])
@@ -67,6 +74,7 @@ class StepCounts:
 
 @dataclass
 class _Agent:
+    window: deque[StepCounts]
     last_totals: tuple[int, int, list[int]] | None = None
     last_heard: float | None = None
     max_gap_s: float = 0.0
@@ -75,8 +83,10 @@ class _Agent:
 class SeriesBook:
     """Ring buffers of ``history_s / step_s`` points per series; ``sample`` once per step."""
 
-    def __init__(self, step_s: float, history_s: float, min_requests: int = 20) -> None:
+    def __init__(self, step_s: float, history_s: float, min_requests: int = 100,
+                 window_s: float = 60.0) -> None:
         self.step_s = step_s
+        self.window_steps = max(1, round(window_s / step_s))
         self.points_kept = max(2, int(history_s / step_s))
         self.min_requests = min_requests
         self.rings: dict[tuple[str, str, str], deque[tuple[float, float]]] = {}
@@ -85,7 +95,7 @@ class SeriesBook:
 
     def heard(self, agent: str, seen_at: float) -> None:
         """A report of agent arrived at monotonic time seen_at."""
-        state = self._agents.setdefault(agent, _Agent())
+        state = self._agent(agent)
         if state.last_heard is not None and seen_at > state.last_heard:
             state.max_gap_s = max(state.max_gap_s, seen_at - state.last_heard)
         if state.last_heard is None or seen_at > state.last_heard:
@@ -105,20 +115,23 @@ class SeriesBook:
         if self._next_at < now:  # the hub was stalled: restart the grid
             self._next_at = now + self.step_s
         points: list[Point] = []
-        hosts: dict[str, StepCounts] = {}
+        hosts: dict[str, tuple[StepCounts, StepCounts]] = {}
         for agent in view.get("agents", []):
             name, host = agent["name"], agent["host"]
             counts = self._step_counts(name, actions.get(name))
             if counts is not None:
-                hosts.setdefault(host, StepCounts()).add(counts)
+                window = self._window(name, counts)
+                step_sum, window_sum = hosts.setdefault(host, (StepCounts(), StepCounts()))
+                step_sum.add(counts)
+                window_sum.add(window)
                 points += [Point("agent", name, s, wall, v) for s, v in
-                           counts.signals(self.step_s, self.min_requests).items()]
+                           counts.signals(window, self.step_s, self.min_requests).items()]
             gap = self._gap(name, now)
             if gap is not None:
                 points.append(Point("agent", name, "heartbeat_gap_s", wall, gap))
-        for host, counts in hosts.items():
+        for host, (counts, window) in hosts.items():
             points += [Point("host", host, s, wall, v) for s, v in
-                       counts.signals(self.step_s, self.min_requests).items()]
+                       counts.signals(window, self.step_s, self.min_requests).items()]
         points += _gpu_points(view.get("hosts", []), wall)
         self._store(points)
         return points
@@ -126,13 +139,29 @@ class SeriesBook:
     def _step_counts(self, name: str, actions: dict[str, Any] | None) -> StepCounts | None:
         if actions is None:
             return None
-        state = self._agents.setdefault(name, _Agent())
+        state = self._agent(name)
         now_totals = totals(actions)
         before, state.last_totals = state.last_totals, now_totals
         if before is None or now_totals[0] < before[0]:  # first sight, or a restarted agent
+            state.window.clear()
             return None
         return StepCounts(now_totals[0] - before[0], now_totals[1] - before[1],
                           [b - a for a, b in zip(before[2], now_totals[2], strict=True)])
+
+    def _agent(self, name: str) -> _Agent:
+        state = self._agents.get(name)
+        if state is None:
+            state = self._agents[name] = _Agent(deque(maxlen=self.window_steps))
+        return state
+
+    def _window(self, name: str, counts: StepCounts) -> StepCounts:
+        """The agent's counts over its last window_steps steps, this one included."""
+        window = self._agents[name].window
+        window.append(counts)
+        out = StepCounts()
+        for step in window:
+            out.add(step)
+        return out
 
     def _gap(self, name: str, now: float) -> float | None:
         state = self._agents.get(name)

@@ -21,7 +21,7 @@ class Signals:
     def __init__(self, cfg: AnomalyConfig,
                  dependencies: Mapping[str, Sequence[str]] | None = None) -> None:
         self.cfg = cfg
-        self.series = SeriesBook(cfg.step_s, cfg.history_s, cfg.min_requests)
+        self.series = SeriesBook(cfg.step_s, cfg.history_s, cfg.min_requests, cfg.window_s)
         self.detector = AnomalyDetector(cfg, dependencies)
 
     def heard(self, agent: str, seen_at: float) -> None:

@@ -22,9 +22,10 @@ from observability_hub.series import Point
 pytestmark = pytest.mark.timeout(40)
 
 REPORT_S = 0.1
-FAST = {"step_s": 0.5, "history_s": 60.0, "baseline_half_life_s": 5.0, "residuals_s": 10.0,
-        "warmup_s": 3.0, "min_duration_s": 1.5, "confirm_s": 2.5, "relearn_after_s": 30.0,
-        "vram_creep_window_s": 2.0}
+FAST = {"step_s": 0.5, "window_s": 1.0, "min_requests": 20, "history_s": 60.0,
+        "baseline_half_life_s": 5.0, "residuals_s": 10.0, "warmup_s": 3.0,
+        "min_duration_s": 1.5, "confirm_s": 2.5, "relearn_after_s": 30.0,
+        "vram_creep_window_s": 1.5}
 
 
 class Reporter(threading.Thread):
@@ -133,10 +134,7 @@ def test_slow_dependency_is_named_behind_the_front_agent(hub, reporters):
 
 
 # -- the detector alone, on a steady clock --------------------------------------------------
-CFG = AnomalyConfig(**{**FAST, "step_s": 10.0, "history_s": 3600.0, "baseline_half_life_s":
-                       300.0, "residuals_s": 1800.0, "warmup_s": 300.0, "min_duration_s": 60.0,
-                       "confirm_s": 120.0, "relearn_after_s": 1800.0, "vram_creep_window_s":
-                       300.0})
+CFG = AnomalyConfig()  # the shipped defaults: 10 s steps
 
 
 def run(detector, series, steps, start=0):
@@ -167,14 +165,15 @@ def test_error_burst_of_two_percent_warns_within_two_minutes():
     assert changes[0][0] - 200 <= 12  # two minutes of 10 s steps
 
 
-def test_vram_load_step_is_normal_and_a_creep_warns():
+def test_vram_swaps_and_a_load_are_normal_and_a_creep_warns():
     d = AnomalyDetector(CFG)
     mb = 2**20
+    swap = lambda i: 9600 if (i // 3) % 2 else 0  # noqa: E731 - a swapping pair of models
     step = lambda i: [("gpu", "main_pc/0", "vram_used_bytes",  # noqa: E731
-                       (8000 + (6000 if i >= 100 else 0)) * mb)]
-    assert run(d, step, 300) == []  # a model loaded: one step up
+                       (8000 + (6000 if i >= 100 else 0) + swap(i)) * mb)]
+    assert run(d, step, 300) == []  # swaps, and a model loaded: one step up
     creep = lambda i: [("gpu", "main_pc/0", "vram_used_bytes",  # noqa: E731
-                        (14000 + 10 * (i - 300)) * mb)]  # 60 MB a minute
+                        (14000 + 20 * (i - 300)) * mb)]  # 120 MB a minute
     changes = run(d, creep, 100, start=300)
     assert changes and changes[0][1] == [("main_pc/0", "vram_used_bytes")]
 

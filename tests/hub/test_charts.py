@@ -58,7 +58,7 @@ def test_charts_and_timeline_calm_and_during_an_incident(hub_pair, zmq_ctx):
             for signal in ("rate", "latency_p95_s", "error_ratio"):
                 assert drawn[(host, signal)] >= 10, (host, signal, drawn)
         assert drawn[("GPU main_pc/0", "vram_used_bytes")] >= 10
-        assert "no alerts or process events in the last hour" in calm.stdout
+        assert "no alerts or events in the last hour" in calm.stdout
         assert 'class="chart anomalous"' not in calm.stdout
         shot(url, "dashboard-calm.png")
 
@@ -74,7 +74,7 @@ def test_charts_and_timeline_calm_and_during_an_incident(hub_pair, zmq_ctx):
         html = incident.stdout
         found = get_json(url + "/api/series")["anomalies"]
         assert 'data-alert="MeshAnomaly"' in html and 'data-alert="MeshAgentCrashLooping"' in html
-        assert html.count('data-event="restarted"') == 3
+        assert html.count('data-event="process.restarted"') == 3
         assert re.search(r'class="chart anomalous" data-signal="latency_p95_s" data-points="\d+">'
                          rf"<h3><span>{SLOW} · ", html), found
         assert '<rect class="band"' in html
