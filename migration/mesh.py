@@ -90,13 +90,19 @@ class MeshControl:
         return self.client.call_endpoint(endpoint, ACTION_HEALTH, timeout_s=timeout_s
                                          or self.timeout_s, retries=0, peer=endpoint)
 
+    def is_legacy(self, endpoint: str) -> bool:
+        """Whether endpoint is a legacy script's (``script_path:``), spoken to in one JSON
+        frame: a migration from a script probes the old instance in its own protocol."""
+        return endpoint in {self.plan.endpoint(a) for a in self.plan.config.agents
+                            if a.script_path}
+
     def probe(self, endpoint: str, action: str, payload: Any,
               timeout_s: float) -> tuple[float, bool]:
         """One request; (seconds, answered without error)."""
         t0 = time.perf_counter()
         try:
             self.client.call_endpoint(endpoint, action, payload, timeout_s=timeout_s,
-                                      retries=0, peer=endpoint)
+                                      retries=0, peer=endpoint, legacy=self.is_legacy(endpoint))
             ok = True
         except MeshError:
             ok = False

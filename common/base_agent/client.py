@@ -117,14 +117,16 @@ class Client:
 
     def call_endpoint(self, endpoint: str, action: str, payload: Any = None, *,
                       timeout_s: float = DEFAULT_TIMEOUT_S, retries: int = DEFAULT_RETRIES,
-                      peer: str | None = None) -> Any:
-        """Call an endpoint directly (no name resolution); idempotent retries, breaker."""
+                      peer: str | None = None, legacy: bool = False) -> Any:
+        """Call an endpoint directly (no name resolution); idempotent retries, breaker.
+        ``legacy``: the endpoint is a legacy script's (one JSON frame each way)."""
         peer = peer or endpoint
         breaker = self.breaker(peer)
         breaker.before_call()
         for attempt in range(1 + retries):
-            reply = self._roundtrip(endpoint, Request(action, payload, source=self.source),
-                                    timeout_s)
+            reply = self._legacy_roundtrip(endpoint, action, payload, timeout_s) if legacy \
+                else self._roundtrip(endpoint, Request(action, payload, source=self.source),
+                                     timeout_s)
             if reply is not None:
                 breaker.succeeded()
                 return self._result(peer, action, reply)
