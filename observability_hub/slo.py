@@ -46,10 +46,14 @@ class SloEngine:
         if not self.plan.objectives or now < self._next_sample:
             return
         self._next_sample = now + SAMPLE_EVERY_S
-        if self.history.roll(now):  # the closed minute holds every sample so far
+        rolled = self.history.roll(now)
+        if rolled:  # the closed minute holds every sample so far
             self.store.save_baselines(self.sampler.last)
         self.sampler.sample(agents, now)
         self.state = burn_state(self.history, now)
+        budget = {s["slo"]: s["budget_left"] for s in build_report(self.history, now)["slos"]}
+        for entry in self.state:
+            entry["budget_left"] = budget[entry["slo"]]  # over the SLO's window
         self._maybe_report(now)
 
     def report(self, now: float, window_s: int | None = None) -> dict[str, Any]:

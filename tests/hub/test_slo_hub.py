@@ -64,6 +64,10 @@ def test_error_burst_pages_and_report_counts_every_request(agents, tmp_path):
     assert doc["hosts"][0]["host"] == "main_pc" and doc["hosts"][0]["total"] == doc["total"]
     state = get_json(hub.http.url + "/api/slo")["state"][0]
     assert state["page"] and state["burn_rate"]["5m"] > 14.4
+    health = wait_until(lambda: (h := get_json(hub.http.url + "/api/health"))["slos"][0]
+                        ["budget_left"] is not None and h, 10, what="budget left")
+    assert health["slos"][0]["budget_left"] == pytest.approx(1 - (1 - doc["sli"]) / 0.01,
+                                                             abs=0.5)
 
 
 def calls(worker, action, n):
