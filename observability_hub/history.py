@@ -31,9 +31,10 @@ DOWN_STATES = ("backoff", "stopped")  # a launcher's agent states without a proc
 
 
 class History:
-    def __init__(self, events: EventLog, hub: str) -> None:
+    def __init__(self, events: EventLog, hub: str, host: str = "") -> None:
         self.events = events
         self.hub = hub
+        self.host = host  # the hub's own host: its start and failover events
         self.acks: dict[str, str] = {}  # alert fingerprint -> who acknowledged it
         self._states: dict[str, str] = {}  # agent -> its last state in the hub's view
         self._failover = ""
@@ -81,13 +82,15 @@ class History:
     def started(self, role: str, state: str) -> None:
         self._failover = state
         self.events.add(make_event("hub", f"{self.hub} started ({role} hub, {state})",
-                                   host="", detail={"hub": self.hub, "role": role}))
+                                   agent=self.hub, host=self.host,
+                                   detail={"hub": self.hub, "role": role}))
 
     def evaluated(self, view: dict[str, Any], failover_state: str, active: bool) -> None:
         """After each evaluation: failover state changes, and (active hub) health ones."""
         if failover_state != self._failover:
             self.events.add(make_event(
                 "failover", f"{self.hub}: {self._failover} -> {failover_state}",
+                agent=self.hub, host=self.host,
                 detail={"hub": self.hub, "from": self._failover, "to": failover_state}))
             self._failover = failover_state
         for agent in view["agents"]:

@@ -85,7 +85,7 @@ class ObservabilityHub(HistoryApi, BaseAgent):
         self.http: HttpFront | None = None
         self.notifier = Notifier(s.alert_log, s.webhook_url)
         self.history = History(EventLog(_events_path(s, name), name, max_age_s=s.events.max_age,
-                                        max_rows=s.events.max_rows), name)
+                                        max_rows=s.events.max_rows), name, self.host_name)
         self.sinks = Fanout(self.notifier, self.history)
         self.slo.events = log_incidents(self.history.events)
         self.relearner = Relearner(s.launchers, self._relearned, f"hub {name}")
