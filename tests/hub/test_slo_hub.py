@@ -10,6 +10,7 @@ from common.testing.agents import HubEchoAgent
 from common.testing.wait import wait_until
 from observability_hub.hub import ObservabilityHub
 from observability_hub.slo_burn import PAGE_ALERT
+from observability_hub.slo_store import SliStore
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -91,8 +92,14 @@ def test_restarted_hub_keeps_the_history_and_counts_what_it_missed(agents, tmp_p
                what="the requests counted")
     assert hub.stop(timeout_s=5.0)
     calls(worker, "echo", 20)  # no hub to count them now
+    store = SliStore(str(tmp_path / "slo.db"))  # what the next hub starts from
+    try:
+        assert [row[1:] for row in store.hours("worker-availability", 0)] == \
+            [(OK_CALLS, OK_CALLS)]
+        assert store.baselines()["Worker"][1]["requests"] == OK_CALLS
+    finally:
+        store.close()
     again = start_hub(agents, tmp_path, hub.endpoint)
-    assert slo_doc(again)["total"] == OK_CALLS  # the history from before the stop
     doc = wait_until(lambda: (d := slo_doc(again))["total"] == OK_CALLS + 20 and d, 20,
                      interval_s=0.2, what="the missed requests counted")
     assert doc["good"] == OK_CALLS + 20
