@@ -63,17 +63,21 @@ class History:
 
     def relearned(self, aggregator: Aggregator, host: str, status: dict[str, Any]) -> None:
         """A launcher's ``status``: its restart counts replace ours, an agent it holds down
-        that we never heard of is down, and its recent events are logged (kept once)."""
+        that we never heard of is down, one it calls crash-looping is, and its recent events
+        are logged (kept once)."""
         now = time.monotonic()
         for agent in status["agents"]:
             record = aggregator.records.get(str(agent["name"]))
             if record is None or agent.get("instance"):
                 continue
             record.restarts_total = int(agent["restarts"])
-            if agent["state"] in DOWN_STATES and record.last_seen is None and not record.event:
-                code = agent.get("last_exit_code")
-                record.on_event(ProcessEvent.EXITED, code if isinstance(code, int) else None,
-                                0, now)
+            code = agent.get("last_exit_code")
+            code = code if isinstance(code, int) else None
+            if agent.get("crash_loop") and record.event != ProcessEvent.CRASH_LOOP:
+                record.on_event(ProcessEvent.CRASH_LOOP, code, 0, now)
+            elif agent["state"] in DOWN_STATES and record.last_seen is None \
+                    and not record.event:
+                record.on_event(ProcessEvent.EXITED, code, 0, now)
         for event in status.get("events", []):
             if event.get("event") in {e.value for e in ProcessEvent}:
                 self.process_event({"host": host, **event})

@@ -37,3 +37,21 @@ def test_a_late_copy_of_a_relearned_restart_is_not_counted_again(agents, tmp_pat
     assert agent_state(get_json(health), "ServiceRegistry")["restarts"] == 2
     logged = hub.history.events.query(agent="ServiceRegistry", kind="process.restarted")
     assert len(logged) == 2
+
+
+def test_a_restarted_hub_learns_an_ongoing_crash_loop_from_the_launcher(agents, tmp_path):
+    hub = agents(ObservabilityHub("HubC", heartbeat_interval_s=FAST_S, settings={
+        "http_port": 0, "events_db": str(tmp_path / "c.db"),
+        "hosts": {"Asr": "pc2", "Tts": "pc2"}}))
+    hub._relearned("pc2", {"host": "pc2", "events": [], "agents": [
+        {"name": "Asr", "instance": "", "state": "backoff", "restarts": 7,
+         "last_exit_code": 1, "crash_loop": True},
+        {"name": "Tts", "instance": "", "state": "backoff", "restarts": 0,
+         "last_exit_code": 2, "crash_loop": False}]})
+    health = f"{hub.http.url}/api/health"
+    wait_until(lambda: {a["alertname"] for a in get_json(health)["alerts"]
+                        if a["labels"].get("agent") == "Asr"} >= {"MeshAgentCrashLooping"},
+               5, what="crash loop alert")
+    asr, tts = (agent_state(get_json(health), n) for n in ("Asr", "Tts"))
+    assert asr["restarts"] == 7 and asr["state"] == "critical"
+    assert tts["state"] == "critical" and "code 2" in tts["reasons"][0]
