@@ -16,8 +16,9 @@ e.g. ``{"event": "exited", "pid": 41, "code": -9}``); ``origin`` the hub that st
 
 The kinds (``KINDS``): ``process.{started,exited,restarted,hung,crash_loop}`` (launchers),
 ``health`` (an agent's state changed, with reasons), ``alert.{firing,resolved,silenced}``,
-``silence``, ``ack``, ``failover`` (a hub's own state changed), ``migration`` and ``vram``
-(sent to the hub by the migration executor and the model manager), ``hub`` (a hub started).
+``silence``, ``ack``, ``failover`` (a hub's own state changed), ``migration`` (``mesh
+migrate``'s steps, sent with ``hub_event``), ``vram`` (evictions: the VRAM pool's
+``evictions_total`` gauge grew), ``hub`` (a hub started).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ class History:
         self._failover = ""
         self._counted: OrderedDict[str, None] = OrderedDict()
         self._silenced: set[str] = set()  # firing alerts a silence holds back
+        self.evictions_seen: dict[str, int] = {}  # agent -> the evictions_total it last reported
 
     # -- facts from outside: every hub ---------------------------------------------------------
     def process_event(self, body: dict[str, Any]) -> bool:
@@ -90,7 +91,9 @@ class History:
                                    detail={"hub": self.hub, "role": role}))
 
     def evaluated(self, view: dict[str, Any], failover_state: str, active: bool) -> None:
-        """After each evaluation: failover state changes, and (active hub) health ones."""
+        """After each evaluation: failover state changes, and (active hub) health changes
+        and VRAM evictions."""
+        self._evictions(view["agents"], active)
         if failover_state != self._failover:
             self.events.add(make_event(
                 "failover", f"{self.hub}: {self._failover} -> {failover_state}",
@@ -108,6 +111,22 @@ class History:
                     host=agent["host"], detail={"from": before, "to": state,
                                                 "reasons": agent["reasons"],
                                                 "root_cause": agent["root_cause"]}))
+
+    def _evictions(self, agents: list[dict[str, Any]], active: bool) -> None:
+        """A VRAM pool's ``evictions_total`` gauge that grew: one ``vram`` event (the first
+        report after a start is the baseline; a smaller total is a restarted pool)."""
+        for agent in agents:
+            total = agent["gauges"].get("evictions_total")
+            if not isinstance(total, int):
+                continue
+            before = self.evictions_seen.get(agent["name"])
+            self.evictions_seen[agent["name"]] = total
+            if active and before is not None and total > before:
+                self.events.add(make_event(
+                    "vram", f"{agent['name']}: {total - before} model(s) evicted from VRAM "
+                            f"(total {total})", agent=agent["name"], host=agent["host"],
+                    detail={"evictions": total - before, "evictions_total": total,
+                            "vram": agent["gauges"].get("vram", [])}))
 
     def send(self, notice: dict[str, Any]) -> None:
         """Alerting's sink (the active hub's): firing and resolved alerts."""

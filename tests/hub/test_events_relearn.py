@@ -8,6 +8,7 @@ import pytest
 from hub_helpers import FAST_S, agent_state, get_json
 
 from common.hub.client import ProcessEventClient
+from common.testing.agents import HubEchoAgent
 from common.testing.wait import wait_until
 from observability_hub.hub import ObservabilityHub
 
@@ -55,3 +56,25 @@ def test_a_restarted_hub_learns_an_ongoing_crash_loop_from_the_launcher(agents, 
     asr, tts = (agent_state(get_json(health), n) for n in ("Asr", "Tts"))
     assert asr["restarts"] == 7 and asr["state"] == "critical"
     assert tts["state"] == "critical" and "code 2" in tts["reasons"][0]
+
+
+class _Pool(HubEchoAgent):
+    """Reports an evictions_total gauge as the VRAM pool does."""
+
+    evictions_total = 3
+
+    def hub_gauges(self):
+        return {"evictions_total": self.evictions_total,
+                "vram": [{"gpu": "0", "used_bytes": 1, "total_bytes": 2}]}
+
+
+def test_vram_evictions_the_pool_reports_are_in_the_history(agents, tmp_path):
+    hub = agents(ObservabilityHub("HubC", heartbeat_interval_s=FAST_S, settings={
+        "http_port": 0, "events_db": str(tmp_path / "c.db")}))
+    pool = agents(_Pool("Pool", settings={"hubs": [hub.endpoint]},
+                        heartbeat_interval_s=FAST_S))
+    wait_until(lambda: hub.history.evictions_seen.get("Pool") == 3, 5, what="the baseline")
+    assert hub.history.events.query(kind="vram") == []  # the first total is the baseline
+    pool.evictions_total = 5
+    events = wait_until(lambda: hub.history.events.query(kind="vram"), 5, what="vram event")
+    assert [(e["agent"], e["detail"]["evictions"]) for e in events] == [("Pool", 2)]
