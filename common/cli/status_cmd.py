@@ -73,6 +73,15 @@ def _print_status(plan: HostPlan, reports: list[dict[str, Any]]) -> None:
         columns.append(Col("health", wrap_min=20))
         rows = [[*row, text] for row, text in zip(rows, health, strict=True)]
     print_table(f"{ready}/{len(rows)} agents ready", columns, rows)
+    services = {s["name"]: s for r in reports for s in r.get("services", [])}  # services:
+    if services:
+        up = sum(1 for s in services.values() if s["passing"])
+        print_table(f"{up}/{len(services)} services passing",
+                    [Col("name", key=True), "host", Col("pid", drop=2), "passing",
+                     Col("endpoint", key=True, drop=1), Col("check", wrap_min=20)],
+                    [[s["name"], s["host"], s["pid"], "yes" if s["passing"] else "no",
+                      f"tcp://{s['address']}:{s['port']}", s["detail"]]
+                     for s in services.values()])
 
 
 def restart(name: str = typer.Argument(..., help="The agent to restart."),

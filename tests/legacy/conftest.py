@@ -15,8 +15,12 @@ from common.testing.mesh import MeshRun, free_ports, two_host_config
 def mesh(procs, tmp_path):
     runs = []
 
-    def make(agents, **global_):
-        run = MeshRun(procs, tmp_path, two_host_config(tmp_path, agents, **global_))
+    def make(agents, health=None, **global_):
+        # a legacy script answers health from a thread of its own: on a busy 2-core machine
+        # two 0.3 s probe timeouts in a row are not a hang
+        health = {"timeout_s": 2.0, "retries": 3, **(health or {})}
+        run = MeshRun(procs, tmp_path, two_host_config(tmp_path, agents, health=health,
+                                                       **global_))
         runs.append(run)
         return run
 

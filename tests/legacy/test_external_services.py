@@ -3,6 +3,7 @@ started by its host's launcher, checked with redis-cli; the agent that depends o
 only once it answers, and the hub shows it."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,10 @@ def test_agent_waits_for_redis_started_by_the_launcher_and_the_hub_shows_it(mesh
     assert [e["agent"] for e in started][-1] == "Cache"
     log = (run.workdir / "logs" / "main_pc" / "Redis.log").read_text()
     assert "Ready to accept connections" in log
+    table = subprocess.run([sys.executable, "-m", "common.cli.main", "status", "--config",
+                            str(run.config_path), "--host", "main_pc"], capture_output=True,
+                           text=True, timeout=30, env={**os.environ, "COLUMNS": "200"})
+    assert "1/1 services passing" in table.stdout, table.stdout
     shown = wait_until(lambda: _hub(http_port).get("Redis", {}).get("state") == "passing"
                        and _hub(http_port), 10, what="the hub showing Redis passing")
     assert shown["Cache"]["dependencies"] == ["ServiceRegistry", "Redis"]
