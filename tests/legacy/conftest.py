@@ -31,7 +31,9 @@ def mesh(procs, tmp_path):
 
 @pytest.fixture
 def ports():
-    return free_ports(12)
+    """Free on every address: the scripts bind `*`, which fails where anything (another
+    test's agent on 127.0.0.2) holds the port on any one address."""
+    return free_ports(12, host="0.0.0.0")
 
 
 @pytest.fixture(scope="session")
