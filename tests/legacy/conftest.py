@@ -1,6 +1,7 @@
 """Fixtures of tests/legacy: a two-host mesh, free ports, the script's own interpreter (a
 virtual environment without agentmesh)."""
 
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from common.testing.mesh import MeshRun, free_ports, two_host_config
+from common.testing.mesh import MeshRun, two_host_config
 
 
 @pytest.fixture
@@ -31,9 +32,27 @@ def mesh(procs, tmp_path):
 
 @pytest.fixture
 def ports():
-    """Free on every address: the scripts bind `*`, which fails where anything (another
-    test's agent on 127.0.0.2) holds the port on any one address."""
-    return free_ports(12, host="0.0.0.0")
+    """12 ports P, each with P + 1 (a script's hidden HTTP port when P is its health port),
+    free on every address: the scripts bind `*`, which fails where anything (another test's
+    agent on 127.0.0.2) holds the port on any one address."""
+    held, found = [], []
+    try:
+        while len(found) < 12:
+            first = socket.socket()
+            held.append(first)
+            first.bind(("0.0.0.0", 0))
+            port = first.getsockname()[1]
+            second = socket.socket()
+            held.append(second)
+            try:
+                second.bind(("0.0.0.0", port + 1))
+            except OSError:
+                continue
+            found.append(port)
+    finally:
+        for sock in held:
+            sock.close()
+    return found
 
 
 @pytest.fixture(scope="session")
