@@ -100,6 +100,8 @@ def score(normal: dict[str, list], incidents: list[dict[str, Any]], agent_hours:
     out = {}
     for name in DETECTORS:
         fp = len(normal[name])
+        fps = [{"replay": "normal", "subject": s, "signal": sig, "at_s": t}
+               for s, sig, t in normal[name]]
         tp, detected, ttd = 0, 0, []
         by_kind: dict[str, list[float | None]] = {}
         for inc in incidents:
@@ -111,6 +113,8 @@ def score(normal: dict[str, list], incidents: list[dict[str, Any]], agent_hours:
                         first = t
                 else:
                     fp += 1
+                    fps.append({"replay": inc["kind"], "target": inc["target"],
+                                "subject": subject, "signal": _signal, "at_s": t})
             by_kind.setdefault(inc["kind"], []).append(None if first is None else first - START_S)
             if first is not None:
                 detected += 1
@@ -124,6 +128,10 @@ def score(normal: dict[str, list], incidents: list[dict[str, Any]], agent_hours:
             "recall": round(detected / len(incidents), 4),
             "time_to_detect_median_s": statistics.median(ttd) if ttd else None,
             "time_to_detect_p95_s": sorted(ttd)[int(0.95 * (len(ttd) - 1))] if ttd else None,
+            "false_positive_alerts": fps[:50],
+            "missed": [{"kind": inc["kind"], "target": inc["target"]} for inc in incidents
+                       if not any(s == inc["target"] and START_S <= t <= END_S + GRACE_S
+                                  for s, _, t in inc["alerts"][name])][:50],
             "by_kind": {k: {"recall": round(sum(v is not None for v in vals) / len(vals), 3),
                             "time_to_detect_median_s": statistics.median(
                                 [v for v in vals if v is not None]) if any(
@@ -162,7 +170,6 @@ def main() -> None:
               "agent_hours": round(hours, 1), "incidents": len(incidents),
               "per_kind": args.per_kind, "seed": args.seed, "targets": busy,
               "config": cfg.model_dump(), "detectors": score(normal, incidents, hours),
-              "normal_alerts_ours": sorted({(s, sig) for s, sig, _ in normal["ours"]}),
               "wall_s": round(time.monotonic() - t0, 1)}
     Path(args.out).write_text(json.dumps(result, indent=2, default=list) + "\n")
     print(json.dumps({k: {m: v[m] for m in ("false_positives_per_1000_agent_hours",

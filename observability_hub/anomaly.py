@@ -79,6 +79,8 @@ class AnomalyDetector:
 
     def observe(self, points: Iterable[Point]) -> None:
         for p in points:
+            if p.scope != "gpu" and p.signal not in self.rules:
+                continue  # charted only (an SLO's budget has its own burn-rate alerts)
             self.now = max(self.now, p.t)
             band = self._model(p.key).step(p.value)
             run = self.runs.get(p.key)

@@ -2,10 +2,11 @@
 
 Charts come from ``GET /api/series`` (the hub's ring buffers): request rate, p95 latency and
 error ratio per host and for a chosen agent (the one with an anomaly, else the busiest, or the
-one picked in the list), the agent's heartbeat gap, and VRAM per GPU.  An anomalous signal
-draws its expected band.  The timeline draws, over the same hour, every alert from its firing to
-its resolution (or now) and every other event but health changes (process events, failovers,
-silences, migrations, evictions) from the hub's event log, ``GET /api/events?since=1h``.
+one picked in the list), the agent's heartbeat gap, VRAM per GPU, and each SLO's error budget
+left.  An anomalous signal draws its expected band.  The timeline draws, over the same hour,
+every alert from its firing to its resolution (or now) and every other event but health
+changes (process events, failovers, silences, migrations, evictions) from the hub's event log,
+``GET /api/events?since=1h``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ CHARTS_HTML = """
 <div class="group">hosts</div><div class="charts" id="host-charts"></div>
 <div class="group">agent <select id="agent-pick"></select></div>
 <div class="charts" id="agent-charts"></div>
-<div class="group">GPUs</div><div class="charts" id="gpu-charts"></div></section>
+<div class="group">GPUs</div><div class="charts" id="gpu-charts"></div>
+<div class="group">SLOs</div><div class="charts" id="slo-charts"></div></section>
 """
 
 CHARTS_JS = """
@@ -42,7 +44,8 @@ const SIGNALS = {rate: ["requests/s", v => v.toFixed(1)],
   latency_p95_s: ["p95 latency", v => (v * 1000).toFixed(1) + " ms"],
   error_ratio: ["error ratio", v => (v * 100).toFixed(2) + " %"],
   heartbeat_gap_s: ["heartbeat gap", v => v.toFixed(2) + " s"],
-  vram_used_bytes: ["VRAM used", v => gib(v)]};
+  vram_used_bytes: ["VRAM used", v => gib(v)],
+  budget_left: ["error budget left", v => (v * 100).toFixed(1) + " %"]};
 let pickedAgent = new URLSearchParams(location.search).get("agent");
 function chart(title, signal, points, t1, span, anomaly) {
   const [label, fmt] = SIGNALS[signal];
@@ -79,6 +82,9 @@ function charts(doc) {
   document.getElementById("gpu-charts").innerHTML = Object.entries(doc.gpus).sort()
     .map(([g, s]) => chart("GPU " + g, "vram_used_bytes", s.vram_used_bytes, t1, span,
       flagged("gpu", g, "vram_used_bytes"))).join("") || "<span class='dim'>no GPU</span>";
+  document.getElementById("slo-charts").innerHTML = Object.entries(doc.slos || {}).sort()
+    .map(([n, s]) => chart(n, "budget_left", s.budget_left, t1, span, null)).join("") ||
+    "<span class='dim'>no SLO in the config (slos:)</span>";
   const pick = document.getElementById("agent-pick");
   if (pick.options.length !== doc.agents.length) {
     pick.innerHTML = doc.agents.map(n => `<option>${esc(n)}</option>`).join("");

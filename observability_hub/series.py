@@ -4,8 +4,9 @@ Per agent: request rate over the step, p95 latency and error ratio over the last
 (from the deltas of the cumulative counters and histograms in its reports: a 10 s step holds
 too few requests for a steady p95), and the heartbeat gap (the longest wait
 between two of its reports within the step, or the current silence).  Per host: rate, p95 and
-error ratio over all its agents' deltas.  Per GPU: VRAM used.  The anomaly detector and the
-dashboard's charts read these same points.
+error ratio over all its agents' deltas.  Per GPU: VRAM used.  Per SLO: the share of its error
+budget left (from the hub's SLO engine, when the config has ``slos:``).  The anomaly detector
+and the dashboard's charts read these same points.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = ["AGENT_SIGNALS", "HOST_SIGNALS", "Point", "SeriesBook", "StepCounts"]
 AGENT_SIGNALS = ("rate", "latency_p95_s", "error_ratio", "heartbeat_gap_s")
 HOST_SIGNALS = ("rate", "latency_p95_s", "error_ratio")
 GPU_SIGNAL = "vram_used_bytes"
+SLO_SIGNAL = "budget_left"
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,9 @@ class SeriesBook:
             points += [Point("host", host, s, wall, v) for s, v in
                        counts.signals(window, self.step_s, self.min_requests).items()]
         points += _gpu_points(view.get("hosts", []), wall)
+        points += [Point("slo", str(s["slo"]), SLO_SIGNAL, wall, float(s["budget_left"]))
+                   for s in view.get("slos") or [] if isinstance(s.get("budget_left"),
+                                                                  int | float)]
         self._store(points)
         return points
 

@@ -45,7 +45,7 @@ class Signals:
         return self.detector.anomalies() if self.cfg.enabled else []
 
     def document(self, agent: str | None) -> dict[str, Any]:
-        """Hosts' and GPUs' series, one agent's (``agent``, else the one with an anomaly,
+        """Hosts', GPUs' and SLOs' series, one agent's (``agent``, else the one with an anomaly,
         else the busiest), the agents that have series, and the anomalies now."""
         agents = self.series.series("agent")
         anomalies = self.anomalies()
@@ -53,6 +53,7 @@ class Signals:
             agent = _pick(agents, anomalies)
         return {"step_s": self.cfg.step_s, "history_s": self.cfg.history_s,
                 "hosts": self.series.series("host"), "gpus": self.series.series("gpu"),
+                "slos": self.series.series("slo"),
                 "agent": agent, "agent_series": agents.get(agent or "", {}),
                 "agents": sorted(agents), "anomalies": anomalies}
 

@@ -29,7 +29,7 @@ class AnomalyConfig(BaseModel):
     baseline_half_life_s: float = Field(default=300.0, gt=0, description="of the EWMA level")
     residuals_s: float = Field(default=1800.0, gt=0, description="the MAD's window")
     band_mads: float = Field(default=6.0, gt=0, description="band half-width in robust sigmas")
-    warmup_s: float = Field(default=300.0, ge=0, description="learning before a series may warn")
+    warmup_s: float = Field(default=600.0, ge=0, description="learning before a series may warn")
     min_duration_s: float = Field(default=60.0, ge=0, description=(
         "out of band this long before a signal counts (one step inside is forgiven)"))
     confirm_s: float = Field(default=90.0, ge=0, description=(
@@ -42,8 +42,8 @@ class AnomalyConfig(BaseModel):
     error_ratio_floor: float = Field(default=0.005, ge=0)
     rate_floor_ratio: float = Field(default=0.5, ge=0)
     heartbeat_gap_floor_s: float = Field(default=0.5, ge=0)
-    heartbeat_gap_floor_ratio: float = Field(default=1.0, ge=0, description=(
-        "the gap must pass twice the usual one (1.0) before it counts"))
+    heartbeat_gap_floor_ratio: float = Field(default=0.6, ge=0, description=(
+        "the gap must pass 1.6 times the usual one before it counts"))
     vram_creep_window_s: float = Field(default=180.0, gt=0, description=(
         "split in thirds: the least VRAM used in each must grow third after third"))
     vram_creep_min_mb: int = Field(default=128, gt=0, description="by this much in all")

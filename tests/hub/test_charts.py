@@ -3,7 +3,8 @@ incident; the screenshots are saved as docs/dashboard-calm.png and docs/dashboar
 
 The scene: the reference roster reporting to the hub pair (series at a 0.5 s step so that a
 test fills them in seconds), one agent whose latency then rises by half (a MeshAnomaly warning
-with its band) and one PC2 agent crash-looping (a critical alert and process events)."""
+with its band) and one PC2 agent crash-looping (a critical alert and process events); an
+availability SLO on the first agent charts its error budget left."""
 
 import re
 import shutil
@@ -38,7 +39,10 @@ def test_charts_and_timeline_calm_and_during_an_incident(hub_pair, zmq_ctx):
     agents, hosts, deps = roster()
     settings = {"dependencies": deps, "hosts": {**hosts, SLOW: "main_pc", "HubC": "main_pc",
                                                 "HubE": "pc2"}, "anomaly": ANOMALY}
-    central, edge = hub_pair(settings, {**settings})
+    slos = {"objectives": [{"name": "evaluator-availability", "sli": "availability",
+                            "objective": 0.99, "window_s": 86400, "agents": [SLOW],
+                            "hosts": {SLOW: "main_pc"}}]}
+    central, edge = hub_pair({**settings, "slos": slos}, {**settings})
     fleets = [Fleet(zmq_ctx, central.endpoint, [a["name"] for a in agents["main_pc"]
                                                 if a["name"] != SLOW],
                     interval_s=0.25, gpu_owners=["ModelManagerSuite"]),
@@ -58,8 +62,8 @@ def test_charts_and_timeline_calm_and_during_an_incident(hub_pair, zmq_ctx):
             for signal in ("rate", "latency_p95_s", "error_ratio"):
                 assert drawn[(host, signal)] >= 10, (host, signal, drawn)
         assert drawn[("GPU main_pc/0", "vram_used_bytes")] >= 10
-        assert "no alerts or events in the last hour" in calm.stdout
-        assert 'class="chart anomalous"' not in calm.stdout
+        assert 'data-alert="MeshAgentCrashLooping"' not in calm.stdout
+        assert not re.search(rf'class="chart anomalous"[^>]*><h3><span>{SLOW} · ', calm.stdout)
         shot(url, "dashboard-calm.png")
 
         slow.latency_s = 0.03
@@ -67,9 +71,12 @@ def test_charts_and_timeline_calm_and_during_an_incident(hub_pair, zmq_ctx):
         for pid in (4242, 4243, 4244):
             launcher.push(CRASHED, pid, "restarted", code=1)
         launcher.close()
-        wait_until(lambda: {"MeshAnomaly", "MeshAgentCrashLooping"} <= {
-            a["alertname"] for a in get_json(url + "/api/alerts")["alerts"]
-            if a["state"] == "firing"}, 15, interval_s=0.2, what="both alerts firing")
+        def firing():
+            alerts = get_json(url + "/api/alerts")["alerts"]
+            return {(a["alertname"], a["labels"].get("subject") or a["labels"].get("agent"))
+                    for a in alerts if a["state"] == "firing"}
+        wait_until(lambda: {("MeshAnomaly", SLOW), ("MeshAgentCrashLooping", CRASHED)}
+                   <= firing(), 15, interval_s=0.2, what="both alerts firing")
         incident = chromium(f"{url}/?agent={SLOW}", "--dump-dom")
         html = incident.stdout
         found = get_json(url + "/api/series")["anomalies"]
@@ -78,6 +85,7 @@ def test_charts_and_timeline_calm_and_during_an_incident(hub_pair, zmq_ctx):
         assert re.search(r'class="chart anomalous" data-signal="latency_p95_s" data-points="\d+">'
                          rf"<h3><span>{SLOW} · ", html), found
         assert '<rect class="band"' in html
+        assert charts(html)[("evaluator-availability", "budget_left")] >= 1
         shot(f"{url}/?agent={SLOW}", "dashboard-incident.png")
     finally:
         for worker in fleets:
