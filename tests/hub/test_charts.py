@@ -25,7 +25,8 @@ pytestmark = [pytest.mark.timeout(90),
 
 DOCS = Path(__file__).parents[2] / "docs"
 SLOW, CRASHED = "ModelEvaluationFramework", "AsyncProcessor"
-ANOMALY = {**FAST, "history_s": 120.0}
+# a chromium run loads the two cores for seconds: signals must stay out longer than that
+ANOMALY = {**FAST, "history_s": 120.0, "min_duration_s": 3.0, "confirm_s": 8.0}
 
 
 def charts(html):
@@ -55,6 +56,8 @@ def test_charts_and_timeline_calm_and_during_an_incident(hub_pair, zmq_ctx):
         wait_until(lambda: len(get_json(f"{url}/api/series?agent={SLOW}")["agent_series"]
                                .get("latency_p95_s", [])) >= 16, 30, interval_s=0.2,
                    what="8 s of series")
+        wait_until(lambda: not get_json(url + "/api/series")["anomalies"], 30, interval_s=0.2,
+                   what="calm: the series settled after the fleets' start")
         calm = chromium(url, "--dump-dom")
         assert calm.returncode == 0, calm.stderr[-2000:]
         drawn = charts(calm.stdout)
