@@ -67,7 +67,10 @@ function chart(title, signal, points, t1, span, anomaly) {
     `<polyline points="${line}"></polyline></svg></div>`;
 }
 function charts(doc) {
-  const t1 = Date.now() / 1000, span = doc.history_s;
+  const t1 = Date.now() / 1000;
+  const first = Math.min(t1, ...Object.values(doc.hosts).flatMap(s =>
+    Object.values(s).map(points => points.length ? points[0][0] : t1)));
+  const span = Math.min(doc.history_s, Math.max(300, t1 - first));  // what is there, >= 5 min
   const flagged = (scope, subject, signal) => (doc.anomalies || []).find(a =>
     a.scope === scope && a.subject === subject && a.signal === signal);
   document.getElementById("series-step").textContent = `one point every ${doc.step_s} s`;
