@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 COUNTED_MAX = 10_000  # process-event ids remembered as counted (a late copy is not)
 KNOWN_STATES = ("passing", "warning", "critical")
 DOWN_STATES = ("backoff", "stopped")  # a launcher's agent states without a process
+EVICTIONS_NAMED = 3  # evicted models named in a vram event's summary
 
 
 class History:
@@ -122,11 +123,15 @@ class History:
             before = self.evictions_seen.get(agent["name"])
             self.evictions_seen[agent["name"]] = total
             if active and before is not None and total > before:
+                named = [e for e in agent["gauges"].get("evictions_recent", [])
+                         if isinstance(e, dict) and isinstance(e.get("n"), int)
+                         and e["n"] > before]
                 self.events.add(make_event(
                     "vram", f"{agent['name']}: {total - before} model(s) evicted from VRAM "
-                            f"(total {total})", agent=agent["name"], host=agent["host"],
+                            f"(total {total}){_evicted_text(named)}", agent=agent["name"],
+                    host=agent["host"],
                     detail={"evictions": total - before, "evictions_total": total,
-                            "vram": agent["gauges"].get("vram", [])}))
+                            "evicted": named, "vram": agent["gauges"].get("vram", [])}))
 
     def send(self, notice: dict[str, Any]) -> None:
         """Alerting's sink (the active hub's): firing and resolved alerts."""
@@ -199,3 +204,13 @@ class History:
         kept += self.events.query(since=since, kind="ack", limit=10_000)
         kept += self.events.query(since=since, kind="alert.resolved", limit=10_000)
         self.apply(sorted(kept, key=lambda e: e["ts"]), alerts)
+
+
+def _evicted_text(named: list[dict[str, Any]]) -> str:
+    """': NLLBAdapter on main_pc:0 for LocalFineTunerAgent, ...' (the first few)."""
+    if not named:
+        return ""
+    shown = ", ".join(f"{e.get('model')} on {e.get('gpu')} for {e.get('for')}"
+                      for e in named[:EVICTIONS_NAMED])
+    more = f" and {len(named) - EVICTIONS_NAMED} more" if len(named) > EVICTIONS_NAMED else ""
+    return f": {shown}{more}"

@@ -11,7 +11,7 @@ Every message rides the common wire protocol (``common.base_agent.protocol``).
      actions: {ACTION: {count, sum_s, buckets: [cumulative per LATENCY_BUCKETS_S, +Inf],
                         errors: {CODE: n}}},
      gauges: {vram: [{host?, gpu, name?, used_bytes, committed_bytes?, total_bytes}],
-              leases_active, evictions_total,
+              leases_active, evictions_total, evictions_recent: [{n, model, gpu, for}],
               registry_instances}}                       # every gauges key optional
     reply: {hub, role, state, peer_state}
 

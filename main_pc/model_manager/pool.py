@@ -16,9 +16,10 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from common.base_agent.metrics import PlainHistogram
 from common.vram.protocol import (
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 S = LeaseState
 ENDED_KEPT = 512  # ended leases remembered, so a late poll learns how its lease ended
 MAX_LEASES = 4096  # live leases (granted and queued) the pool holds at most
+RECENT_EVICTIONS = 32  # the last evictions, named, for the hub's incident history
 
 
 @dataclass(slots=True)
@@ -80,6 +82,7 @@ class VramPool:
         self.notices: list[Notice] = []
         self.counters: Counter[str] = Counter()
         self.queue_wait = PlainHistogram(WAIT_BUCKETS_S)
+        self.recent_evictions: deque[dict[str, Any]] = deque(maxlen=RECENT_EVICTIONS)
         self.peak_committed = {s.gpu: 0 for s in self.slots}
         self._ids = itertools.count(1)
 
@@ -304,7 +307,10 @@ class VramPool:
         slot, victims = plan
         self.pending[lease.lease_id] = ask_to_unload(lease, slot, victims, now, self.policy)
         self.notices.extend(Notice(NOTICE_UNLOAD, victim) for victim in victims)
-        self.counters["evictions"] += len(victims)
+        for victim in victims:
+            self.counters["evictions"] += 1
+            self.recent_evictions.append({"n": self.counters["evictions"], "model": victim.model,
+                                          "gpu": slot.gpu, "for": lease.model})
         return slot
 
     def _wait(self, lease: Lease, slots: list[GpuSlot], free: dict[str, int]) -> None:

@@ -64,7 +64,9 @@ class _Pool(HubEchoAgent):
     evictions_total = 3
 
     def hub_gauges(self):
-        return {"evictions_total": self.evictions_total,
+        recent = [{"n": n, "model": f"M{n}", "gpu": "main_pc:0", "for": "Big"}
+                  for n in range(1, self.evictions_total + 1)]
+        return {"evictions_total": self.evictions_total, "evictions_recent": recent,
                 "vram": [{"gpu": "0", "used_bytes": 1, "total_bytes": 2}]}
 
 
@@ -78,3 +80,5 @@ def test_vram_evictions_the_pool_reports_are_in_the_history(agents, tmp_path):
     pool.evictions_total = 5
     events = wait_until(lambda: hub.history.events.query(kind="vram"), 5, what="vram event")
     assert [(e["agent"], e["detail"]["evictions"]) for e in events] == [("Pool", 2)]
+    assert [e["model"] for e in events[0]["detail"]["evicted"]] == ["M4", "M5"]
+    assert events[0]["summary"].endswith(": M4 on main_pc:0 for Big, M5 on main_pc:0 for Big")
