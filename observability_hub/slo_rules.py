@@ -105,10 +105,10 @@ def _alerts(spec: SloSpec) -> list[dict[str, Any]]:
 
 
 def prometheus_rules(specs: list[SloSpec]) -> dict[str, Any]:
-    """A rules file (``groups:``): per SLO its recordings, meta recordings and alerts."""
-    groups = []
-    for spec in specs:
-        groups += [{"name": f"slo-{spec.name}-sli-recordings", "rules": _recordings(spec)},
-                   {"name": f"slo-{spec.name}-meta-recordings", "rules": _meta(spec)},
-                   {"name": f"slo-{spec.name}-alerts", "rules": _alerts(spec)}]
-    return {"groups": groups}
+    """A rules file (``groups:``): one group per SLO, its recordings, meta recordings, then its
+    alerts.  Prometheus evaluates a group's rules in order but groups independently, so alerts
+    in a group of their own (as Sloth writes them) read the recordings of this evaluation or of
+    the last one, as the scheduling falls; in one group they always read this one's."""
+    return {"groups": [{"name": f"slo-{spec.name}",
+                        "rules": [*_recordings(spec), *_meta(spec), *_alerts(spec)]}
+                       for spec in specs]}

@@ -42,13 +42,14 @@ def test_reference_mesh_series_under_load(procs, tmp_path):
 
         def filled():
             doc = get_json(f"{url}?agent=RequestCoordinator")
-            agent = doc["agent_series"]
-            return doc if len(agent.get("latency_p95_s", [])) >= 3 else None
-        doc = wait_until(filled, 20, interval_s=0.5, what="RequestCoordinator's p95 series")
+            agent, hosts = doc["agent_series"], doc["hosts"].values()
+            enough = len(agent.get("latency_p95_s", [])) >= 3 and hosts and all(
+                len(host["rate"]) >= 10 for host in hosts)
+            return doc if enough else None
+        doc = wait_until(filled, 30, interval_s=0.5,
+                         what="RequestCoordinator's p95 series and 10 points of each host's rate")
         assert doc["step_s"] == ANOMALY["step_s"]  # the config's section reached the hub
         assert set(doc["hosts"]) == {"main_pc", "pc2"}
-        for host in doc["hosts"].values():
-            assert len(host["rate"]) >= 10
         assert set(doc["gpus"]) == {"main_pc/0", "pc2/0"}
         shipped = {o["name"] for o in yaml.safe_load(run.config_path.read_text())["slos"]
                    ["objectives"]}
