@@ -74,6 +74,7 @@ def _own_folders(tmp_path, net, ports):
     return folders
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(REASON is not None, reason=REASON or "")
 @pytest.mark.timeout(150)
 def test_each_host_in_its_own_folder_is_operated_from_main_pc(procs, ports, tmp_path):

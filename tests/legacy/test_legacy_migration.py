@@ -11,6 +11,7 @@ from common.testing.migrate import GATES, PROBE, Load, Migrate, registry_endpoin
 MODULE = "common.testing.legacy:ModelLoader"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_legacy_script_migrates_to_a_module_with_no_failed_request(mesh, ports, tmp_path):
     worker = {**model_loader(ports[1], ports[3], health={"ports": ["port"]}), "name": "Worker",

@@ -9,6 +9,7 @@ import pytest
 from legacy_helpers import MEMORY, legacy_entry, model_loader
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_twenty_second_constructor_is_ready_only_once_healthy_and_its_port_accepts(mesh,
                                                                                    ports):

@@ -42,6 +42,7 @@ def in_process(command, *args):
     return 0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_kill9_at_each_step_is_recovered_by_resume(worker_mesh, ports):
     run, migrate = worker_mesh

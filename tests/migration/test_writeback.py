@@ -100,6 +100,7 @@ def test_promotion_changes_only_the_changed_keys_of_the_shipped_config(tmp_path)
     assert next(a for a in after.agents if a.name == agent.name) == new
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_promotion_is_written_back_runs_after_down_and_up_and_rollback_restores_it(
         worker_mesh, ports):
@@ -135,6 +136,7 @@ def test_promotion_is_written_back_runs_after_down_and_up_and_rollback_restores_
     assert "sha256" in migrate("show", "1").stdout
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_rollback_after_a_manual_edit_refuses_unless_forced(worker_mesh, ports):
     run, migrate = worker_mesh
@@ -160,6 +162,7 @@ def test_rollback_after_a_manual_edit_refuses_unless_forced(worker_mesh, ports):
     assert_single(run, ports[1])
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_kill9_around_the_config_write_is_finished_by_resume(worker_mesh, ports):
     """Killed before the write (file untouched), after it (written, not journaled): resume
