@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -35,6 +35,8 @@ from common.config.schema import (
 from common.config.validation import issues_from_validation_error, unknown_key_message
 
 __all__ = ["load_config", "load_legacy_pair", "parse_config", "validate_data", "validate_files"]
+
+M = TypeVar("M", bound=BaseModel)
 
 logger = logging.getLogger(__name__)
 
@@ -198,32 +200,29 @@ def _external(data: Any, context: dict[str, Any], issues: list[ConfigIssue]
     """``services:``, each entry checked on its own (as agents are)."""
     if data is None:
         return [], []
-    if not isinstance(data, list):
-        issues.append(ConfigIssue("services", "expected a list of services", data))
-        return [], []
-    services = []
-    for index, entry in enumerate(data):
-        service = _piece(ExternalService, entry, f"services[{index}]", context, issues)
-        if service is not None:
-            services.append((index, service))
-    names = [entry["name"] for entry in data
-             if isinstance(entry, dict) and isinstance(entry.get("name"), str)]
-    return services, names
+    return _entries(ExternalService, data, "services", context, issues)
 
 
 def _agents(data: Any, context: dict[str, Any], issues: list[ConfigIssue]
             ) -> tuple[list[tuple[int, AgentConfig]], list[str]]:
+    return _entries(AgentConfig, data, "agents", context, issues)
+
+
+def _entries(model: type[M], data: Any, key: str, context: dict[str, Any],
+             issues: list[ConfigIssue]) -> tuple[list[tuple[int, M]], list[str]]:
+    """A list section (``agents:``, ``services:``), each entry checked on its own so that one
+    bad entry hides no other's errors; -> the good ones by index, and every entry's name."""
     if not isinstance(data, list):
-        issues.append(ConfigIssue("agents", "expected a list of agents", data))
+        issues.append(ConfigIssue(key, f"expected a list of {key}", data))
         return [], []
-    agents = []
+    out = []
     for index, entry in enumerate(data):
-        agent = _piece(AgentConfig, entry, f"agents[{index}]", context, issues)
-        if agent is not None:
-            agents.append((index, agent))
+        piece = _piece(model, entry, f"{key}[{index}]", context, issues)
+        if piece is not None:
+            out.append((index, piece))
     names = [entry["name"] for entry in data
              if isinstance(entry, dict) and isinstance(entry.get("name"), str)]
-    return agents, names
+    return out, names
 
 
 def _slos(data: Any, context: dict[str, Any], issues: list[ConfigIssue]
