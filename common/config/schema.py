@@ -12,10 +12,9 @@ collisions, secrets written as values) live in `common.config.checks`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -23,10 +22,11 @@ from pydantic import (
 )
 
 from common.config.anomaly import AnomalyConfig
+from common.config.base import ConfigModel as _Model
 from common.config.expressions import PORT_MAX
+from common.config.external import ExternalService
 from common.config.fields import (
     AgentName,
-    Duration,
     EnvName,
     HostName,
     IpAddress,
@@ -37,6 +37,7 @@ from common.config.fields import (
 )
 from common.config.history import AlertmanagerConfig, EventsConfig
 from common.config.legacy_env import unknown_expansions
+from common.config.slos import SloObjective, SlosConfig
 
 __all__ = [
     "AgentConfig",
@@ -75,10 +76,6 @@ SERVICE_ROLES: dict[str, tuple[str, ...]] = {
     "hub": ("hub_central", "hub_edge"),
     "model_manager": ("model_manager",),
 }
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class LogRotation(_Model):
@@ -318,78 +315,6 @@ class AgentConfig(_Model):
             yield "health_port", self.health_port
         for key, port in self.ports.items():
             yield f"ports.{key}", port
-
-
-class SloObjective(_Model):
-    """One service level objective (``slos.objectives[i]``): an SLI over the agents chosen by
-    exactly one of ``agent``, ``kind`` (a service role, ``model``: agents that hold VRAM,
-    ``legacy``: script agents), ``host`` or ``mesh: true``.  ``availability``: replies that
-    are not errors / all requests; ``heartbeat``: time the agents' heartbeats are fresh;
-    ``latency``: requests answered within ``threshold_s`` (a latency bucket bound)."""
-
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
-    sli: Literal["availability", "heartbeat", "latency"]
-    target_percent: float = Field(gt=0, lt=100)
-    agent: AgentName | None = None
-    kind: Literal["registry", "hub", "model_manager", "model", "legacy"] | None = None
-    host: HostName | None = None
-    mesh: bool = False
-    threshold_s: float | None = Field(default=None, gt=0)
-    window: Duration | None = Field(default=None, description="default: slos.window")
-
-    @model_validator(mode="after")
-    def _one_selector(self) -> SloObjective:
-        chosen = [k for k in ("agent", "kind", "host") if getattr(self, k) is not None]
-        chosen += ["mesh"] if self.mesh else []
-        if len(chosen) != 1:
-            raise ValueError("choose the agents with exactly one of agent, kind, host or "
-                             f"mesh: true (got {', '.join(chosen) or 'none'})")
-        if (self.sli == "latency") != (self.threshold_s is not None):
-            raise ValueError("threshold_s is given for a latency SLI, and only for one")
-        return self
-
-
-class SlosConfig(_Model):
-    """``slos:``: objectives with error budgets over a rolling ``window``; the hubs evaluate
-    multi-window burn-rate alerts and write the report every ``report_every``."""
-
-    window: Duration = Field(default=30 * 86400, description="rolling window, e.g. 30d")
-    report_every: Duration = Field(default=86400, description="the hubs write the report")
-    objectives: list[SloObjective] = Field(default_factory=list)
-
-
-class ExternalService(_Model):
-    """Something agents depend on that is not an agent (``services[i]``): Redis, NATS, a log
-    collector.  Agents list its name in ``dependencies:`` and start once its check passes:
-    ``tcp`` (a connection to address:port), ``http`` (GET http_path answers 2xx), or
-    ``command`` (exits 0 within timeout_s).  With ``start`` (an argv), the launcher of its
-    host runs it when the check fails, and stops it when the launcher stops.  ``command``
-    and ``start`` expand ``${PORT}``, ``${HOST_ADDRESS}`` and ``${PORT_OFFSET}``.  The hubs
-    show each service as an entry of its host (passing or critical, with the check's text)."""
-
-    name: AgentName
-    host: HostName
-    address: IpAddress | None = None  # default: its host's address
-    port: Port
-    check: Literal["tcp", "http", "command"] = "tcp"
-    http_path: Text = "/"
-    command: list[str] = Field(default_factory=list)
-    start: list[str] = Field(default_factory=list)
-    interval_s: float = Field(default=2.0, gt=0)
-    timeout_s: float = Field(default=1.0, gt=0)
-
-    @model_validator(mode="after")
-    def _command_given(self) -> ExternalService:
-        if self.check == "command" and not self.command:
-            raise ValueError("check: command needs command: [argv...]")
-        known = ["PORT", "HOST_ADDRESS", "PORT_OFFSET"]
-        for where, texts in (("command", self.command), ("start", self.start)):
-            for i, text in enumerate(texts):
-                unknown = unknown_expansions(text, known)
-                if unknown:
-                    raise ValueError(f"{where}[{i}]: unknown expansion ${{{unknown[0]}}}; "
-                                     "known: ${PORT}, ${HOST_ADDRESS}, ${PORT_OFFSET}")
-        return self
 
 
 class MeshConfig(_Model):

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from common.config import MeshConfig
+from common.config.external import ExternalService
 from common.config.legacy_env import expand
-from common.config.schema import ExternalService
 
 __all__ = ["ServiceWatch", "check_service"]
 
