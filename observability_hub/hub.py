@@ -31,15 +31,14 @@ from observability_hub.aggregate import Aggregator
 from observability_hub.alerting import EVAL_INTERVAL_S, AlertBook
 from observability_hub.alertmanager import AlertmanagerSink
 from observability_hub.anomaly import ANOMALY_RULE
-from observability_hub.dashboard import DASHBOARD_HTML
 from observability_hub.events import EventLog
 from observability_hub.events_sync import EventSync
-from observability_hub.exposition import render
 from observability_hub.failover import Failover
 from observability_hub.history import History
 from observability_hub.history_api import HistoryApi
 from observability_hub.http import HttpFront
 from observability_hub.notify import Fanout, Notifier
+from observability_hub.pages import HubPagesMixin
 from observability_hub.peer import ForwardBuffer, PeerLink
 from observability_hub.relearn import Relearner
 from observability_hub.rules import RULES
@@ -57,7 +56,7 @@ HUB_NAME = "ObservabilityHub"
 _HOSTS = {Role.CENTRAL: "main_pc", Role.EDGE: "pc2"}
 
 
-class ObservabilityHub(HistoryApi, BaseAgent):
+class ObservabilityHub(HistoryApi, HubPagesMixin, BaseAgent):
     capabilities = ("observability_hub",)
     service = "hub"
     Settings = HubSettings
@@ -292,67 +291,9 @@ class ObservabilityHub(HistoryApi, BaseAgent):
                 "endpoint": self.endpoint, "http_url": self.http.url if self.http else "",
                 "peer": self.peer_endpoint, "registry_up": getattr(registry, "registered", None)}
 
-    def _view(self) -> dict[str, Any]:
-        view = self.aggregator.view()
-        view["hub"] = self.hub_status()
-        view["anomalies"] = self.signals.anomalies()
-        view["slos"] = self.slo.state  # burn rates and budget left per SLO (the dashboard's)
-        if self.failover.peer is None:
-            view["hub"]["peer_up"] = None  # no peer configured: nothing to alert on
-        return view
-
-    def health_document(self) -> dict[str, Any]:
-        with self.lock:
-            view = self._view()
-            view["alerts"] = self.alerts.document()["alerts"]
-            return view
-
-    def alerts_document(self) -> dict[str, Any]:
-        with self.lock:
-            return {"hub": self.hub_status(), **self.alerts.document()}
-
-    def _live_actions(self, now: float) -> dict[str, dict[str, Any]]:
-        return {r.name: r.report.get("actions", {}) for r in
-                self.aggregator.records.values() if r.up(now)}
-
     def _slo_agents(self, now: float) -> dict[str, tuple[str, dict[str, Any] | None, bool]]:
         return {r.name: (r.instance_id, r.report.get("actions") if r.report else None, r.up(now))
                 for r in self.aggregator.records.values()}
-
-    def slo_document(self, window_s: int | None) -> dict[str, Any]:
-        with self.lock:
-            return {"hub": self.hub_status(), "state": self.slo.state,
-                    **self.slo.report(time.time(), window_s)}
-
-    def series_document(self, agent: str | None) -> dict[str, Any]:
-        with self.lock:
-            return self.signals.document(agent)
-
-    def _metrics_snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            view = self._view()
-            actions = self._live_actions(time.monotonic())
-            return {"view": view, "actions": actions, "hub": view["hub"],
-                    "alerts": self.alerts.document()["alerts"]}
-
-    def metrics_text(self) -> bytes:
-        return render(self._metrics_snapshot)
-
-    def dashboard_html(self) -> bytes:
-        return DASHBOARD_HTML.encode()
-
-    def silence(self, body: dict[str, Any], by: str) -> dict[str, Any]:
-        with self.lock:
-            silence = self.alerts.silence(body["matchers"], float(body["duration_s"]), by,
-                                          str(body.get("comment", "")))
-            self.history.silenced(silence)
-            return silence
-
-    def ack(self, body: dict[str, Any], by: str) -> dict[str, Any]:
-        with self.lock:
-            alert = self.alerts.ack(str(body["fingerprint"]), by)
-            self.history.acked(alert, by)
-            return alert
 
 
 def _events_path(settings: HubSettings, name: str) -> str:
