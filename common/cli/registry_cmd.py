@@ -9,7 +9,7 @@ from common.base_agent.errors import MeshError
 from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S
 from common.base_agent.logs import configure_logging
 from common.cli.hosts import CONFIG_OPTION
-from common.cli.locate import registry_endpoint
+from common.cli.locate import config_registries, mesh_config, registry_endpoint
 from common.cli.output import REGISTRY_OPTION, Col, fail, print_json, print_table
 from common.cli.ready import announce_ready
 
@@ -21,7 +21,9 @@ registry_app = typer.Typer(help="Run the ServiceRegistry or read what it holds."
 
 @registry_app.command("serve")
 def serve(
-    endpoint: str = typer.Option("tcp://127.0.0.1:7200", help="ROUTER endpoint (port 0: any)."),
+    endpoint: str = typer.Option(None, help="ROUTER endpoint (port 0: any); default: the "
+                                 "config's `service: registry` agent's."),
+    config: str = CONFIG_OPTION,
     db: str = typer.Option("registry.db", help="SQLite database (WAL); survives restarts."),
     events_endpoint: str = typer.Option(None, help="PUB endpoint for change events "
                                         "(default: same host, a free port; see `info`)."),
@@ -36,6 +38,11 @@ def serve(
     from service_registry import ServiceRegistry
 
     configure_logging(log_level)
+    if endpoint is None:
+        endpoints = config_registries(mesh_config(config, "registry"))
+        if not endpoints:
+            raise fail(f"{config} has no agent with `service: registry`; pass --endpoint", 2)
+        endpoint = endpoints[0]
     settings = {"db_path": db, "events_endpoint": events_endpoint}
     registry = ServiceRegistry(endpoint=endpoint, settings=settings,
                                heartbeat_interval_s=heartbeat_interval_s)
