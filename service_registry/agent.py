@@ -132,6 +132,14 @@ class ServiceRegistry(BaseAgent):
         self._publish(self.state.prefer(require(payload, "instance_id", str)))
         return {"seq": self.seq}
 
+    @handler("weights")
+    def weights(self, payload: Any) -> dict[str, Any]:
+        """Request ``weights {name, weights: {instance_id: number}}``: name's traffic shares
+        (unlisted instances get 0); clients choose by weight from then on."""
+        name = require(payload, "name", str)
+        self._publish(self.state.set_weights(name, require(payload, "weights", dict)))
+        return {"seq": self.seq}
+
     @handler("admit")
     def admit(self, payload: Any) -> dict[str, Any]:
         """Request ``admit {name, endpoints: [str]}``: instances of name at these endpoints may

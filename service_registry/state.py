@@ -71,6 +71,7 @@ class RegistryState:
         self._check_claim(record)
         record["registered_at"] = known["registered_at"] if known else time.time()
         record["preferred"] = known["preferred"] if known else False
+        record["weight"] = known.get("weight") if known else None
         self._put(record)
         self._last_seen[record["instance_id"]] = self._clock()
         return changes + [("update" if known else "register", record)]
@@ -136,6 +137,25 @@ class RegistryState:
                 if record["preferred"] != flag:
                     record["preferred"] = flag
                     changes.append(("update", record))
+        return changes
+
+    def set_weights(self, name: str, weights: dict[str, float]) -> list[Change]:
+        """Traffic shares of name's instances (weighted canaries): each listed instance gets
+        its weight (>= 0, relative), the others of name 0.  Clients choose among instances by
+        weight once any instance of the name has one (see common.base_agent.choice)."""
+        siblings = self._by_name.get(name, {})
+        unknown = sorted(set(weights) - set(siblings))
+        if unknown:
+            raise MeshError(f"{name} has no live instance {unknown[0]!r}", ErrorCode.NOT_FOUND)
+        for iid, w in weights.items():
+            if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w <= 1e6:
+                raise BadRequest(f"payload.weights.{iid} must be a number within 0..1000000")
+        changes = []
+        for iid, record in siblings.items():
+            weight = float(weights.get(iid, 0.0))
+            if record.get("weight") != weight:
+                record["weight"] = weight
+                changes.append(("update", record))
         return changes
 
     def excuse(self, gap_s: float) -> None:

@@ -25,6 +25,7 @@ import zmq
 from common.base_agent import protocol
 from common.base_agent.batch import BATCH_HEADER, MAX_BATCH, decode_batch_replies, encode_batch
 from common.base_agent.breaker import Breaker
+from common.base_agent.choice import Choice
 from common.base_agent.errors import (
     MeshTimeoutError,
     NoInstanceError,
@@ -58,14 +59,21 @@ class Client:
         self._ctx = ctx or zmq.Context.instance()
         self._socks: dict[str, zmq.Socket] = {}
         self._rcvtimeo: dict[zmq.Socket, int] = {}
-        self._cache: dict[str, str] = {}
+        self._cache: dict[str, str] = {}  # name -> endpoint: names without weights
+        self._choices: dict[str, Choice] = {}  # names whose instances have weights
         self._legacy: set[str] = set()  # endpoints of legacy scripts (one JSON frame each way)
         self._breakers: dict[str, Breaker] = {}
         self._breaker_args = (breaker_threshold, breaker_reset_s)
 
     # -- resolution --------------------------------------------------------------------------
-    def resolve(self, name: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
-        """The endpoint of name's preferred live instance (cached)."""
+    def resolve(self, name: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+                session_key: str | None = None) -> str:
+        """The endpoint to call name at (cached): its preferred live instance, or, once the
+        registry has weights for its instances, one chosen by weight; a session key always
+        reaches the same instance while the weights stand (common.base_agent.choice)."""
+        choice = self._choices.get(name)
+        if choice is not None:
+            return choice.pick(session_key)["endpoint"]
         endpoint = self._cache.get(name)
         if endpoint is not None:
             return endpoint
@@ -76,31 +84,39 @@ class Client:
                                    timeout_s=timeout_s, peer=REGISTRY_PEER)
         if not found:
             raise NoInstanceError(name, "resolve", "not_found", f"no live instance of {name!r}")
+        for record in found:
+            metadata = record.get("metadata") or {}
+            if metadata.get(protocol.METADATA_PROTOCOL) == protocol.PROTOCOL_LEGACY:
+                self._legacy.add(record["endpoint"])
+            else:
+                self._legacy.discard(record["endpoint"])
+        choice = Choice(found)
+        if choice.weighted:
+            self._choices[name] = choice
+            return choice.pick(session_key)["endpoint"]
         endpoint = self._cache[name] = found[0]["endpoint"]
-        metadata = found[0].get("metadata") or {}
-        if metadata.get(protocol.METADATA_PROTOCOL) == protocol.PROTOCOL_LEGACY:
-            self._legacy.add(endpoint)
-        else:
-            self._legacy.discard(endpoint)
         return endpoint
 
     def invalidate(self, name: str | None = None) -> None:
         """Forget name's endpoint (all names when None); called on registry change events."""
         if name is None:
             self._cache.clear()
+            self._choices.clear()
         else:
             self._cache.pop(name, None)
+            self._choices.pop(name, None)
 
     # -- calls -------------------------------------------------------------------------------
     def call(self, name: str, action: str, payload: Any = None, *,
              timeout_s: float = DEFAULT_TIMEOUT_S, retries: int = DEFAULT_RETRIES,
-             idempotent: bool = True) -> Any:
-        """Call action on the agent called name; retries only idempotent calls."""
+             idempotent: bool = True, session_key: str | None = None) -> Any:
+        """Call action on the agent called name; retries only idempotent calls.
+        ``session_key``: calls with the same key reach the same instance of a weighted name."""
         breaker = self.breaker(name)
         breaker.before_call()
         attempts = 1 + (retries if idempotent else 0)
         for attempt in range(attempts):
-            endpoint = self.resolve(name, timeout_s)
+            endpoint = self.resolve(name, timeout_s, session_key)
             if endpoint in self._legacy:
                 reply = self._legacy_roundtrip(endpoint, action, payload, timeout_s)
             else:

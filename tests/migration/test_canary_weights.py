@@ -1,0 +1,94 @@
+"""Weighted traffic: the registry's weights are honoured by clients, a session key sticks."""
+
+from collections import Counter
+
+import pytest
+
+from common.base_agent.choice import Choice
+from common.base_agent.discovery import WatchingClient
+from common.base_agent.errors import RemoteError
+from common.hub.report import action_stats
+from common.testing.agents import EchoAgent
+from common.testing.wait import wait_until
+
+INTERVAL_S = 0.2
+CALLS = 2000
+
+
+@pytest.fixture
+def two_instances(registry, agents):
+    """Two live instances of Canary on their own sockets (blue and green)."""
+    return [agents(EchoAgent("Canary", registry=registry.endpoint, multi_instance=True,
+                             heartbeat_interval_s=INTERVAL_S)) for _ in range(2)]
+
+
+def _who(client, instances, **kw):
+    by_endpoint = {a.endpoint: a.instance_id for a in instances}
+    return by_endpoint[client.resolve("Canary", **kw)]
+
+
+def _set(client, registry, weights):
+    client.call_endpoint(registry.endpoint, "weights", {"name": "Canary", "weights": weights})
+
+
+@pytest.mark.parametrize("share", [10, 50, 75])
+def test_weights_are_honoured_within_3_points_over_2000_calls(registry, two_instances, share):
+    blue, green = two_instances
+    with WatchingClient(registry.endpoint, source="test") as client:
+        wait_until(lambda: len(client.view.endpoints("Canary")) == 2, 10, what="both listed")
+        _set(client, registry, {blue.instance_id: 100 - share, green.instance_id: share})
+        wait_until(lambda: all(r.get("weight") is not None for r in client.view.instances.values()
+                               if r["name"] == "Canary"), 10, what="weights seen")
+        for i in range(CALLS):
+            assert client.call("Canary", "echo", i, timeout_s=2.0) == i
+    # counted by the instances themselves: what each one served
+    counts = {a.instance_id: action_stats(a.metrics)["echo"]["count"] for a in two_instances}
+    assert sum(counts.values()) == CALLS
+    assert abs(100 * counts[green.instance_id] / CALLS - share) <= 3, counts
+
+
+def test_a_session_key_always_reaches_the_same_instance(registry, two_instances):
+    blue, green = two_instances
+    with WatchingClient(registry.endpoint, source="test") as client:
+        wait_until(lambda: len(client.view.endpoints("Canary")) == 2, 10, what="both listed")
+        _set(client, registry, {blue.instance_id: 50, green.instance_id: 50})
+        wait_until(lambda: all(r.get("weight") == 50 for r in client.view.instances.values()
+                               if r["name"] == "Canary"), 10, what="weights seen")
+        keys = [f"user-{i}" for i in range(200)]
+        first = {k: _who(client, two_instances, session_key=k) for k in keys}
+        for _ in range(10):
+            assert {k: _who(client, two_instances, session_key=k) for k in keys} == first
+        assert 60 < Counter(first.values())[green.instance_id] < 140  # both get sessions
+        # a shift to 80 % green moves only sessions from blue to green, never back
+        _set(client, registry, {blue.instance_id: 20, green.instance_id: 80})
+        wait_until(lambda: all(r.get("weight") in (20, 80) for r in
+                               client.view.instances.values() if r["name"] == "Canary"),
+                   10, what="new weights seen")
+        after = {k: _who(client, two_instances, session_key=k) for k in keys}
+    assert all(after[k] == green.instance_id for k in keys if first[k] == green.instance_id)
+    assert Counter(after.values())[green.instance_id] > Counter(first.values())[
+        green.instance_id]
+
+
+def test_weights_for_an_unknown_instance_or_bad_number_are_refused(registry, two_instances,
+                                                                     client_factory):
+    client = client_factory(registry.endpoint)
+    with pytest.raises(RemoteError, match="no live instance 'nope'"):
+        _set(client, registry, {"nope": 1})
+    with pytest.raises(RemoteError, match=r"payload.weights.\S+ must be a number"):
+        _set(client, registry, {two_instances[0].instance_id: -1})
+
+
+def test_rendezvous_moves_few_sessions_when_a_weight_changes():
+    """Weighted rendezvous vs modulo hashing: 10 -> 25 % must move ~15 % of sessions, and
+    only towards the instance that gained."""
+    recs = [{"instance_id": "old", "endpoint": "a", "weight": 90.0},
+            {"instance_id": "new", "endpoint": "b", "weight": 10.0}]
+    keys = [f"s{i}" for i in range(5000)]
+    before = {k: Choice(recs).pick(k)["instance_id"] for k in keys}
+    recs[0]["weight"], recs[1]["weight"] = 75.0, 25.0
+    after = {k: Choice(recs).pick(k)["instance_id"] for k in keys}
+    moved = [k for k in keys if before[k] != after[k]]
+    assert all(before[k] == "old" and after[k] == "new" for k in moved)
+    assert 0.12 < len(moved) / len(keys) < 0.18
+    assert 0.08 < sum(v == "new" for v in before.values()) / len(keys) < 0.12
