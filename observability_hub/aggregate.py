@@ -17,24 +17,30 @@ from observability_hub.refusals import Refusals
 from observability_hub.rollup import root_causes
 from observability_hub.window import RateWindow
 
-__all__ = ["EVENTS_KEPT", "FORGET_AFTER_S", "Aggregator"]
+__all__ = ["EVENTS_KEPT", "FORGET_AFTER_S", "MAX_UNKNOWN_AGENTS", "Aggregator"]
 
 EVENTS_KEPT = 200
 FORGET_AFTER_S = 600.0  # an agent not in the config, silent this long, is forgotten
-MAX_UNKNOWN_AGENTS = 256  # agents not in the config tracked at once; reports beyond are dropped
+# Agents not in the config tracked at once (second instances, `mesh agent run` agents): as many
+# as the registry admits (service_registry.state.MAX_INSTANCES); reports and events of agents
+# beyond are dropped and counted (``unknown_agents_dropped``, mesh_hub_unknown_agents_dropped).
+# Agents in the config are always tracked, however many.  The hub setting max_unknown_agents.
+MAX_UNKNOWN_AGENTS = 4096
 _RANK = {"passing": 0, "unknown": 1, "warning": 1, "affected": 1, "critical": 2}
 
 
 class Aggregator:
     def __init__(self, dependencies: Mapping[str, Sequence[str]] | None = None,
-                 hosts: Mapping[str, str] | None = None) -> None:
+                 hosts: Mapping[str, str] | None = None,
+                 max_unknown: int = MAX_UNKNOWN_AGENTS) -> None:
+        self.max_unknown = max_unknown
         self.deps = {k: list(v) for k, v in (dependencies or {}).items()}
         self.hosts = dict(hosts or {})
         self.records: dict[str, AgentRecord] = {}
         self.windows: dict[str, RateWindow] = {}
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
         self.refusals = Refusals()
-        self.unknown_dropped = 0  # reports and events of agents beyond MAX_UNKNOWN_AGENTS
+        self.unknown_dropped = 0  # reports and events of agents beyond max_unknown
         for name, host in self.hosts.items():
             self.records[name] = AgentRecord(name, host=host)
 
@@ -50,7 +56,7 @@ class Aggregator:
         """A name the hub would have to add while it already tracks its share of unknowns."""
         if name in self.records or name in self.hosts:
             return False
-        if len(self.records) - len(self.hosts) < MAX_UNKNOWN_AGENTS:
+        if len(self.records) - len(self.hosts) < self.max_unknown:
             return False
         self.unknown_dropped += 1
         return True

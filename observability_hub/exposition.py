@@ -143,7 +143,11 @@ class HubCollector:
         dropped = CounterMetricFamily("mesh_hub_forward_dropped", "Items dropped from a full "
                                       "forward buffer", labels=["hub"])
         dropped.add_metric([name], hub["dropped_total"])
-        out: list[Metric] = [info, active, peer, failovers, buffered, dropped]
+        unknown = CounterMetricFamily("mesh_hub_unknown_agents_dropped", "Reports and events "
+                                      "of agents not in the config, dropped beyond the hub's "
+                                      "max_unknown_agents", labels=["hub"])
+        unknown.add_metric([name], view.get("unknown_agents_dropped", 0))
+        out: list[Metric] = [info, active, peer, failovers, buffered, dropped, unknown]
         if hub.get("registry_up") is not None:
             registry = _gauge("mesh_registry_up", "1 if the hub reaches the registry", ["hub"])
             registry.add_metric([name], 1.0 if hub["registry_up"] else 0.0)

@@ -31,6 +31,7 @@ from observability_hub.aggregate import Aggregator
 from observability_hub.alerting import EVAL_INTERVAL_S, AlertBook
 from observability_hub.alertmanager import AlertmanagerSink
 from observability_hub.anomaly import ANOMALY_RULE
+from observability_hub.batch import ReportBatchApi
 from observability_hub.events import EventLog
 from observability_hub.events_sync import EventSync
 from observability_hub.failover import Failover
@@ -56,7 +57,7 @@ HUB_NAME = "ObservabilityHub"
 _HOSTS = {Role.CENTRAL: "main_pc", Role.EDGE: "pc2"}
 
 
-class ObservabilityHub(HistoryApi, HubPagesMixin, BaseAgent):
+class ObservabilityHub(ReportBatchApi, HistoryApi, HubPagesMixin, BaseAgent):
     capabilities = ("observability_hub",)
     service = "hub"
     Settings = HubSettings
@@ -72,7 +73,7 @@ class ObservabilityHub(HistoryApi, HubPagesMixin, BaseAgent):
             if self.peer_endpoint else []
         super().__init__(name, endpoint, settings=s, links=[*links, *extra], **kwargs)
         self.lock = threading.Lock()
-        self.aggregator = Aggregator(s.dependencies, s.hosts)
+        self.aggregator = Aggregator(s.dependencies, s.hosts, s.max_unknown_agents)
         self.alerts = AlertBook(rules=(*RULES, ANOMALY_RULE, *SLO_RULES))
         self.slo = SloEngine(s.slos)
         self.signals = Signals(s.anomaly, s.dependencies)

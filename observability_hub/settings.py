@@ -13,6 +13,7 @@ from pydantic import Field
 from common.base_agent.settings import AgentSettings
 from common.config.anomaly import AnomalyConfig
 from common.config.history import AlertmanagerConfig, EventsConfig
+from observability_hub.aggregate import MAX_UNKNOWN_AGENTS
 from observability_hub.slo_spec import SloPlan
 
 __all__ = ["FORWARD_BUFFER_MAX", "HubSettings"]
@@ -40,3 +41,5 @@ class HubSettings(AgentSettings):
     alert_log: str | None = None
     webhook_url: str | None = None
     forward_buffer_max: int = Field(default=FORWARD_BUFFER_MAX, gt=0)
+    # agents not in hosts tracked at once (those in it always are); beyond, dropped and counted
+    max_unknown_agents: int = Field(default=MAX_UNKNOWN_AGENTS, ge=0)

@@ -23,6 +23,7 @@ from common.base_agent.handlers import handler, require
 from common.base_agent.heartbeat import expiry_s
 from common.base_agent.settings import AgentSettings
 from common.base_agent.sockets import bind, new_socket
+from service_registry.liveness import BatchLiveness
 from service_registry.state import Change, RegistryState
 from service_registry.store import RegistryBackend, SqliteBackend
 
@@ -35,7 +36,7 @@ EVENTS_HWM = 100_000
 STALL_S = 0.25  # a loop turn this late means the registry itself was not running
 
 
-class ServiceRegistry(BaseAgent):
+class ServiceRegistry(BatchLiveness, BaseAgent):
     capabilities = ("service_registry",)
     service = "registry"
 

@@ -33,6 +33,7 @@ __all__ = [
     "ACTION_DEREGISTER",
     "ACTION_HEALTH",
     "ACTION_HEARTBEAT",
+    "ACTION_HEARTBEAT_BATCH",
     "ACTION_INFO",
     "ACTION_LEGACY_HEALTH",
     "ACTION_LIST",
@@ -76,6 +77,8 @@ ACTION_LEGACY_HEALTH = "health_check"
 METADATA_PROTOCOL = "protocol"
 PROTOCOL_LEGACY = "legacy"
 ACTION_HEARTBEAT = "heartbeat"
+# A launcher's heartbeat for every agent of its host that answered its probes (one request).
+ACTION_HEARTBEAT_BATCH = "heartbeat_batch"
 
 # Registry actions (served by service_registry, spoken by common.base_agent.discovery).
 ACTION_REGISTER = "register"
@@ -100,6 +103,7 @@ class ErrorCode:
     TIMEOUT = "timeout"
     DEADLINE = "deadline"  # the request's own deadline cannot be met (the message says why)
     UNAVAILABLE = "unavailable"  # circuit open, or the service is stopping
+    PASSIVE = "passive"  # the passive registry of a pair refuses writes: try the next
 
 
 class ProtocolError(Exception):

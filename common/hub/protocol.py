@@ -19,6 +19,13 @@ Every message rides the common wire protocol (``common.base_agent.protocol``).
 the other hub, so the hub counts gaps as lost heartbeats.  ``failover`` is True when the report
 goes to the hub that is not the agent's home: the backup's vote to take over (Binary Star).
 
+``hub_report_batch``  launcher -> its host's hub, every heartbeat interval: the ``hub_report``
+bodies of the host's agents that answered its probes since the last batch (the agents send
+none of their own while their launcher vouches for them; see common.hub.link)::
+
+    {host, reports: [hub_report body]}
+    reply: {hub, role, state, peer_state, accepted, rejected}
+
 ``hub_process_event``  launcher -> hub, at once when a process changes::
 
     {host, agent, pid, event: started|exited|restarted|hung|crash_loop, code, ts, failover}
@@ -54,6 +61,7 @@ __all__ = [
     "ACTION_PEER",
     "ACTION_PROCESS_EVENT",
     "ACTION_REPORT",
+    "ACTION_REPORT_BATCH",
     "ACTION_SNAPSHOT",
     "ACTION_SYNC",
     "CENTRAL_HTTP_PORT",
@@ -68,6 +76,7 @@ __all__ = [
 ]
 
 ACTION_REPORT = "hub_report"
+ACTION_REPORT_BATCH = "hub_report_batch"
 ACTION_PROCESS_EVENT = "hub_process_event"
 ACTION_PEER = "hub_peer"
 ACTION_FORWARD = "hub_forward"
