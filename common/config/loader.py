@@ -22,6 +22,7 @@ from common.config.issues import ConfigError, ConfigIssue, format_path, path_sor
 from common.config.legacy import detect_schema, read_legacy
 from common.config.legacy_merge import combine_legacy
 from common.config.reader import read_yaml
+from common.config.registry import RegistryConfig
 from common.config.schema import (
     AgentConfig,
     ExternalService,
@@ -41,7 +42,7 @@ M = TypeVar("M", bound=BaseModel)
 logger = logging.getLogger(__name__)
 
 _TOP_KEYS = ("version", "global", "hosts", "agents", "services", "slos", "events", "alertmanager",
-             "anomaly")
+             "anomaly", "registry")
 _HOST_NAME: TypeAdapter[str] = TypeAdapter(HostName)
 _LEGACY_ORDER = ("main_pc", "pc2")
 
@@ -134,6 +135,7 @@ def validate_data(data: Any, *, port_offset: int | None = None, classes: bool = 
     alertmanager = None if data.get("alertmanager") is None else _piece(
         AlertmanagerConfig, data["alertmanager"], "alertmanager", context, issues)
     anomaly = _piece(AnomalyConfig, _section(data, "anomaly"), "anomaly", context, issues)
+    registry = _piece(RegistryConfig, _section(data, "registry"), "registry", context, issues)
     view = ConfigView(hosts, agents, frozenset(host_names),
                       frozenset(agent_names) | frozenset(external_names), objectives, external)
     issues.extend(check_view(view))
@@ -146,7 +148,8 @@ def validate_data(data: Any, *, port_offset: int | None = None, classes: bool = 
               "agents": [agent for _, agent in agents],
               "services": [service for _, service in external],
               "slos": slos.model_copy(update={"objectives": [o for _, o in objectives]}),
-              "events": events, "alertmanager": alertmanager, "anomaly": anomaly}
+              "events": events, "alertmanager": alertmanager, "anomaly": anomaly,
+              "registry": registry}
     return MeshConfig(**fields), []
 
 

@@ -37,6 +37,7 @@ from common.config.fields import (
 )
 from common.config.history import AlertmanagerConfig, EventsConfig
 from common.config.legacy_env import unknown_expansions
+from common.config.registry import RegistryConfig
 from common.config.slos import SloObjective, SlosConfig
 
 __all__ = [
@@ -332,6 +333,7 @@ class MeshConfig(_Model):
     events: EventsConfig = EventsConfig()  # the hubs' incident history (common.config.history)
     alertmanager: AlertmanagerConfig | None = None  # where the hubs send alerts; None: nowhere
     anomaly: AnomalyConfig = AnomalyConfig()  # the hubs' series and anomaly detector
+    registry: RegistryConfig = RegistryConfig()  # sqlite (embedded) or etcd: common.config.registry
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> MeshConfig:  # type: ignore[override]
