@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
+from common.base_agent.traffic import TrafficLog
+
 __all__ = ["LATENCY_BUCKETS_S", "MAX_ACTIONS", "AgentMetrics", "PlainHistogram"]
 
 # From 50 µs (a loopback round trip) to 10 s.
@@ -64,6 +66,7 @@ class AgentMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._actions: dict[str, _ActionStats] = {}
         self._bad_frames: dict[str, int] = {}
+        self.traffic = TrafficLog()  # each request, for a canary judge (the `traffic` action)
         self.registry.register(self)
 
     def observe(self, action: str, duration_s: float, error_code: str = "") -> None:
@@ -73,6 +76,7 @@ class AgentMetrics:
                 action = OTHER
             stats = self._actions.setdefault(action, _ActionStats())
         stats.latency.observe(duration_s)
+        self.traffic.add(action, duration_s, error_code)
         if error_code:
             stats.errors[error_code] = stats.errors.get(error_code, 0) + 1
 
