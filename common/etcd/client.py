@@ -84,14 +84,17 @@ class EtcdClient:
         start = self.current
         for i in range(len(self.endpoints)):
             index = (start + i) % len(self.endpoints)
-            try:
-                reply = self._post_to(index, path, body, timeout_s or self.timeout_s)
-            except (OSError, http.client.HTTPException, ValueError) as exc:
-                self._drop(index)
-                errors.append(f"{self.endpoints[index]}: {exc or type(exc).__name__}")
-                continue
-            self.current = index
-            return reply
+            for _ in range(2 if self._has_conn(index) else 1):  # a stale keep-alive: once more
+                try:
+                    reply = self._post_to(index, path, body, timeout_s or self.timeout_s)
+                except (OSError, http.client.HTTPException, ValueError) as exc:
+                    self._drop(index)
+                    errors.append(f"{self.endpoints[index]}: {exc or type(exc).__name__}")
+                    if isinstance(exc, TimeoutError):
+                        break
+                    continue
+                self.current = index
+                return reply
         raise EtcdUnavailable(f"etcd unavailable ({'; '.join(errors)})")
 
     def _post_to(self, index: int, path: str, body: dict[str, Any], timeout_s: float
@@ -119,6 +122,9 @@ class EtcdClient:
                                               timeout=self.timeout_s)
             conns[index] = conn
         return conn
+
+    def _has_conn(self, index: int) -> bool:
+        return index in self._local.__dict__.get("conns", {})
 
     def _drop(self, index: int) -> None:
         conn = self._local.__dict__.get("conns", {}).pop(index, None)
@@ -149,6 +155,11 @@ class EtcdClient:
         """Delete key; the number of keys deleted."""
         return int(self.post("/v3/kv/deleterange", {"key": b64(key)}).get("deleted", 0))
 
+    def delete_revision(self, key: str) -> int:
+        """Delete key; the store's revision after it."""
+        reply = self.post("/v3/kv/deleterange", {"key": b64(key)})
+        return int(reply["header"]["revision"])
+
     def txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]],
             failure: list[dict[str, Any]] | None = None) -> tuple[bool, dict[str, Any]]:
         reply = self.post("/v3/kv/txn", {"compare": compare, "success": success,
@@ -170,6 +181,11 @@ class EtcdClient:
         except MeshError as exc:  # already gone
             log.debug("revoke %d: %s", lease, exc)
 
+    def lease_ttl(self, lease: int) -> tuple[int, int]:
+        """(TTL left, TTL granted) of lease; TTL left is -1 when it is gone."""
+        reply = self.post("/v3/lease/timetolive", {"ID": lease})
+        return int(reply.get("TTL", -1)), int(reply.get("grantedTTL", 0))
+
     def healthy(self, key: str = "health") -> bool:
         """A linearizable read succeeds: some member with a quorum answers."""
         try:
@@ -179,7 +195,10 @@ class EtcdClient:
         return True
 
 
-def put_op(key: str, value: str, lease: int = 0) -> dict[str, Any]:
+def put_op(key: str, value: str, lease: int = 0, keep_lease: bool = False) -> dict[str, Any]:
+    """A txn put; keep_lease leaves the key bound to the lease it has."""
+    if keep_lease:
+        return {"request_put": {"key": b64(key), "value": b64(value), "ignore_lease": True}}
     return {"request_put": {"key": b64(key), "value": b64(value), "lease": lease}}
 
 

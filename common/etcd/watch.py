@@ -50,6 +50,7 @@ class Watcher:
         self._on_reset, self._on_events, self._on_state = on_reset, on_events, on_state
         self._check_s = check_s
         self._stop = threading.Event()
+        self._up = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: http.client.HTTPConnection | None = None
 
@@ -65,10 +66,15 @@ class Watcher:
         if self._thread is not None:
             self._thread.join(timeout_s)
 
+    def wait_available(self, timeout_s: float) -> bool:
+        """Block until the prefix is loaded and followed (or timeout_s passes)."""
+        return self._up.wait(timeout_s)
+
     def _set_available(self, up: bool) -> None:
+        self._up.set() if up else self._up.clear()
         if up != self.available:
             self.available = up
-            log.warning("etcd %s", "available again" if up else "unavailable")
+            log.warning("etcd %s", "available" if up else "unavailable")
             if self._on_state is not None:
                 self._on_state(up)
 
