@@ -1,0 +1,17 @@
+"""What an elected service gets from the host plan when ``registry.backend`` is etcd."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ElectionSettings"]
+
+
+class ElectionSettings(BaseModel):
+    """``registry.endpoints``, ``registry.leader_ttl_s`` and ``registry.timeout_s``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoints: list[str] = Field(min_length=1)
+    ttl_s: int = Field(default=2, ge=1)
+    timeout_s: float = Field(default=1.0, gt=0)
