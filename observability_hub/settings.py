@@ -13,6 +13,7 @@ from pydantic import Field
 from common.base_agent.settings import AgentSettings
 from common.config.anomaly import AnomalyConfig
 from common.config.history import AlertmanagerConfig, EventsConfig
+from common.election import ElectionSettings
 from observability_hub.aggregate import MAX_UNKNOWN_AGENTS
 from observability_hub.slo_spec import SloPlan
 
@@ -35,6 +36,7 @@ class HubSettings(AgentSettings):
     alertmanager: AlertmanagerConfig | None = None  # the config's alertmanager: section
     slos: SloPlan = SloPlan()  # the config's slos:, agents resolved, history in the state dir
     anomaly: AnomalyConfig = AnomalyConfig()  # the config's anomaly: section
+    election: ElectionSettings | None = None  # registry backend etcd: the central role elected
 
     http_host: str | None = None  # None: the ROUTER's host
     api_token: str | None = None  # or env MESH_HUB_TOKEN (the config declares it a secret)
