@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["RegistryBackend", "SqliteBackend"]
+__all__ = ["AdmissionStore", "RegistryBackend", "SqliteBackend"]
 
 
 class RegistryBackend(Protocol):
@@ -22,10 +22,24 @@ class RegistryBackend(Protocol):
     def apply(self, seq: int, op: str, record: dict[str, Any]) -> None: ...
 
 
+@runtime_checkable
+class AdmissionStore(Protocol):
+    """A backend that also keeps blue/green admissions and can be replaced whole (the
+    passive registry of a pair writes its mirror so)."""
+
+    def load_admitted(self) -> dict[str, list[str]]: ...
+
+    def save_admitted(self, seq: int, admitted: dict[str, list[str]]) -> None: ...
+
+    def replace(self, seq: int, records: list[dict[str, Any]],
+                admitted: dict[str, list[str]]) -> None: ...
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (instance_id TEXT PRIMARY KEY, name TEXT NOT NULL,
                                       record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS admitted (name TEXT PRIMARY KEY, endpoints TEXT NOT NULL);
 """
 
 
@@ -55,6 +69,30 @@ class SqliteBackend:
                 self._db.execute("DELETE FROM instances WHERE instance_id=?",
                                  (record["instance_id"],))
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (seq,))
+
+    def load_admitted(self) -> dict[str, list[str]]:
+        return {name: json.loads(eps) for name, eps in
+                self._db.execute("SELECT name, endpoints FROM admitted")}
+
+    def save_admitted(self, seq: int, admitted: dict[str, list[str]]) -> None:
+        with self._db:
+            self._db.execute("BEGIN")
+            self._save_admitted(seq, admitted)
+
+    def replace(self, seq: int, records: list[dict[str, Any]],
+                admitted: dict[str, list[str]]) -> None:
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM instances")
+            self._db.executemany("INSERT INTO instances VALUES (?, ?, ?)",
+                                 [(r["instance_id"], r["name"], json.dumps(r)) for r in records])
+            self._save_admitted(seq, admitted)
+
+    def _save_admitted(self, seq: int, admitted: dict[str, list[str]]) -> None:
+        self._db.execute("DELETE FROM admitted")
+        self._db.executemany("INSERT INTO admitted VALUES (?, ?)",
+                             [(name, json.dumps(sorted(eps))) for name, eps in admitted.items()])
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (seq,))
 
     def close(self) -> None:
         self._db.close()

@@ -33,6 +33,7 @@ from common.base_agent.errors import (
     remote_error,
 )
 from common.base_agent.protocol import Reply, Request
+from common.base_agent.registries import RegistryRing
 from common.base_agent.sockets import NOBLOCK, connect, readable, recv_frames, send_frames
 
 __all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT_S", "REGISTRY_PEER", "Client", "registry_from_env"]
@@ -64,6 +65,7 @@ class Client:
         self._legacy: set[str] = set()  # endpoints of legacy scripts (one JSON frame each way)
         self._breakers: dict[str, Breaker] = {}
         self._breaker_args = (breaker_threshold, breaker_reset_s)
+        self._registries: RegistryRing | None = None
 
     # -- resolution --------------------------------------------------------------------------
     def resolve(self, name: str, timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -80,8 +82,7 @@ class Client:
         if not self.registry:
             raise NotFoundError(name, "resolve", "not_found",
                                 "no registry given (--registry or MESH_REGISTRY)")
-        found = self.call_endpoint(self.registry, protocol.ACTION_LOOKUP, {"name": name},
-                                   timeout_s=timeout_s, peer=REGISTRY_PEER)
+        found = self.call_registry(protocol.ACTION_LOOKUP, {"name": name}, timeout_s=timeout_s)
         if not found:
             raise NoInstanceError(name, "resolve", "not_found", f"no live instance of {name!r}")
         for record in found:
@@ -96,6 +97,14 @@ class Client:
             return choice.pick(session_key)["endpoint"]
         endpoint = self._cache[name] = found[0]["endpoint"]
         return endpoint
+
+    def call_registry(self, action: str, payload: Any = None, *,
+                      timeout_s: float = DEFAULT_TIMEOUT_S, retries: int = DEFAULT_RETRIES) -> Any:
+        """Call the registry, failing over along its endpoints (common.base_agent.registries)."""
+        if self._registries is None:
+            self._registries = RegistryRing(self.registry)
+        return self._registries.call(self.call_endpoint, REGISTRY_PEER, action, payload,
+                                     timeout_s=timeout_s, retries=retries)
 
     def invalidate(self, name: str | None = None) -> None:
         """Forget name's endpoint (all names when None); called on registry change events."""

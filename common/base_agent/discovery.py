@@ -4,7 +4,9 @@ A :class:`RegistryView` keeps a live copy of every registered instance: it subsc
 registry's change events, takes a snapshot, and applies each event whose sequence number is the
 next one.  A gap in the sequence (an event missed: a slow joiner, a dropped message, a registry
 restart) or a periodic ``tick`` carrying a newer sequence number makes it re-sync from a fresh
-snapshot.  ``on_change(name)`` is called for every name that changed (``None`` after a
+snapshot.  With a registry pair (common.base_agent.registries) a view whose registry falls
+silent (no event or tick for HEARTBEAT_LIVENESS of its intervals) follows the next one.
+``on_change(name)`` is called for every name that changed (``None`` after a
 re-sync), which is how a :class:`WatchingClient` keeps its cache of endpoints fresh.
 """
 
@@ -21,14 +23,18 @@ import zmq
 from common.base_agent import protocol
 from common.base_agent.client import REGISTRY_PEER, Client
 from common.base_agent.errors import MeshError, MeshTimeoutError
+from common.base_agent.heartbeat import HEARTBEAT_LIVENESS
+from common.base_agent.registries import RegistryRing
 from common.base_agent.sockets import connect
 
-__all__ = ["OP_TICK", "RegistryView", "WatchingClient"]
+__all__ = ["OP_ADMIT", "OP_TICK", "RegistryView", "WatchingClient"]
 
 log = logging.getLogger(__name__)
 
 OP_TICK = "tick"
+OP_ADMIT = "admit"  # {"seq", "op", "admitted": {name: [endpoint]}}: every admission now
 POLL_MS = 50
+RETRY_S = 0.2
 
 
 class RegistryView:
@@ -36,8 +42,10 @@ class RegistryView:
                  on_change: Callable[[str | None], None] | None = None,
                  events_endpoint: str | None = None) -> None:
         self.registry = registry
+        self._ring = RegistryRing(registry)
         self.events_endpoint = events_endpoint
         self.instances: dict[str, dict[str, Any]] = {}  # instance_id -> record
+        self.admitted: dict[str, list[str]] = {}  # name -> endpoints (the registry's `admit`)
         self.seq = 0
         self.resyncs = 0
         self.last_event_at = 0.0  # monotonic time of the last event or tick: the watch is live
@@ -49,11 +57,12 @@ class RegistryView:
         self._thread: threading.Thread | None = None
         self._error: Exception | None = None
 
-    def start(self, timeout_s: float = 5.0) -> RegistryView:
-        """Start watching; returns once the first snapshot is in (or raises)."""
+    def start(self, timeout_s: float | None = 5.0) -> RegistryView:
+        """Start watching; returns once the first snapshot is in (or raises), or at once
+        when timeout_s is None."""
         self._thread = threading.Thread(target=self._run, name="registry-view", daemon=True)
         self._thread.start()
-        if not self._synced.wait(timeout_s):
+        if timeout_s is not None and not self._synced.wait(timeout_s):
             self.stop()
             raise self._error or MeshTimeoutError(REGISTRY_PEER, "snapshot", timeout_s, 1)
         return self
@@ -77,26 +86,47 @@ class RegistryView:
     # -- the watching thread -----------------------------------------------------------------
     def _run(self) -> None:
         client = Client(self.registry, ctx=self._ctx, source="registry-view")
-        sub = None
         try:
-            endpoint = self.events_endpoint or client.call_endpoint(
-                self.registry, protocol.ACTION_INFO, peer=REGISTRY_PEER)["events_endpoint"]
-            sub = connect(self._ctx, zmq.SUB, endpoint)
-            sub.setsockopt(zmq.SUBSCRIBE, protocol.TOPIC_REGISTRY)
-            self._resync(client)
-            self._synced.set()
-            self._loop(sub, client)
-        except MeshError as exc:
-            self._error = exc
-            log.error("registry view stopped: %s", exc)
+            while not self._stop.is_set():
+                endpoint = self._ring.endpoint
+                try:
+                    self._follow(client, endpoint)
+                except MeshError as exc:
+                    self._error = exc
+                    log.warning("registry view: %s: %s", endpoint, exc)
+                    self._stop.wait(RETRY_S)
+                except zmq.ContextTerminated:
+                    return  # its owner closed the context: the view is over
+                if len(self._ring.endpoints) > 1 and not self._stop.is_set():
+                    self._ring.advance()
+                    log.warning("registry view: %s silent; following %s", endpoint,
+                                self._ring.endpoint)
         finally:
-            if sub is not None:
-                sub.close(linger=0)
             client.close()
 
-    def _loop(self, sub: zmq.Socket, client: Client) -> None:
+    def _follow(self, client: Client, endpoint: str) -> None:
+        """Watch the registry at endpoint until it falls silent (or the view stops)."""
+        retries = 0 if len(self._ring.endpoints) > 1 else 2
+        info = client.call_endpoint(endpoint, protocol.ACTION_INFO, peer=REGISTRY_PEER,
+                                    retries=retries)
+        events = (self.events_endpoint if len(self._ring.endpoints) == 1 else None) \
+            or info["events_endpoint"]
+        silence_s = HEARTBEAT_LIVENESS * float(info.get("heartbeat_interval_s") or 1.0)
+        sub = connect(self._ctx, zmq.SUB, events)
+        try:
+            sub.setsockopt(zmq.SUBSCRIBE, protocol.TOPIC_REGISTRY)
+            self._resync(client, endpoint)
+            self._synced.set()
+            self._loop(sub, client, endpoint, silence_s)
+        finally:
+            sub.close(linger=0)
+
+    def _loop(self, sub: zmq.Socket, client: Client, endpoint: str, silence_s: float) -> None:
+        heard = time.monotonic()
         while not self._stop.is_set():
             if not sub.poll(POLL_MS):
+                if time.monotonic() - heard > silence_s:
+                    return
                 continue
             try:
                 _, body = protocol.decode_event(sub.recv_multipart())
@@ -104,24 +134,27 @@ class RegistryView:
                 log.warning("bad registry event: %s", exc)
                 continue
             with self.changed:
-                self.last_event_at = time.monotonic()
+                heard = self.last_event_at = time.monotonic()
                 self.changed.notify_all()
-            if not self._apply(body):
-                self._retrying_resync(client)
-
-    def _retrying_resync(self, client: Client) -> None:
-        while not self._stop.is_set():
-            try:
-                self._resync(client)
+            if not self._apply(body) and not self._retrying_resync(client, endpoint, silence_s):
                 return
+
+    def _retrying_resync(self, client: Client, endpoint: str, limit_s: float) -> bool:
+        deadline = time.monotonic() + limit_s
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                self._resync(client, endpoint)
+                return True
             except MeshError as exc:
                 log.warning("re-sync failed (%s); retrying", exc)
-                time.sleep(0.2)
+                self._stop.wait(RETRY_S)
+        return False
 
-    def _resync(self, client: Client) -> None:
-        snap = client.call_endpoint(self.registry, protocol.ACTION_SNAPSHOT, peer=REGISTRY_PEER)
+    def _resync(self, client: Client, endpoint: str) -> None:
+        snap = client.call_endpoint(endpoint, protocol.ACTION_SNAPSHOT, peer=REGISTRY_PEER)
         with self.changed:
             self.instances = {r["instance_id"]: r for r in snap["instances"]}
+            self.admitted = dict(snap.get("admitted") or {})
             self.seq = snap["seq"]
             self.resyncs += 1
             self.changed.notify_all()
@@ -135,6 +168,11 @@ class RegistryView:
             return True  # old news: already in the snapshot
         if op == OP_TICK:
             return seq == self.seq  # a newer (or, after a reset, older) sequence: re-sync
+        if op == OP_ADMIT and seq == self.seq + 1 and isinstance(body.get("admitted"), dict):
+            with self.changed:
+                self.admitted, self.seq = dict(body["admitted"]), seq
+                self.changed.notify_all()
+            return True
         if seq != self.seq + 1:
             log.info("registry event %d after %d: missed %d, re-syncing",
                      seq, self.seq, seq - self.seq - 1)

@@ -4,7 +4,9 @@ The agent never blocks on the registry: it serves requests while this link regis
 background (the original system blocked ~19 s in ``__init__``).  Liveness of the registry is
 judged by the one :class:`Heartbeat`; a silent registry gets a fresh socket after a doubling
 backoff, and an instance the registry no longer knows (it expired us, e.g. after SIGSTOP) is
-registered again.
+registered again.  With a registry pair (common.base_agent.registries) the link moves on to
+the next endpoint when its registry is silent or refuses as passive, at once; it backs off only
+when it has gone round them all.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from common.base_agent import protocol
 from common.base_agent.health import CheckResult, Status
 from common.base_agent.heartbeat import Heartbeat
 from common.base_agent.protocol import ErrorCode, Request
+from common.base_agent.registries import RegistryRing
 from common.base_agent.sockets import connect, replies
 
 __all__ = ["RegistryLink"]
@@ -35,7 +38,7 @@ class RegistryLink:
 
     def __init__(self, ctx: zmq.Context, endpoint: str, record: dict[str, Any],
                  heartbeat: Heartbeat) -> None:
-        self.endpoint = endpoint
+        self.ring = RegistryRing(endpoint)
         self.record = record
         self.heartbeat = heartbeat
         self.registered = False
@@ -44,6 +47,11 @@ class RegistryLink:
         self._sock: zmq.Socket | None = None
         self._pending: dict[str, str] = {}  # request id -> action
         self._retry_at = 0.0
+        self._vouched_until = 0.0  # the launcher beats for us till then (common.base_agent.vouch)
+
+    @property
+    def endpoint(self) -> str:
+        return self.ring.endpoint
 
     @property
     def socket(self) -> zmq.Socket:
@@ -70,15 +78,32 @@ class RegistryLink:
             if time.monotonic() >= self._retry_at and self.heartbeat.send_due():
                 self._send(protocol.ACTION_REGISTER, self.record)
         elif self.heartbeat.send_due():
+            if time.monotonic() < self._vouched_until:  # our launcher's batch beats for us
+                self.heartbeat.sent()
+                self.heartbeat.heard()
+                return
             self._send(protocol.ACTION_HEARTBEAT, {"instance_id": self.record["instance_id"]})
 
-    def _reconnect(self) -> None:
-        wait = self.heartbeat.next_backoff_s()
-        log.warning("registry %s silent for %.1f s; reconnecting in %.1f s",
-                    self.endpoint, self.heartbeat.silence_s(), wait)
+    def vouched(self, request: dict[str, Any], health: dict[str, Any]) -> dict[str, Any]:
+        """A launcher probe vouching for us (common.base_agent.vouch): no beats of our own
+        for hold_s; register again if the registry told the launcher it lost us."""
+        self._vouched_until = time.monotonic() + request["hold_s"]
+        if request["unregistered"] and self.registered:
+            log.info("the registry no longer knows %s (its launcher says): registering again",
+                     self.record["instance_id"])
+            self.registered = False
+        return {"registry": {"instance_id": self.record["instance_id"],
+                             "registered": self.registered}}
+
+    def _reconnect(self, why: str = "silent") -> None:
+        lost = self.endpoint
+        self.ring.advance()
+        wait = self.heartbeat.next_backoff_s() if self.ring.index == 0 else 0.0
+        log.warning("registry %s %s (%.1f s since heard); to %s in %.1f s",
+                    lost, why, self.heartbeat.silence_s(), self.endpoint, wait)
         self.close()
         self.registered = False
-        self.last_error = f"registry {self.endpoint} unreachable"
+        self.last_error = f"registry {lost} {why}"
         self.heartbeat.reset(delay_s=wait)
 
     def due_in_s(self) -> float:
@@ -87,7 +112,10 @@ class RegistryLink:
 
     def on_readable(self) -> None:
         """Drain replies from the registry."""
-        for reply in replies(self.socket, f"registry {self.endpoint}"):
+        sock = self.socket
+        for reply in list(replies(sock, f"registry {self.endpoint}")):
+            if sock is not self._sock:
+                return  # an earlier reply moved us to another registry
             self.heartbeat.heard()
             self._on_reply(self._pending.pop(reply.id, ""), reply)
 
@@ -98,7 +126,9 @@ class RegistryLink:
                 self.registered, self.last_error = True, ""
             return
         self.last_error = f"{reply.code}: {reply.message}"
-        if reply.code == ErrorCode.NOT_FOUND:  # the registry expired us; register again
+        if reply.code == ErrorCode.PASSIVE:
+            self._reconnect("passive")
+        elif reply.code == ErrorCode.NOT_FOUND:  # the registry expired us; register again
             self.registered = False
         elif action == protocol.ACTION_REGISTER:
             log.error("registration refused: %s", self.last_error)
@@ -114,7 +144,9 @@ class RegistryLink:
 
     def check(self) -> CheckResult:
         if self.registered:
-            return CheckResult(self.name, Status.PASSING, "registered")
+            vouched = time.monotonic() < self._vouched_until
+            return CheckResult(self.name, Status.PASSING, "registered (its launcher beats for "
+                               "it)" if vouched else "registered")
         return CheckResult(self.name, Status.WARNING, self.last_error or "registration pending")
 
     def close(self, graceful: bool = False) -> None:
