@@ -1,5 +1,6 @@
 """HubLink: an agent's heartbeat to its host's hub, failing over to the other hub (Binary Star
-client side).
+client side).  While its launcher vouches for it (common.base_agent.vouch) the link sends
+nothing itself: each probe's reply carries its next report, and the launcher's batch takes it.
 
 Every heartbeat interval the link sends a ``hub_report`` (health, metrics, per-action stats).
 Each report must be acknowledged within ``ack_timeout_s``; when it is not, the hub is taken for
@@ -67,6 +68,7 @@ class HubLink:
         self._ctx = ctx
         self._sock: zmq.Socket | None = None
         self._pending: tuple[str, float, dict[str, Any]] | None = None  # id, sent at, body
+        self._vouched_until = 0.0  # the launcher reports for us till then (vouched)
 
     @property
     def endpoint(self) -> str:
@@ -84,8 +86,19 @@ class HubLink:
                 self._fail_over()
             return
         if self.heartbeat.send_due():
+            if self._clock() < self._vouched_until:  # our launcher's batch carries our report
+                self.heartbeat.sent()
+                return
             self.seq += 1
             self._send(build_report(self.agent, self.seq, failover=self.index != 0))
+
+    def vouched(self, request: dict[str, Any], health: dict[str, Any]) -> dict[str, Any]:
+        """A launcher probe vouching for us (common.base_agent.vouch): our next report goes
+        in the probe's reply, for the launcher's ``hub_report_batch``; none of our own for
+        hold_s."""
+        self._vouched_until = self._clock() + request["hold_s"]
+        self.seq += 1
+        return {"hub_report": build_report(self.agent, self.seq, failover=False, health=health)}
 
     def due_in_s(self) -> float:
         if self._pending is not None:
@@ -141,6 +154,8 @@ class HubLink:
             self._switch(0)
 
     def check(self) -> CheckResult:
+        if self._clock() < self._vouched_until:
+            return CheckResult(self.name, Status.PASSING, "reported by its launcher")
         if self.last_reply and self.index == 0:
             return CheckResult(self.name, Status.PASSING, f"reporting to {self.endpoint}")
         if self.last_reply:

@@ -23,7 +23,7 @@ goes to the hub that is not the agent's home: the backup's vote to take over (Bi
 bodies of the host's agents that answered its probes since the last batch (the agents send
 none of their own while their launcher vouches for them; see common.hub.link)::
 
-    {host, reports: [hub_report body]}
+    {host, reports: [hub_report body + {host_name, age_s}]}
     reply: {hub, role, state, peer_state, accepted, rejected}
 
 ``hub_process_event``  launcher -> hub, at once when a process changes::

@@ -44,8 +44,10 @@ def action_stats(collector: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def build_report(agent: BaseAgent, seq: int, failover: bool) -> dict[str, Any]:
-    health = agent.health()
+def build_report(agent: BaseAgent, seq: int, failover: bool,
+                 health: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report body; health: the agent's health report if it has just been made."""
+    health = agent.health() if health is None else health
     report = {"agent": agent.name, "instance_id": agent.instance_id, "host": agent.host,
               "pid": health["pid"], "endpoint": agent.endpoint,
               "interval_s": agent.heartbeat_interval_s, "seq": seq, "failover": failover,

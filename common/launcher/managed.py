@@ -28,6 +28,7 @@ class Managed:
     last_exit_code: int | None = None
     probe_failures: int = 0
     next_probe_at: float = 0.0
+    due_at: float = 0.0  # while READY: when its probe needs the supervisor next (send, timeout)
     crash_loop: bool = False
     health_text: str = ""  # why its last health answer did not make it ready; "" if it did
     port_issues: list[str] = field(default_factory=list)  # common.launcher.port_audit

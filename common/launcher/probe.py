@@ -32,7 +32,8 @@ class _Target:
 
 
 class Prober:
-    """``probe(key, endpoint)`` sends; ``on_answer(key, report)`` is called on the reply."""
+    """``probe(key, endpoint, legacy, payload)`` sends; ``on_answer(key, report)`` is called
+    on the reply."""
 
     def __init__(self, ctx: zmq.Context, watch: Watch, unwatch: Callable[[zmq.Socket], None],
                  on_answer: Callable[[str, dict[str, Any]], None]) -> None:
@@ -40,13 +41,16 @@ class Prober:
         self._on_answer = on_answer
         self._targets: dict[str, _Target] = {}
 
-    def probe(self, key: str, endpoint: str, legacy: bool = False) -> None:
+    def probe(self, key: str, endpoint: str, legacy: bool = False,
+              payload: dict[str, Any] | None = None) -> None:
         target = self._targets.get(key)
         if target is None or target.endpoint != endpoint:
             self.forget(key)
             target = self._open(key, endpoint, legacy)
+        if not int(target.sock.getsockopt(zmq.EVENTS)) & zmq.POLLOUT:
+            return  # not connected yet (the agent is still starting): nothing to encode
         frames = LEGACY_PROBE if legacy else protocol.encode_request(
-            Request(protocol.ACTION_HEALTH, source="launcher"))
+            Request(protocol.ACTION_HEALTH, payload, source="launcher"))
         try:
             target.sock.send_multipart(frames, zmq.NOBLOCK)
         except zmq.Again:

@@ -29,7 +29,8 @@ __all__ = ["Supervisor", "stop_waves"]
 
 log = logging.getLogger(__name__)
 
-STARTING_PROBE_S = 0.02  # while starting, probe this often until it answers
+STARTING_PROBE_S = 0.02  # while starting, probe this often until it answers ...
+STARTING_PROBE_MAX_S = 0.1  # ... then every tenth of the time it has been starting, up to this
 KILL_GRACE_S = 2.0  # after SIGKILL, how long an exit event may take before we stop waiting
 
 
@@ -69,7 +70,7 @@ class Supervisor:
         return True
 
     def start(self, m: Managed, now: float) -> None:
-        m.started_at, m.probe_failures, m.next_probe_at = now, 0, now
+        m.started_at, m.probe_failures, m.next_probe_at, m.due_at = now, 0, now, 0.0
         m.health_text, m.port_issues = "", []
         try:
             m.pid = self.control.spawn(m.cfg, m.key)
@@ -158,9 +159,9 @@ class Supervisor:
                 m.restarts += 1
                 m.move(Event.RESTART_DUE)
                 self.control.notify({"event": "restarted", "agent": m.cfg.name})
-            elif m.state is AgentState.READY or (m.state is AgentState.STARTING
-                                                  and now >= m.next_probe_at):
-                self._probe(m, now)
+            elif (m.state is AgentState.READY and now >= m.due_at) or (
+                    m.state is AgentState.STARTING and now >= m.next_probe_at):
+                self._probe(m, now)  # each ready agent only when due: O(due) per step
 
     def _reap(self, now: float) -> None:
         """Forget discarded instances once stopped; SIGKILL those past their deadline."""
@@ -181,6 +182,15 @@ class Supervisor:
         probe = self.plan.config.global_.health
         return cfg.health.over(probe) if cfg.health else probe
 
+    def probe_interval_s(self, cfg: AgentConfig) -> float:
+        """How often a ready agent is probed: its ``health.interval_s``, and for a mesh agent
+        at least every heartbeat interval, since its probes carry its liveness to the
+        registry and hub (common.launcher.liveness)."""
+        interval = self.timing(cfg).interval_s
+        if cfg.script_path:
+            return interval
+        return min(interval, self.plan.config.global_.heartbeat_interval_s)
+
     def _probe(self, m: Managed, now: float) -> None:
         timing = self.timing(m.cfg)
         if m.crash_loop and now - m.started_at >= m.cfg.restart.stable_s:
@@ -192,25 +202,37 @@ class Supervisor:
                 m.probe_failures = timing.retries
                 self._hung(m)
                 return
-            self.control.probe(m.cfg, m.key)
-            m.next_probe_at = now + STARTING_PROBE_S
-        elif self.control.outstanding_s(m.key) >= timing.timeout_s:
+            waited = self.control.outstanding_s(m.key)
+            if not waited or waited >= timing.timeout_s:  # one probe at a time, till it times out
+                self.control.probe(m.cfg, m.key)
+            m.next_probe_at = now + min(STARTING_PROBE_MAX_S,
+                                        max(STARTING_PROBE_S, (now - m.started_at) / 10))
+            return
+        waited = self.control.outstanding_s(m.key)
+        if waited >= timing.timeout_s:
             m.probe_failures += 1
             self.control.forget(m.key)  # a fresh socket: no stale replies counted later
             if m.probe_failures >= timing.retries:
                 self._hung(m)
                 return
             self.control.probe(m.cfg, m.key)
-        elif now >= m.next_probe_at and not self.control.outstanding_s(m.key):
+            m.due_at = now + timing.timeout_s
+        elif waited:
+            m.due_at = now + timing.timeout_s - waited
+        elif now >= m.next_probe_at:
             self.control.probe(m.cfg, m.key)
-            m.next_probe_at = now + timing.interval_s
+            interval = self.probe_interval_s(m.cfg)
+            m.next_probe_at = now + interval
+            m.due_at = now + min(interval, timing.timeout_s)
+        else:
+            m.due_at = m.next_probe_at
 
     def _hung(self, m: Managed) -> None:
         log.error("%s (pid %d) did not answer %d health probes: killing it as hung",
                   m.cfg.name, m.pid, m.probe_failures)
         self.control.notify({"event": "hung", "agent": m.cfg.name, "pid": m.pid})
         self.control.signal(m.pid, signal.SIGKILL)
-        m.next_probe_at = float("inf")  # the exit event moves it on
+        m.next_probe_at = m.due_at = float("inf")  # the exit event moves it on
 
     def restart(self, name: str, now: float) -> None:
         """`mesh restart NAME`: stop it now; it comes back after its initial backoff."""

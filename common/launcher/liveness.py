@@ -1,0 +1,193 @@
+"""One liveness report per host: the launcher speaks for its agents to the registry and hub.
+
+The launcher probes every agent it runs; each probe of a mesh agent vouches for it
+(common.base_agent.vouch), and its reply carries the agent's instance id and next hub report.
+Once per heartbeat interval the launcher sends what the replies since its last batch brought:
+``heartbeat_batch {instance_ids}`` to the registry and ``hub_report_batch {host, reports}`` to
+its host's hub, failing over to the other hub as an agent's own HubLink does (same ack
+timeout, same return home).  Only agents that answered since the last batch are in it, so an
+agent that hangs falls silent at the registry and hub exactly as if it beat on its own, and
+an agent that dies is out of the next batch.  Ids the registry does not know come back in its
+reply; the next probe of that agent says so and the agent registers again.
+
+Three messages per agent per interval (probe, registry heartbeat, hub report) become one
+probe per agent plus two messages per host.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from common.base_agent import protocol
+from common.base_agent.protocol import Request
+from common.base_agent.sockets import connect, replies
+from common.base_agent.vouch import VOUCH
+from common.hub.link import PEER_GONE, ack_timeout_s
+from common.hub.protocol import ACTION_REPORT_BATCH
+
+__all__ = ["LivenessBatch"]
+
+log = logging.getLogger(__name__)
+
+Watch = Callable[[zmq.Socket, Callable[[], None]], None]
+
+
+class _Peer:
+    """One DEALER to one of several endpoints, with the request awaiting its reply."""
+
+    def __init__(self, ctx: zmq.Context, endpoints: list[str], watch: Watch,
+                 unwatch: Callable[[zmq.Socket], None], on_reply: Callable[[Any], None]) -> None:
+        self.endpoints, self.index = endpoints, 0
+        self._ctx, self._watch, self._unwatch, self._on_reply = ctx, watch, unwatch, on_reply
+        self._sock: zmq.Socket | None = None
+        self.pending: tuple[str, float, Any] | None = None  # request id, sent at, payload
+
+    @property
+    def endpoint(self) -> str:
+        return self.endpoints[self.index]
+
+    def send(self, action: str, payload: Any, source: str) -> None:
+        if self._sock is None:
+            self._sock = connect(self._ctx, zmq.DEALER, self.endpoint, hwm=4)
+            self._watch(self._sock, self._drain)
+        req = Request(action, payload, source=source)
+        self.pending = (req.id, time.monotonic(), payload)
+        try:
+            self._sock.send_multipart(protocol.encode_request(req), zmq.NOBLOCK)
+        except zmq.Again:  # not connected yet: the reply deadline decides
+            pass
+
+    def switch(self, index: int) -> None:
+        self.close()
+        self.index = index
+
+    def _drain(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        for reply in list(replies(sock, self.endpoint)):
+            if self.pending is not None and reply.id == self.pending[0]:
+                self.pending = None
+                self._on_reply(reply)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._unwatch(self._sock)
+            self._sock.close(linger=0)
+            self._sock = None
+        self.pending = None
+
+
+class LivenessBatch:
+    """Gathers probe replies (``answered``) and sends the host's batches (``tick``)."""
+
+    def __init__(self, ctx: zmq.Context, host: str, registry: str | None, hubs: list[str],
+                 interval_s: float, watch: Watch, unwatch: Callable[[zmq.Socket], None]) -> None:
+        self.host, self.interval_s = host, interval_s
+        self.source = f"Launcher-{host}"
+        self.ack_timeout_s = ack_timeout_s(interval_s)
+        self.home_hold_s = max(1.0, 2 * interval_s)
+        self._registry = _Peer(ctx, [registry], watch, unwatch, self._on_registry) \
+            if registry else None
+        self._hub = _Peer(ctx, list(hubs), watch, unwatch, self._on_hub) if hubs else None
+        self._ids: dict[str, str] = {}  # key -> instance id, answered since the last batch
+        self._reports: dict[str, tuple[float, dict[str, Any]]] = {}  # key -> (got at, report)
+        self._owner: dict[str, str] = {}  # instance id -> key, for the registry's `unknown`
+        self._unregistered: set[str] = set()  # keys to tell on their next probe
+        self._next_batch = 0.0
+        self._away_since = 0.0
+        self.batches_sent = 0
+
+    def request(self, key: str, hold_s: float) -> dict[str, Any]:
+        """The payload of key's next health probe: the vouch, for hold_s."""
+        return {VOUCH: {"hold_s": hold_s, "unregistered": key in self._unregistered}}
+
+    def answered(self, key: str, reply: dict[str, Any]) -> None:
+        """key answered a vouching probe with reply (its health report and what its links
+        added)."""
+        registry = reply.get("registry")
+        if isinstance(registry, dict) and isinstance(registry.get("instance_id"), str):
+            self._unregistered.discard(key)
+            if registry.get("registered") is True:
+                self._ids[key] = registry["instance_id"]
+                self._owner[registry["instance_id"]] = key
+        report = reply.get("hub_report")
+        if isinstance(report, dict):
+            self._reports[key] = (time.monotonic(), {**report, "host_name": self.host})
+
+    def forget(self, key: str) -> None:
+        """key's process is gone: nothing of it goes in the next batch."""
+        self._ids.pop(key, None)
+        self._reports.pop(key, None)
+        self._unregistered.discard(key)
+        for iid in [i for i, k in self._owner.items() if k == key]:
+            del self._owner[iid]
+
+    def tick(self, now: float) -> None:
+        if self._hub is not None and self._hub.pending is not None \
+                and now - self._hub.pending[1] > self.ack_timeout_s:
+            self._hub_failover()
+        if now < self._next_batch:
+            return
+        self._next_batch = now + self.interval_s
+        if self._registry is not None and self._ids:
+            if self._registry.pending is not None:  # the last one unanswered: a fresh socket
+                self._registry.switch(0)
+            self._registry.send(protocol.ACTION_HEARTBEAT_BATCH,
+                                {"instance_ids": list(self._ids.values())}, self.source)
+        if self._hub is not None and self._reports and self._hub.pending is None:
+            away = self._hub.index != 0
+            reports = [{**r, "failover": away, "age_s": round(now - at, 3)}
+                       for at, r in self._reports.values()]
+            self._hub.send(ACTION_REPORT_BATCH, {"host": self.host, "reports": reports},
+                           self.source)
+        self._ids.clear()
+        self._reports.clear()
+        self.batches_sent += 1
+
+    def _on_registry(self, reply: protocol.Reply) -> None:
+        if not reply.ok or not isinstance(reply.result, dict):
+            log.warning("registry refused a heartbeat batch: %s %s", reply.code, reply.message)
+            return
+        for iid in reply.result.get("unknown", []):
+            key = self._owner.pop(iid, None)
+            if key is not None:
+                self._unregistered.add(key)
+
+    def _hub_failover(self) -> None:
+        assert self._hub is not None and self._hub.pending is not None
+        payload, waited = self._hub.pending[2], time.monotonic() - self._hub.pending[1]
+        if len(self._hub.endpoints) == 1:
+            self._hub.pending = None  # nowhere else: the next batch carries fresh reports
+            return
+        old = self._hub.endpoint
+        self._hub.switch((self._hub.index + 1) % len(self._hub.endpoints))
+        self._away_since = time.monotonic()
+        log.warning("hub %s silent for %.2f s; %s reports to %s", old, self.ack_timeout_s,
+                    self.host, self._hub.endpoint)
+        away = self._hub.index != 0
+        self._hub.send(ACTION_REPORT_BATCH, {**payload, "reports": [
+            {**r, "failover": away, "age_s": round(r["age_s"] + waited, 3)}
+            for r in payload["reports"]]}, self.source)
+
+    def _on_hub(self, reply: protocol.Reply) -> None:
+        assert self._hub is not None
+        if not reply.ok:
+            log.warning("hub %s refused a report batch: %s %s", self._hub.endpoint, reply.code,
+                        reply.message)
+            return
+        result = reply.result if isinstance(reply.result, dict) else {}
+        if self._hub.index != 0 and time.monotonic() - self._away_since >= self.home_hold_s \
+                and result.get("peer_state", "") not in PEER_GONE:
+            log.info("home hub %s is back; %s reports there", self._hub.endpoints[0], self.host)
+            self._hub.switch(0)
+
+    def close(self) -> None:
+        for peer in (self._registry, self._hub):
+            if peer is not None:
+                peer.close()
