@@ -47,7 +47,7 @@ class PairLink:
     @property
     def socket(self) -> zmq.Socket:
         if self._sock is None:
-            self._sock = connect(self._ctx, zmq.DEALER, self.endpoint, hwm=100)
+            self._sock = connect(self._ctx, zmq.DEALER, self.endpoint, hwm=100, immediate=True)
         return self._sock
 
     def up(self) -> bool:
@@ -77,8 +77,8 @@ class PairLink:
         req = Request(action, payload, source=self._name)
         try:
             self.socket.send_multipart(protocol.encode_request(req), zmq.NOBLOCK)
-        except zmq.Again:
-            log.warning("peer registry %s not reading; %s not sent", self.endpoint, action)
+        except zmq.Again:  # not connected (or not reading): a beat is not worth keeping
+            log.debug("peer registry %s not connected; %s not sent", self.endpoint, action)
         return req.id
 
     def heard(self, state: str) -> None:

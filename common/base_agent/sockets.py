@@ -86,8 +86,13 @@ def bind(sock: zmq.Socket, endpoint: str) -> str:
     return sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
 
-def connect(ctx: zmq.Context, kind: int, endpoint: str, hwm: int = DEFAULT_HWM) -> zmq.Socket:
+def connect(ctx: zmq.Context, kind: int, endpoint: str, hwm: int = DEFAULT_HWM,
+            immediate: bool = False) -> zmq.Socket:
+    """``immediate``: queue nothing while the peer is not connected (a message sent then is
+    refused with zmq.Again, not delivered late: state beats that must not arrive stale)."""
     sock = new_socket(ctx, kind, hwm)
+    if immediate:
+        sock.setsockopt(zmq.IMMEDIATE, 1)
     sock.setsockopt(zmq.RECONNECT_IVL, 10)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
     secure_client(sock, endpoint)

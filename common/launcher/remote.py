@@ -10,7 +10,7 @@ import logging
 import threading
 
 from common.base_agent import protocol
-from common.base_agent.client import REGISTRY_PEER, Client
+from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
 
 __all__ = ["RemoteLookup"]
@@ -51,9 +51,8 @@ class RemoteLookup:
 
     def _lookup(self, client: Client, name: str) -> None:
         try:
-            found = client.call_endpoint(self.registry, protocol.ACTION_LOOKUP,  # type: ignore[arg-type]
-                                         {"name": name}, timeout_s=0.5, retries=0,
-                                         peer=REGISTRY_PEER)
+            found = client.call_registry(protocol.ACTION_LOOKUP, {"name": name}, timeout_s=0.5,
+                                         retries=0)
         except MeshError:
             return
         if found:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ConfigDict
 
 from common.base_agent.agent import BaseAgent
+from common.base_agent.client import Client
 from common.base_agent.errors import BadRequest, MeshError
 from common.base_agent.handlers import handler, require
 from common.base_agent.protocol import ErrorCode
@@ -118,3 +119,26 @@ class SigningAgent(EchoAgent):
             raise MeshError(f"{self.name} has no secret {name}: signing is off",
                             ErrorCode.UNAVAILABLE)
         return {"hmac": hmac.new(key.encode(), data.encode(), hashlib.sha256).hexdigest()}
+
+
+class RelayAgent(EchoAgent):
+    """``relay {to, action, payload, fresh?}`` calls agent ``to`` by name through the
+    registry (``fresh``: resolved anew, not from the cache) and answers its reply."""
+
+    def on_setup(self) -> None:
+        self._relay: Client | None = None
+
+    @handler("relay")
+    def relay(self, payload: Any) -> Any:
+        to = require(payload, "to", str)
+        if self._relay is None:
+            self._relay = Client(self.registry_endpoint, ctx=self._ctx, source=self.name,
+                                 on_wait=self.pump)
+        if require(payload, "fresh", bool, False):
+            self._relay.invalidate(to)
+        return self._relay.call(to, require(payload, "action", str), payload.get("payload"),
+                                timeout_s=1.0, retries=1)
+
+    def on_stop(self) -> None:
+        if self._relay is not None:
+            self._relay.close()

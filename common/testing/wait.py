@@ -29,7 +29,6 @@ def wait_registered(client, name: str, timeout_s: float = 10.0) -> list[dict]:  
     from common.base_agent.protocol import ACTION_LOOKUP
 
     def found() -> list[dict]:
-        return client.call_endpoint(client.registry, ACTION_LOOKUP, {"name": name},
-                                    peer="ServiceRegistry")
+        return client.call_registry(ACTION_LOOKUP, {"name": name})
 
     return wait_until(found, timeout_s, interval_s=0.02, what=f"{name} registered")
