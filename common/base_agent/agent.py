@@ -116,6 +116,7 @@ class BaseAgent:
             self.zap = open_responder(self._ctx)  # before any bind: handshakes ask it
             if self.zap is not None:
                 self.watch_socket(self.zap.socket, self.zap.on_readable)
+                self._backlog.recv = self.zap.recv  # every request checked against the list
             self.endpoint = bind(self._router, self.endpoint)
             self.host = self.host or endpoint_host(self.endpoint)
             self.on_setup()

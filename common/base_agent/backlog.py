@@ -31,6 +31,10 @@ HEALTH_ACTIONS = frozenset({protocol.ACTION_HEALTH, protocol.ACTION_LEGACY_HEALT
 Respond = Callable[[list[bytes]], list[bytes] | None]
 
 
+def _recv(router: zmq.Socket) -> list[bytes]:
+    return recv_frames(router, NOBLOCK)
+
+
 def _is_health(frames: list[bytes]) -> bool:
     try:
         return protocol.decode_incoming(frames).request.action in HEALTH_ACTIONS
@@ -41,6 +45,8 @@ def _is_health(frames: list[bytes]) -> bool:
 class Backlog:
     def __init__(self) -> None:
         self._kept: deque[list[bytes]] = deque()
+        # reads one message; None drops it (curve: its sender's key was revoked, see zap)
+        self.recv: Callable[[zmq.Socket], list[bytes] | None] = _recv
         self.owner: int | None = None  # the loop thread's ident
         self._pumping = False
 
@@ -55,7 +61,11 @@ class Backlog:
         """The next request to serve: the kept ones first, then the socket's; None if none."""
         if self._kept:
             return self._kept.popleft()
-        return recv_frames(router, NOBLOCK) if readable(router) else None
+        while readable(router):
+            frames = self.recv(router)
+            if frames is not None:
+                return frames
+        return None
 
     def serve(self, router: zmq.Socket, respond: Respond, most: int, budget_s: float) -> None:
         """Answer up to ``most`` requests (kept ones first), or for up to budget_s."""
@@ -87,7 +97,9 @@ class Backlog:
         for _ in range(PUMP_MAX):
             if not readable(router):
                 return
-            frames = recv_frames(router, NOBLOCK)
+            frames = self.recv(router)
+            if frames is None:
+                continue
             if not _is_health(frames):
                 self._kept.append(frames)
                 continue

@@ -1,27 +1,33 @@
-"""The mesh's CURVE key files: one server key pair, one client key pair per identity, and the
-allow-list of client public keys.
+"""The mesh's key files: a CURVE server pair per host, a CURVE client pair per identity, the
+operator's Ed25519 signing pair, and the signed allow-list.
 
-    KEYS/server.key            public key every client needs (ZPL, as czmq/pyzmq write it)
-    KEYS/server.key_secret     secret key of every binding socket (mode 0600)
-    KEYS/clients/NAME.key      NAME's public key
+    KEYS/hosts/HOST.key            HOST's server public key (every client of HOST checks it)
+    KEYS/hosts/HOST.key_secret     HOST's server secret key: only HOST has it (mode 0600)
+    KEYS/clients/NAME.key          NAME's public key
     KEYS/clients/NAME.key_secret   NAME's secret key (mode 0600)
-    KEYS/allowed/NAME.key      the allow-list: a client whose public key is not here is refused
+    KEYS/operator.sign             the operator's Ed25519 verify key (every host)
+    KEYS/operator.sign_secret      the operator's signing key: only where the operator signs
+    KEYS/allowlist.json            the signed, versioned allow-list (common.base_agent.allowlist)
 
-An identity is an agent name, ``launcher-HOST`` or ``operator`` (the CLI).  Revoking NAME
-removes ``allowed/NAME.key``; its key pair stays so that ``allow`` can restore it.  Secret files
-must not be readable by group or others: :func:`check_secret_file` refuses them at start.
+An identity is an agent name, ``launcher-HOST`` or ``operator`` (the CLI).  Revoking NAME signs
+a new list without NAME's keys; its key pair stays so that ``allow`` can restore it.  Secret
+files must not be readable by group or others: :func:`check_secret_file` refuses them.
+``bundle(host)`` copies what one host needs: its own secrets, every public key, the list.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import zmq
 import zmq.auth
+
+from common.base_agent.allowlist import AllowList, Signer, load_verify_key
 
 __all__ = ["KeyRing", "KeyStore", "KeyStoreError", "check_secret_file"]
 
@@ -39,20 +45,22 @@ class KeyStoreError(ValueError):
 
 @dataclass(frozen=True)
 class KeyRing:
-    """What one process needs: the server pair (to bind) and its own client pair (to connect)."""
+    """What one process needs: its client pair (to connect) and, where it serves, its host's
+    server pair.  Server public keys of every host come from the signed allow-list."""
 
     identity: str
-    server_public: bytes
-    server_secret: bytes
     public: bytes
     secret: bytes
+    host: str | None = None  # the host this process serves as (None: decided per bind address)
+    addresses: dict[str, str] = field(default_factory=dict)  # address -> host
 
 
 def check_secret_file(path: Path) -> None:
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        raise KeyStoreError(f"{path}: no such key file (run `mesh keys init`)") from None
+        raise KeyStoreError(f"{path}: no such key file (run `mesh keys init`, or copy this "
+                            f"host's `mesh keys bundle`)") from None
     if mode & 0o077:
         raise KeyStoreError(f"{path}: mode {mode:04o} lets others read a secret key; "
                             f"run `chmod 600 {path}`")
@@ -77,10 +85,15 @@ def _write(path: Path, name: str, public: bytes, secret: bytes | None) -> None:
         kind="secret" if secret else "public", name=name, public=public.decode(),
         warning="Keep this file private." if secret else "May be shared.",
         secret_line=f'    secret-key = "{secret.decode()}"\n' if secret else "")
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
+    write_private(path, text.encode(), 0o600 if secret else 0o644)
+
+
+def write_private(path: Path, data: bytes, mode: int) -> None:
+    """Write path atomically with mode (a reader sees the old file or the new, never half)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
     os.replace(tmp, path)
 
 
@@ -88,59 +101,162 @@ class KeyStore:
     def __init__(self, directory: str | Path) -> None:
         self.dir = Path(directory)
         self.clients = self.dir / "clients"
-        self.allowed = self.dir / "allowed"
+        self.hosts = self.dir / "hosts"
+        self.list_path = self.dir / "allowlist.json"
+        self.verify_path = self.dir / "operator.sign"
+        self.signing_path = self.dir / "operator.sign_secret"
 
     def exists(self) -> bool:
-        return (self.dir / "server.key_secret").is_file()
+        return self.list_path.is_file()
 
-    def init(self, identities: list[str]) -> list[str]:
-        """Create what is missing (server pair, one pair per identity, allow-list entries);
-        existing keys are kept.  Returns the identities that got a new key pair."""
-        for name in identities:
+    # -- making keys -----------------------------------------------------------------------
+    def init(self, hosts: list[str], identities: list[str]) -> list[str]:
+        """Create what is missing (a server pair per host, a pair per identity, the signing
+        pair, the signed list); existing keys are kept.  Returns what got a new key pair."""
+        for name in [*hosts, *identities]:
             if not NAME_RE.match(name):
-                raise KeyStoreError(f"identity {name!r}: use letters, digits, _ . @ - only")
-        for folder in (self.dir, self.clients, self.allowed):
+                raise KeyStoreError(f"name {name!r}: use letters, digits, _ . @ - only")
+        for folder in (self.dir, self.clients, self.hosts):
             folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
-        if not self.exists():
-            self._new_pair(self.dir / "server.key", "server")
-        made = [n for n in identities if not (self.clients / f"{n}.key_secret").exists()]
-        for name in made:
-            public = self._new_pair(self.clients / f"{name}.key", name)
-            _write(self.allowed / f"{name}.key", name, public, None)
-        return made
+        if not self.signing_path.exists():
+            secret, public = Signer.generate().files()
+            write_private(self.signing_path, secret, 0o600)
+            write_private(self.verify_path, public, 0o644)
+        made = [f"host {h}" for h in hosts if not (self.hosts / f"{h}.key_secret").exists()]
+        for host in hosts:
+            if not (self.hosts / f"{host}.key_secret").exists():
+                self._new_pair(self.hosts / f"{host}.key", f"server of {host}")
+        new = [n for n in identities if not (self.clients / f"{n}.key_secret").exists()]
+        for name in new:
+            self._new_pair(self.clients / f"{name}.key", name)
+        current = self.allow_list() if self.exists() else AllowList(0, {}, {})
+        clients = {**current.clients, **{n: [self.public_key(n)] for n in new}}
+        servers = {**current.hosts, **{h: [self.host_public(h)] for h in hosts
+                                      if h not in current.hosts}}
+        if not self.exists() or new or servers != current.hosts:
+            self.publish(AllowList(current.version + 1, clients, servers))
+        return [*made, *new]
 
     @staticmethod
-    def _new_pair(public_path: Path, name: str) -> bytes:
+    def _new_pair(public_path: Path, name: str) -> str:
         public, secret = zmq.curve_keypair()
         _write(public_path, name, public, None)
         _write(public_path.with_name(public_path.name + "_secret"), name, public, secret)
-        return public
+        return public.decode()
 
-    def keyring(self, identity: str) -> KeyRing:
-        server_public, server_secret = _load(self.dir / "server.key_secret", secret=True)
+    # -- reading keys ----------------------------------------------------------------------
+    def keyring(self, identity: str, host: str | None = None,
+                addresses: dict[str, str] | None = None) -> KeyRing:
+        """identity's client pair; with host, that host's server secret is checked too."""
         public, secret = _load(self.clients / f"{identity}.key_secret", secret=True)
-        return KeyRing(identity, server_public, server_secret, public, secret)
+        if host is not None:
+            self.server_secret(host)
+        return KeyRing(identity, public, secret, host, dict(addresses or {}))
 
-    def allow_list(self) -> dict[bytes, str]:
-        """Allowed client public key -> identity name, read now."""
-        if not self.allowed.is_dir():
-            raise KeyStoreError(f"{self.allowed}: no allow-list directory (run `mesh keys init`)")
-        paths = sorted(self.allowed.glob("*.key"))
-        return {_load(path, secret=False)[0]: path.stem for path in paths}
+    def server_secret(self, host: str) -> bytes:
+        """host's server secret key: present only on host (its bundle)."""
+        return _load(self.hosts / f"{host}.key_secret", secret=True)[1]
 
-    def revoke(self, name: str) -> None:
-        path = self.allowed / f"{name}.key"
-        if not path.exists():
-            raise KeyStoreError(f"{name}: not on the allow-list in {self.allowed}")
-        path.unlink()
+    def host_public(self, host: str) -> str:
+        return _load(self.hosts / f"{host}.key", secret=False)[0].decode()
 
-    def public_key(self, name: str) -> bytes:
-        return _load(self.clients / f"{name}.key", secret=False)[0]
-
-    def allow(self, name: str) -> None:
-        public = self.public_key(name)
-        _write(self.allowed / f"{name}.key", name, public, None)
+    def public_key(self, name: str) -> str:
+        return _load(self.clients / f"{name}.key", secret=False)[0].decode()
 
     def identities(self) -> list[str]:
         return sorted(p.name[: -len(".key_secret")] for p in self.clients.glob("*.key_secret"))
+
+    def known_keys(self) -> dict[str, str]:
+        """Every client public key on file -> identity (revoked ones too)."""
+        out = {}
+        for path in self.clients.glob("*.key"):
+            try:
+                out[_load(path, secret=False)[0].decode()] = path.stem
+            except KeyStoreError:
+                continue
+        return out
+
+    # -- the signed list -------------------------------------------------------------------
+    def allow_list(self) -> AllowList:
+        """The list on file, its signature checked against operator.sign."""
+        if not self.list_path.is_file():
+            raise KeyStoreError(f"{self.list_path}: no allow-list (run `mesh keys init`, or "
+                                f"copy this host's `mesh keys bundle`)")
+        try:
+            return AllowList.from_bytes(self.list_path.read_bytes(),
+                                        load_verify_key(self.verify_path))
+        except (OSError, ValueError) as exc:
+            raise KeyStoreError(f"{self.list_path}: {exc}") from None
+
+    def signer(self) -> Signer:
+        if not self.signing_path.is_file():
+            raise KeyStoreError(f"{self.signing_path}: no operator signing key here; change "
+                                f"the allow-list where the operator's keys are (`mesh keys "
+                                f"init` made them), it reaches every host from there")
+        check_secret_file(self.signing_path)
+        return Signer.load(self.signing_path)
+
+    def publish(self, new: AllowList) -> AllowList:
+        """Sign new and write it as this host's list (the launcher sends it on)."""
+        signed = self.signer().sign(new)
+        write_private(self.list_path, signed.to_bytes(), 0o644)
+        return signed
+
+    def install(self, signed: AllowList) -> bool:
+        """Keep a list that came from another host if it is newer (its signature was checked
+        by AllowList.from_bytes); True if it replaced ours."""
+        try:
+            ours = self.allow_list()
+        except KeyStoreError:
+            ours = None
+        if ours is not None and not signed.newer_than(ours):
+            return False
+        write_private(self.list_path, signed.to_bytes(), 0o644)
+        return True
+
+    def revoke(self, name: str) -> AllowList:
+        current = self.allow_list()
+        if not current.clients.get(name):
+            raise KeyStoreError(f"{name}: not on the allow-list (version {current.version})")
+        clients = {n: keys for n, keys in current.clients.items() if n != name}
+        return self.publish(AllowList(current.version + 1, clients, current.hosts))
+
+    def allow(self, name: str) -> AllowList:
+        current = self.allow_list()
+        clients = {**current.clients, name: [self.public_key(name)]}
+        return self.publish(AllowList(current.version + 1, clients, current.hosts))
+
+    # -- rotation of an identity -----------------------------------------------------------
+    def rotate(self, name: str) -> AllowList:
+        """A new pair for name; the list allows old and new until ``finish_rotation``."""
+        current = self.allow_list()
+        old = self.public_key(name)
+        new = self._new_pair(self.clients / f"{name}.key", name)
+        clients = {**current.clients, name: [new, old]}
+        return self.publish(AllowList(current.version + 1, clients, current.hosts))
+
+    def finish_rotation(self, name: str) -> AllowList:
+        current = self.allow_list()
+        clients = {**current.clients, name: [self.public_key(name)]}
+        return self.publish(AllowList(current.version + 1, clients, current.hosts))
+
+    # -- what one host needs ---------------------------------------------------------------
+    def bundle(self, host: str, identities: list[str], dest: Path) -> list[str]:
+        """Copy into dest what host needs: its server pair, the client pairs of identities
+        (its agents, its launcher, the CLI), every public key, the verify key and the list.
+        No other host's secret and not the signing key.  Returns the files written."""
+        self.server_secret(host)  # it exists and is private
+        for name in identities:
+            check_secret_file(self.clients / f"{name}.key_secret")
+        if dest.exists() and any(dest.iterdir()):
+            raise KeyStoreError(f"{dest}: not empty; bundle into a new folder")
+        for folder in (dest, dest / "clients", dest / "hosts"):
+            folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(dest, 0o700)
+        files = [self.verify_path, self.list_path, *self.hosts.glob("*.key"),
+                 *self.clients.glob("*.key"), self.hosts / f"{host}.key_secret",
+                 *(self.clients / f"{name}.key_secret" for name in identities)]
+        for path in files:
+            shutil.copy2(path, dest / path.relative_to(self.dir))
+        return sorted(str(p.relative_to(self.dir)) for p in files)

@@ -3,9 +3,12 @@ sockets, whether the client's public key is on the allow-list.
 
 It is a REP socket at ``inproc://zeromq.zap.01`` in the agent's context, polled by the agent's
 own loop.  Binding sockets set ``ZAP_ENFORCE_DOMAIN``, so without this handler every handshake
-fails: a mistake fails closed.  The allow-list is re-read when its directory changes, so
-``mesh keys revoke`` takes effect at the next handshake.  Refusals are counted and the recent
-ones kept (address, key, identity if known) for the hub.
+fails: a mistake fails closed.  The allow-list is the host's signed list
+(common.base_agent.allowlist), re-read when its file changes.  The handler names each admitted
+connection by its public key (the ZAP ``User-Id``, which libzmq attaches to every message of the
+connection), so :meth:`ZapResponder.recv` can check every request against the current list: a
+key revoked while connected gets nothing more from the next refresh on (``REFRESH_S``).
+Refusals are counted and the recent ones kept (address, key, identity if known) for the hub.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import zmq
 from zmq.utils import z85
 
 from common.base_agent import security
+from common.base_agent.allowlist import AllowListView
 from common.base_agent.keystore import KeyStore, KeyStoreError
 from common.base_agent.sockets import NOBLOCK, new_socket, readable, recv_frames, send_frames
 
@@ -30,15 +34,15 @@ ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 RECENT = 20
 LOG_FIRST, LOG_EVERY = 10, 100
 NOT_ALLOWED = "key not on the allow-list"
+_RCVMORE = int(zmq.RCVMORE)
 
 
 class ZapResponder:
-    def __init__(self, ctx: zmq.Context, store: KeyStore) -> None:
-        self.store = store
+    def __init__(self, ctx: zmq.Context, store: KeyStore, view: AllowListView) -> None:
+        self.store, self.view = store, view
         self.rejected = 0
+        self.cut = 0  # messages dropped because their connection's key was revoked since
         self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT)
-        self._allowed: dict[bytes, str] = {}
-        self._stamp = -1
         self._clients: dict[str, str] | None = None
         self.only: frozenset[str] | None = None  # see restrict()
         self.socket = new_socket(ctx, zmq.REP, hwm=100)
@@ -63,24 +67,36 @@ class ZapResponder:
             return [b"1.0", b"", b"500", b"malformed ZAP request", b"", b""]
         version, request_id, _domain, address, _identity, mechanism = frames[:6]
         key = frames[6] if mechanism == b"CURVE" and len(frames) > 6 else b""
-        name = self._lookup(z85.encode(key) if len(key) == 32 else b"")
+        public = z85.encode(key) if len(key) == 32 else b""
+        name = self.view.name_of(public.decode()) if public else None
         if name is not None and (self.only is None or name in self.only):
-            return [version, request_id, b"200", b"OK", name.encode(), b""]
+            return [version, request_id, b"200", b"OK", public, b""]
         reason = NOT_ALLOWED if name is None else \
             f"identity {name} may not use this socket (only {', '.join(sorted(self.only or ()))})"
         self._refuse(address.decode("ascii", "replace"), key, mechanism.decode("ascii", "replace"),
                      reason)
         return [version, request_id, b"400", reason.encode(), b"", b""]
 
-    def _lookup(self, public: bytes) -> str | None:
+    def recv(self, sock: zmq.Socket) -> list[bytes] | None:
+        """The next message of a ROUTER (NOBLOCK), or None when its connection's key is no
+        longer on the list: dropped unanswered, counted in ``cut``."""
+        first = sock.recv(NOBLOCK, copy=False)
+        frames = [first.bytes]
+        while sock.get(_RCVMORE):
+            frames.append(sock.recv(NOBLOCK))
         try:
-            stamp = self.store.allowed.stat().st_mtime_ns
-            if stamp != self._stamp:
-                self._allowed, self._stamp = self.store.allow_list(), stamp
-        except (OSError, KeyStoreError) as exc:  # fail closed, and say why
-            log.error("allow-list unreadable, refusing every client: %s", exc)
-            self._allowed, self._stamp = {}, -1
-        return self._allowed.get(public) if public else None
+            user = str(first.get("User-Id"))
+        except zmq.ZMQError:  # not from a CURVE connection (ipc, inproc): the file system's
+            return frames
+        if self.view.allows(user) and (self.only is None
+                                       or (self.view.name_of(user) or "") in self.only):
+            return frames
+        self.cut += 1
+        if self.cut <= LOG_FIRST or self.cut % LOG_EVERY == 0:
+            log.warning("dropped a message from key %s%s: revoked while connected (%d dropped)",
+                        user[:12], f" (identity {self._known(user)})" if self._known(user)
+                        else "", self.cut)
+        return None
 
     def _refuse(self, address: str, key: bytes, mechanism: str, reason: str) -> None:
         public = z85.encode(key).decode() if len(key) == 32 else ""
@@ -97,16 +113,12 @@ class ZapResponder:
     def _known(self, public: str) -> str:
         """The identity a refused key belongs to, if it is one of ours (revoked)."""
         if self._clients is None:
-            self._clients = {}
-            for name in self.store.identities():
-                try:
-                    self._clients[self.store.public_key(name).decode()] = name
-                except (OSError, KeyStoreError):
-                    continue
+            self._clients = self.store.known_keys()
         return self._clients.get(public, "") if public else ""
 
     def summary(self) -> dict[str, Any]:
-        return {"rejected": self.rejected, "recent": list(self.recent)}
+        return {"rejected": self.rejected, "cut": self.cut, "recent": list(self.recent),
+                "list_version": self.view.current.version if self.view.current else 0}
 
     def close(self) -> None:
         self.socket.close(linger=0)
@@ -114,5 +126,5 @@ class ZapResponder:
 
 def open_responder(ctx: zmq.Context) -> ZapResponder | None:
     """The ZAP handler for an agent's context in CURVE mode; None in plain mode."""
-    store = security.keystore()
-    return ZapResponder(ctx, store) if store is not None else None
+    store, view = security.keystore(), security.allow_view()
+    return ZapResponder(ctx, store, view) if store is not None and view is not None else None

@@ -49,12 +49,15 @@ def read_config(config: str) -> MeshConfig:
         raise fail(f"cannot read {config}: {exc.strerror}", 2) from None
 
 
-def use_security(cfg: MeshConfig, identity: str) -> None:
-    """``security: curve``: speak CURVE as identity, its key files checked now."""
+def use_security(cfg: MeshConfig, identity: str, host: str | None = None,
+                 addresses: dict[str, str] | None = None) -> None:
+    """``security: curve``: speak CURVE as identity (serving as host, if given), expecting
+    each host's own server key at its address; the key files are checked now."""
     if cfg.global_.security != "curve":
         return
+    addresses = addresses or {name: h.address for name, h in cfg.hosts.items()}
     try:
-        security.configure(cfg.global_.keys_dir, identity)
+        security.configure(cfg.global_.keys_dir, identity, host, addresses)
     except KeyStoreError as exc:
         raise fail(f"{exc} (global.keys_dir is {cfg.global_.keys_dir!r})", 2) from None
 

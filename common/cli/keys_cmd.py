@@ -1,15 +1,19 @@
 """``mesh keys``: the CURVE keys of the mesh (``global.security: curve``).
 
     mesh keys init [DIR] [--config PATH] [--identity NAME]... [--json]
-        a server key pair, a key pair per identity (every agent of the config, a launcher per
-        host, ``operator`` for the CLI, and any --identity) and the allow-list; keeps what
-        exists, so running it again after adding agents only adds their keys.
+        a server key pair per host, a key pair per identity (every agent of the config, a
+        launcher per host, ``operator`` for the CLI, and any --identity), the operator's
+        signing pair and the signed allow-list; keeps what exists, so running it again after
+        adding agents or hosts only adds their keys.
+    mesh keys bundle --host HOST --to DIR   what HOST needs, and nothing of another host's secrets
     mesh keys list [DIR] [--json]      identities, allowed or revoked, secret file modes
-    mesh keys revoke NAME [--dir DIR]  take NAME off the allow-list: refused at its next handshake
+    mesh keys revoke NAME [--dir DIR]  sign a list without NAME: refused everywhere in seconds
     mesh keys allow NAME [--dir DIR]   put a revoked NAME back
+    mesh keys rotate --identity NAME [--finish]   a new key pair for NAME, old and new allowed
+                                       until --finish
 
-DIR defaults to the config's ``global.keys_dir`` (``keys``).  Copy the directory to each host;
-secret files are written with mode 0600 and refused at start with any other mode.
+DIR defaults to the config's ``global.keys_dir`` (``keys``).  Changes of the list are signed
+with the operator's key and carried to every host by the launchers (see docs/SECURITY.md).
 """
 
 from __future__ import annotations
@@ -17,19 +21,22 @@ from __future__ import annotations
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
+from common.base_agent.allowlist import AllowList
 from common.base_agent.keystore import KeyStore, KeyStoreError
 from common.base_agent.security import OPERATOR
 from common.cli.hosts import CONFIG_OPTION
 from common.cli.output import fail, print_json, print_table
-from common.config import ConfigError, load_config
+from common.config import ConfigError, MeshConfig, load_config
 
 __all__ = ["keys_app"]
 
-keys_app = typer.Typer(help="Create, list and revoke the mesh's CURVE keys.",
+T = TypeVar("T")
+
+keys_app = typer.Typer(help="Create, bundle, list, revoke and rotate the mesh's CURVE keys.",
                        no_args_is_help=True)
 
 Dir = Annotated[Path | None, typer.Argument(
@@ -39,16 +46,19 @@ DirOption = Annotated[Path | None, typer.Option(
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _config_identities(config: str) -> tuple[str, list[str]]:
+def _config(config: str) -> MeshConfig:
     try:
-        cfg = load_config(config)
+        return load_config(config)
     except ConfigError as exc:
         raise fail(f"{config} has {len(exc.errors)} error(s); see `mesh config check`", 2) \
             from None
     except OSError as exc:
         raise fail(f"cannot read {config}: {exc.strerror}", 2) from None
-    names = [*(a.name for a in cfg.agents), *(f"launcher-{host}" for host in cfg.hosts), OPERATOR]
-    return cfg.global_.keys_dir, names
+
+
+def _host_identities(cfg: MeshConfig, host: str) -> list[str]:
+    """The client identities that run on host: its agents, its launcher, the CLI."""
+    return [*(a.name for a in cfg.agents if a.host == host), f"launcher-{host}", OPERATOR]
 
 
 def _store(directory: Path | None, config: str) -> KeyStore:
@@ -60,33 +70,66 @@ def _store(directory: Path | None, config: str) -> KeyStore:
         return KeyStore("keys")
 
 
+def _run(action: Callable[[], T]) -> T:
+    """Run a key store action; a KeyStoreError or OSError exits 2 naming what is wrong."""
+    try:
+        return action()
+    except (KeyStoreError, OSError) as exc:
+        raise fail(str(exc), 2) from None
+
+
 @keys_app.command("init")
 def init(directory: Dir = None, config: str = CONFIG_OPTION,
          identity: Annotated[list[str] | None, typer.Option(
              "--identity", help="Another client identity (repeatable).")] = None,
          as_json: AsJson = False) -> None:
-    """Generate the server key pair, one key pair per identity, and the allow-list."""
-    keys_dir, names = _config_identities(config)
-    store = KeyStore(directory or keys_dir)
-    try:
-        made = store.init([*names, *(identity or [])])
-    except (KeyStoreError, OSError) as exc:
-        raise fail(str(exc), 2) from None
+    """Generate a server key pair per host, one key pair per identity, the operator's signing
+    key and the signed allow-list (existing keys are kept)."""
+    cfg = _config(config)
+    names = [*(a.name for a in cfg.agents), *(f"launcher-{h}" for h in cfg.hosts), OPERATOR]
+    store = KeyStore(directory or cfg.global_.keys_dir)
+    made = _run(lambda: store.init(list(cfg.hosts), [*names, *(identity or [])]))
+    version = store.allow_list().version
     if as_json:
-        print_json({"dir": str(store.dir), "created": made, "identities": store.identities()})
+        print_json({"dir": str(store.dir), "created": made, "identities": store.identities(),
+                    "hosts": list(cfg.hosts), "list_version": version})
         return
-    typer.echo(f"{store.dir}: {len(made)} new key pair(s), {len(store.identities())} "
-               f"identities; secret files are mode 0600. Set `security: curve` and "
-               f"`keys_dir: {store.dir}` under global: to use them.")
+    typer.echo(f"{store.dir}: {len(made)} new key pair(s) ({len(cfg.hosts)} hosts, "
+               f"{len(store.identities())} identities), allow-list version {version}; secret "
+               f"files are mode 0600. Give each host its `mesh keys bundle --host HOST`, and "
+               f"set `security: curve` and `keys_dir:` under global:.")
 
 
-def _rows(store: KeyStore) -> list[dict[str, object]]:
-    allowed = {path.stem for path in store.allowed.glob("*.key")}
+@keys_app.command("bundle")
+def bundle(host: Annotated[str, typer.Option("--host", help="The host to bundle for.")],
+           to: Annotated[Path | None, typer.Option(
+               "--to", help="A new folder to write (default: keys-HOST).")] = None,
+           directory: DirOption = None, config: str = CONFIG_OPTION,
+           as_json: AsJson = False) -> None:
+    """Write what HOST needs: its server key pair, its agents', launcher's and the CLI's key
+    pairs, every public key, the operator's verify key and the signed allow-list. No other
+    host's secret, and not the operator's signing key."""
+    cfg = _config(config)
+    if host not in cfg.hosts:
+        raise fail(f"unknown host {host!r}; {config} has: {', '.join(cfg.hosts)}", 2)
+    store = _store(directory, config)
+    dest = to or Path(f"keys-{host}")
+    files = _run(lambda: store.bundle(host, _host_identities(cfg, host), dest))
+    if as_json:
+        print_json({"host": host, "dir": str(dest), "files": files})
+        return
+    typer.echo(f"{dest}: {len(files)} files for {host} (secrets: its server key and "
+               f"{len(_host_identities(cfg, host))} identities). Copy it to {host} as its "
+               f"keys_dir, e.g. `rsync -a {dest}/ {host}:agentmesh/keys/`.")
+
+
+def _rows(store: KeyStore, current: AllowList) -> list[dict[str, object]]:
     rows = []
     for name in store.identities():
         mode = stat.S_IMODE((store.clients / f"{name}.key_secret").stat().st_mode)
-        rows.append({"identity": name, "allowed": name in allowed, "secret_mode": f"{mode:04o}",
-                     "mode_ok": not mode & 0o077})
+        rows.append({"identity": name, "allowed": bool(current.clients.get(name)),
+                     "keys": len(current.clients.get(name, [])),
+                     "secret_mode": f"{mode:04o}", "mode_ok": not mode & 0o077})
     return rows
 
 
@@ -96,36 +139,60 @@ def list_keys(directory: Dir = None, config: str = CONFIG_OPTION, as_json: AsJso
     store = _store(directory, config)
     if not store.exists():
         raise fail(f"{store.dir}: no keys (run `mesh keys init`)", 2)
-    rows = _rows(store)
+    current = _run(store.allow_list)
+    rows = _rows(store, current)
     if as_json:
-        print_json({"dir": str(store.dir), "identities": rows})
+        print_json({"dir": str(store.dir), "list_version": current.version,
+                    "hosts": sorted(current.hosts), "identities": rows})
         return
-    print_table(f"keys in {store.dir}", ["identity", "allowed", "secret mode"],
-                [[r["identity"], "yes" if r["allowed"] else "REVOKED",
+    print_table(f"keys in {store.dir} (allow-list version {current.version})",
+                ["identity", "allowed", "secret mode"],
+                [[r["identity"], ("yes" if r["keys"] == 1 else "yes (rotating: old and new)")
+                  if r["allowed"] else "REVOKED",
                   r["secret_mode"] if r["mode_ok"] else f"{r['secret_mode']} (too open)"]
                  for r in rows])
 
 
 @keys_app.command("revoke")
 def revoke(name: str, directory: DirOption = None, config: str = CONFIG_OPTION) -> None:
-    """Take NAME off the allow-list; every agent refuses it from its next handshake on."""
+    """Take NAME off the allow-list: every agent of every host refuses it within seconds,
+    on connections it already holds too."""
     store = _store(directory, config)
-    _edit(store.revoke, name)
-    typer.echo(f"{name}: revoked in {store.dir} (connections it holds now end when they "
-               f"reconnect; stop the process to end them at once)")
+    signed = _edit(store.revoke, name)
+    typer.echo(f"{name}: revoked (allow-list version {signed.version} in {store.dir}; the "
+               f"launchers carry it to every host, and agents drop its messages at once)")
 
 
 @keys_app.command("allow")
 def allow(name: str, directory: DirOption = None, config: str = CONFIG_OPTION) -> None:
     """Put a revoked NAME back on the allow-list."""
     store = _store(directory, config)
-    _edit(store.allow, name)
-    typer.echo(f"{name}: allowed in {store.dir}")
+    signed = _edit(store.allow, name)
+    typer.echo(f"{name}: allowed (allow-list version {signed.version} in {store.dir})")
 
 
-def _edit(change: Callable[[str], None], name: str) -> None:
+@keys_app.command("rotate")
+def rotate(identity: Annotated[str, typer.Option("--identity", help="The identity whose key "
+                                                 "pair to replace.")],
+           finish: Annotated[bool, typer.Option(
+               "--finish", help="Drop the old key: once the identity runs with the new one "
+                                "(restart it).")] = False,
+           directory: DirOption = None, config: str = CONFIG_OPTION) -> None:
+    """A new key pair for IDENTITY; the list allows old and new, so nothing it holds breaks.
+    Restart the identity's process (it then uses the new key), then run with --finish."""
+    store = _store(directory, config)
+    signed = _edit(store.finish_rotation if finish else store.rotate, identity)
+    if finish:
+        typer.echo(f"{identity}: only the new key allowed (allow-list version {signed.version})")
+    else:
+        typer.echo(f"{identity}: new key pair; old and new allowed (allow-list version "
+                   f"{signed.version}). Restart it (`mesh restart {identity}`, or its bundle "
+                   f"to its host first), then `mesh keys rotate --identity {identity} --finish`.")
+
+
+def _edit(change: Callable[[str], AllowList], name: str) -> AllowList:
     """Apply a change of the allow-list to name; a KeyStoreError exits 2 naming it."""
     try:
-        change(name)
+        return change(name)
     except KeyStoreError as exc:
         raise fail(str(exc), 2) from None

@@ -122,21 +122,21 @@ def _check_keys(plans: list[HostPlan]) -> None:
     if store is None:
         typer.echo(security.PLAIN_WARNING, err=True)
         return
-    names = [f"launcher-{plan.host}" for plan in plans]
-    names += [name for plan in plans for name in plan.agents]
     problems = []
-    for name in names:
-        try:
-            store.keyring(name)
-        except KeyStoreError as exc:
-            problems.append(str(exc))
+    for plan in plans:  # each host's own server key, its launcher's and agents' pairs
+        for name in [f"launcher-{plan.host}", *plan.agents]:
+            try:
+                store.keyring(name, plan.host)
+            except KeyStoreError as exc:
+                problems.append(str(exc))
+    problems = list(dict.fromkeys(problems))  # a host's server key: named once
     if problems:
         typer.echo("\n".join(problems), err=True)
         raise fail(f"{len(problems)} key problem(s) in {store.dir}; nothing was started", 2)
 
 
 def _run_launcher(plan: HostPlan, run_dir: str, config: str) -> int:
-    use_security(plan.config, f"launcher-{plan.host}")
+    use_security(plan.config, f"launcher-{plan.host}", plan.host, plan.addresses)
     launcher = Launcher(plan, run_dir, config_path=str(Path(config).resolve()))
     try:
         launcher.setup()

@@ -28,6 +28,7 @@ from common.base_agent.errors import MeshError
 from common.base_agent.handlers import handler, require
 from common.base_agent.protocol import ErrorCode
 from common.config import AgentConfig
+from common.launcher.allowlist_sync import AllowListControl, AllowListSync
 from common.launcher.control import LogControl, pid_space
 from common.launcher.events import EventSink
 from common.launcher.external import ServiceWatch
@@ -53,7 +54,7 @@ DEFAULT_PRELOAD = ("zmq", "msgpack", "prometheus_client", "common.base_agent",
 REMOTE = "remote:"
 
 
-class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
+class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, BaseAgent):
     def __init__(self, plan: HostPlan, run_dir: str = "run",
                  preload: tuple[str, ...] = DEFAULT_PRELOAD,
                  config_path: str | None = None) -> None:
@@ -75,6 +76,10 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
                                    {d for a in plan.agents.values()
                                     for d in plan.remote_dependencies(a)}
                                    - {s.name for s in plan.config.services})
+        store = security.keystore()  # curve: the signed allow-list, to and from each peer
+        if store is not None:
+            self.allowlist_sync = AllowListSync(store, {
+                h: plan.launcher_endpoint(h) for h in plan.config.hosts if h != plan.host})
 
     def setup(self) -> None:
         self.forks.start()  # before any zmq context or thread exists in this process
@@ -87,8 +92,11 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
             raise
 
     def on_setup(self) -> None:
-        if self.zap is not None:  # curve: control requests from the operator's tools only
-            self.zap.restrict({security.OPERATOR})
+        if self.zap is not None:  # curve: the operator's tools, and peer launchers (the list)
+            self.zap.restrict({security.OPERATOR,
+                               *(f"launcher-{h}" for h in self.plan.config.hosts)})
+        if self.allowlist_sync is not None:
+            self.allowlist_sync.start()
         self.prober = Prober(self.ctx, self.watch_socket, self.unwatch_socket, self._on_health)
         self.presence = LegacyPresence(
             self.ctx, self.plan.registry_endpoint, self.plan.hub_endpoints,
@@ -125,6 +133,8 @@ class Launcher(LogControl, InstanceControl, ReloadControl, BaseAgent):
             self.prober.close()
             self.presence.close()
         self.remote.stop()
+        if self.allowlist_sync is not None:
+            self.allowlist_sync.stop()
         self.external.stop(self.plan.config.global_.stop_timeout_s)
         self.sink.stop()
         self.forks.close()

@@ -54,11 +54,13 @@ def test_under_curve_only_the_operator_may_use_a_launcher(mesh, ports, tmp_path)
         as_a = subprocess.run([sys.executable, "-c", AS_IDENTITY, run.launcher_endpoint("pc2"),
                                agent_a], capture_output=True, text=True, timeout=30,
                               env={**env, "MESH_KEYS_DIR": str(tmp_path / "keys"),
-                                   "MESH_KEY_NAME": "A"})
+                                   "MESH_KEY_NAME": "A",
+                                   "MESH_HOST_ADDRESSES": "main_pc=127.0.0.1,pc2=127.0.0.2"})
         # identity A is on the allow-list: agents answer it, the launcher does not
         assert as_a.stdout.split() == ["silent", "answered"], as_a.stderr
         log = Path(run.run_dir, "launcher-pc2.log").read_text()
-        assert "identity A may not use this socket (only operator)" in log
+        assert "identity A may not use this socket (only launcher-main_pc, launcher-pc2, " \
+        "operator)" in log
     finally:
         assert _mesh(run, "down", env=env).returncode == 0
 

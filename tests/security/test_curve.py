@@ -48,7 +48,8 @@ def curve_mesh(tmp_path_factory):
     procs = ProcessTracker(str(tmp))
     run = MeshRun(procs, tmp, config)
     try:
-        security.configure(tmp / "keys", "operator")  # the launchers take the operator only
+        security.configure(tmp / "keys", "operator",  # the launchers take the operator only
+                           addresses={h: c["address"] for h, c in config["hosts"].items()})
         run.up()
         agents = run.wait(("main_pc", "pc2"), lambda a: len(a) == 78 and all(
             x["ready"] for x in a.values()), timeout_s=120, what="all 78 agents ready")
@@ -72,17 +73,25 @@ def endpoints(run: MeshRun) -> list[tuple[str, int]]:
 
 
 def keys_of(store: KeyStore, identity: str | None) -> Keys:
-    server = store.keyring("operator").server_public
+    """identity's client pair (a made-up one for None); the server key is each target's
+    host's (probe_all fills it in)."""
     if identity is None:
         public, secret = zmq.curve_keypair()
-        return Keys(server, public, secret)
+        return Keys(b"", public, secret)
     ring = store.keyring(identity)
-    return Keys(server, ring.public, ring.secret)
+    return Keys(b"", ring.public, ring.secret)
+
+
+def for_endpoint(keys: Keys | None, endpoint: str) -> Keys | None:
+    """keys, expecting the server key of the host at endpoint's address."""
+    if keys is None:
+        return None
+    return Keys(security.server_key_for(endpoint).encode(), keys.public, keys.secret)
 
 
 def probe_all(targets, keys: Keys | None, until_s: float, expect_success: bool):
     ctx = zmq.Context()
-    probes = [open_probe(ctx, ep, kind, keys) for ep, kind in targets]
+    probes = [open_probe(ctx, ep, kind, for_endpoint(keys, ep)) for ep, kind in targets]
     try:
         run_probes(probes, until_s, stop_when_all_succeeded=expect_success)
         return [(p.endpoint, p.succeeded, p.failures, p.messages) for p in probes]
