@@ -45,7 +45,7 @@ class ElectedCentral:
             return
         log.warning("hub %s: %s -> %s by election", self.failover.hub_name,
                     self.failover.state.value, want.value)
-        if want is HubState.ACTIVE:
+        if want is HubState.ACTIVE and self.election.took_over_from:  # not the first leader
             self.failover.failovers_total += 1
             self.failover.failover_times.append(time.monotonic())
         self.failover.state = want

@@ -26,6 +26,7 @@ from common.base_agent.sockets import bind, new_socket
 from common.etcd import EtcdClient, EtcdUnavailable, Watcher
 from service_registry.agent import EVENTS_HWM, REGISTRY_NAME, ServiceRegistry
 from service_registry.etcd_cache import RegistryCache
+from service_registry.etcd_keeper import LeaseKeeper
 from service_registry.etcd_state import EtcdState
 from service_registry.state import Change
 
@@ -65,7 +66,10 @@ class EtcdRegistry(ServiceRegistry):
         self.watcher = Watcher(EtcdClient(self.settings.etcd_endpoints,
                                           self.settings.etcd_timeout_s),
                                self.settings.etcd_prefix, self.cache.reset, self.cache.apply)
-        self.state = EtcdState(client, self.cache, lambda: self.watcher.available)  # type: ignore[assignment]
+        self.keeper = LeaseKeeper(EtcdClient(self.settings.etcd_endpoints,
+                                             self.settings.etcd_timeout_s))
+        state = EtcdState(client, self.cache, lambda: self.watcher.available, self.keeper)
+        self.state = state  # type: ignore[assignment]
         self._own_registered = False
 
     def on_setup(self) -> None:
@@ -75,6 +79,7 @@ class EtcdRegistry(ServiceRegistry):
         self.events_endpoint = bind(self._pub, self.events_endpoint or f"{host}:{port}")
         self.add_check(self)
         self.watcher.start()
+        self.keeper.start()
         if not self.watcher.wait_available(2 * self.settings.etcd_timeout_s):
             log.error("registry unavailable: no etcd member of %s answers; serving nothing "
                       "until one does", self.settings.etcd_endpoints)
@@ -122,6 +127,7 @@ class EtcdRegistry(ServiceRegistry):
             except EtcdUnavailable as exc:
                 log.warning("registry: deregistering itself: %s", exc)
         self.watcher.stop()
+        self.keeper.stop()
         super().on_stop()
 
     def _publish(self, changes: list[Change]) -> None:

@@ -22,6 +22,7 @@ from common.base_agent.protocol import ErrorCode
 from common.etcd import EtcdClient, EtcdUnavailable
 from common.etcd.client import compare, delete_op, put_op
 from service_registry.etcd_cache import RegistryCache, admit_key, instance_key, name_prefix
+from service_registry.etcd_keeper import LeaseKeeper
 from service_registry.state import MAX_ADMITTED, Change, RegistryState, validate_record
 
 __all__ = ["EtcdState"]
@@ -32,8 +33,9 @@ CATCH_UP_S = 0.5  # at most this long for our own write to come back through the
 
 class EtcdState:
     def __init__(self, client: EtcdClient, cache: RegistryCache,
-                 available: Callable[[], bool]) -> None:
+                 available: Callable[[], bool], keeper: LeaseKeeper) -> None:
         self.client = client
+        self.keeper = keeper
         self.cache = cache
         self.prefix = cache.prefix
         self._available = available
@@ -154,16 +156,15 @@ class EtcdState:
 
     # -- liveness ------------------------------------------------------------------------------
     def heartbeat(self, instance_id: str) -> None:
-        """Keep the instance's lease alive; NotFoundError when it is gone (register again)."""
+        """Answered from what this agent knows; the keeper sends the keep-alive to etcd.
+        NotFoundError when the instance is gone (its lease expired): register again."""
         lease = self.cache.leases.get(instance_id) or self._granted.get(instance_id)
-        if not lease:
+        if not lease or lease in self.keeper.expired:
+            self._granted.pop(instance_id, None)
             raise NotFoundError("registry", "heartbeat", ErrorCode.NOT_FOUND,
                                 f"instance {instance_id!r} is not registered")
         self._check_up()
-        if self.client.keepalive(lease) <= 0:
-            self._granted.pop(instance_id, None)
-            raise NotFoundError("registry", "heartbeat", ErrorCode.NOT_FOUND,
-                                f"instance {instance_id!r} expired")
+        self.keeper.beat(lease)
 
     def expire(self) -> list[Change]:
         """etcd expires leases itself; what it deleted arrives through the watch."""

@@ -36,12 +36,12 @@ EtcdEndpoint = Annotated[str, AfterValidator(_etcd_url)]
 class RegistryConfig(ConfigModel):
     """``registry: {backend, endpoints, leader_ttl_s, timeout_s}``.  With etcd, ``endpoints``
     lists the cluster's client URLs (each host's registry agent fails over along them);
-    ``leader_ttl_s`` is the lease of an elected leader (the central hub, the model manager):
-    a dead leader is replaced within about that long; ``timeout_s`` bounds each etcd call."""
+    ``leader_ttl_s``: an elected leader (the central hub, the model manager) silent this long
+    is replaced (plus etcd's own recovery when the dead host held etcd's raft leader); ``timeout_s`` bounds each etcd call."""
 
     backend: Literal["sqlite", "etcd"] = "sqlite"
     endpoints: list[EtcdEndpoint] = Field(default_factory=list, validate_default=True)
-    leader_ttl_s: int = Field(default=2, ge=1, le=60)
+    leader_ttl_s: float = Field(default=1.0, ge=0.5, le=60)
     timeout_s: float = Field(default=1.0, gt=0, le=30)
 
     @field_validator("endpoints")

@@ -13,5 +13,5 @@ class ElectionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     endpoints: list[str] = Field(min_length=1)
-    ttl_s: int = Field(default=2, ge=1)
+    ttl_s: float = Field(default=1.0, gt=0)
     timeout_s: float = Field(default=1.0, gt=0)

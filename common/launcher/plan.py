@@ -66,8 +66,11 @@ class HostPlan:
 
     @property
     def registry_endpoint(self) -> str | None:
-        """The ``service: registry`` agent's endpoint (on the host with the registry role)."""
+        """The ``service: registry`` agent's endpoint (on the host with the registry role);
+        with ``registry.backend: etcd``, this host's own registry agent where it has one."""
         providers = self.config.providers("registry")
+        if self.config.registry.backend == "etcd":
+            providers.sort(key=lambda a: a.host != self.host)
         return self.endpoint(providers[0]) if providers else None
 
     @property

@@ -3,8 +3,10 @@
 The agent marked ``service: hub`` learns its role (central or edge, from its host's roles),
 its peer hub's endpoint, the agent→host map and the dependency graph; ``service:
 model_manager`` learns every host's GPUs (``hosts.*.gpu``) and which host is its own;
-``service: registry`` its database path.  These are handed over as settings, after the
-agent's own tunables (the loader refuses a config that writes one of them by hand).
+``service: registry`` its database path, or with ``registry.backend: etcd`` the etcd endpoints
+(and the hubs and the model manager their election instead of a Binary-Star peer).  These are
+handed over as settings, after the agent's own tunables (the loader refuses a config that
+writes one of them by hand).
 """
 
 from __future__ import annotations
@@ -28,12 +30,25 @@ def derived_settings(config: MeshConfig, agent: AgentConfig, endpoint: Endpoint,
     launchers: each host's launcher control endpoint (the hubs re-learn from them)."""
     if agent.service == "hub":
         return {**_hub(config, agent, endpoint), "slos": _slos(config, agent, state_dir),
-                **_history(config, agent, state_dir, launchers or {})}
+                **_history(config, agent, state_dir, launchers or {}), **_election(config)}
     if agent.service == "model_manager":
-        return _model_manager(config, agent)
+        return {**_model_manager(config, agent), **_election(config)}
+    if agent.service == "registry" and config.registry.backend == "etcd":
+        return {"etcd_endpoints": list(config.registry.endpoints),
+                "etcd_timeout_s": config.registry.timeout_s}
     if agent.service == "registry":
         return {"db_path": str(state_dir / "registry.db")}
     return {}
+
+
+def _election(config: MeshConfig) -> dict[str, Any]:
+    """With registry backend etcd, the hub's central role and the model manager are elected
+    (common.election) on the registry's etcd; nothing otherwise."""
+    if config.registry.backend != "etcd":
+        return {}
+    registry = config.registry
+    return {"election": {"endpoints": list(registry.endpoints), "ttl_s": registry.leader_ttl_s,
+                         "timeout_s": registry.timeout_s}}
 
 
 def peer_hub(config: MeshConfig, agent: AgentConfig) -> AgentConfig | None:
@@ -46,7 +61,7 @@ def peer_hub(config: MeshConfig, agent: AgentConfig) -> AgentConfig | None:
 
 
 def _hub(config: MeshConfig, agent: AgentConfig, endpoint: Endpoint) -> dict[str, Any]:
-    peer = peer_hub(config, agent)
+    peer = None if config.registry.backend == "etcd" else peer_hub(config, agent)
     settings: dict[str, Any] = {
         "role": "central" if config.has_role(agent.host, "hub_central") else "edge",
         "host_name": agent.host,
