@@ -25,6 +25,7 @@ from common.config.anomaly import AnomalyConfig
 from common.config.base import ConfigModel as _Model
 from common.config.expressions import PORT_MAX
 from common.config.external import ExternalService
+from common.config.failover import AgentFailover, FailoverTimings
 from common.config.fields import (
     AgentName,
     EnvName,
@@ -73,7 +74,7 @@ Service = Literal["registry", "hub", "model_manager"]
 # Which host roles let an agent provide a service: the role of its host decides, e.g., whether
 # a hub is the central or the edge one.
 SERVICE_ROLES: dict[str, tuple[str, ...]] = {
-    "registry": ("registry",),
+    "registry": ("registry", "registry_replica"),  # the replica: service_registry.replica
     "hub": ("hub_central", "hub_edge"),
     "model_manager": ("model_manager",),
 }
@@ -266,6 +267,7 @@ class AgentConfig(_Model):
     settings: dict[str, Any] = Field(default_factory=dict)
     group: str | None = None
     health: AgentHealth | None = None
+    failover: AgentFailover | None = None  # run on another host when its own is gone
 
     @model_validator(mode="after")
     def _one_entry_point(self) -> AgentConfig:
@@ -334,6 +336,7 @@ class MeshConfig(_Model):
     alertmanager: AlertmanagerConfig | None = None  # where the hubs send alerts; None: nowhere
     anomaly: AnomalyConfig = AnomalyConfig()  # the hubs' series and anomaly detector
     registry: RegistryConfig = RegistryConfig()  # sqlite (embedded) or etcd: common.config.registry
+    failover: FailoverTimings = FailoverTimings()  # host loss, fencing, shipping: .failover
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> MeshConfig:  # type: ignore[override]

@@ -17,6 +17,7 @@ from common.base_agent.services import service_variable
 from common.config import AgentConfig, MeshConfig, SecretRef, dependency_waves
 from common.config.legacy_env import expand, expansion_values
 from common.launcher.legacy import missing_paths, script_fields
+from common.launcher.registry_pair import registry_string
 from common.launcher.services import derived_settings
 from common.spawn.spec import AgentSpec
 
@@ -66,11 +67,14 @@ class HostPlan:
 
     @property
     def registry_endpoint(self) -> str | None:
-        """The ``service: registry`` agent's endpoint (on the host with the registry role);
-        with ``registry.backend: etcd``, this host's own registry agent where it has one."""
+        """The ``service: registry`` agent's endpoint (on the host with the registry role),
+        then the replica's where a host holds ``registry_replica`` (one string, common.
+        launcher.registry_pair); with ``registry.backend: etcd``, this host's own registry
+        agent where it has one."""
+        if self.config.registry.backend != "etcd":
+            return registry_string(self.config, self.endpoint)
         providers = self.config.providers("registry")
-        if self.config.registry.backend == "etcd":
-            providers.sort(key=lambda a: a.host != self.host)
+        providers.sort(key=lambda a: a.host != self.host)
         return self.endpoint(providers[0]) if providers else None
 
     @property

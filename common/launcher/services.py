@@ -17,6 +17,7 @@ from typing import Any
 
 from common.config import AgentConfig, MeshConfig
 from common.config.slo_targets import covered_agents
+from common.launcher.registry_pair import pair_settings
 
 __all__ = ["derived_settings", "peer_hub", "slo_objectives"]
 
@@ -36,8 +37,9 @@ def derived_settings(config: MeshConfig, agent: AgentConfig, endpoint: Endpoint,
     if agent.service == "registry" and config.registry.backend == "etcd":
         return {"etcd_endpoints": list(config.registry.endpoints),
                 "etcd_timeout_s": config.registry.timeout_s}
-    if agent.service == "registry":
-        return {"db_path": str(state_dir / "registry.db")}
+    if agent.service == "registry":  # the replica's file apart: tests share a state folder
+        db = "registry.db" if config.has_role(agent.host, "registry") else "registry-replica.db"
+        return {"db_path": str(state_dir / db), **pair_settings(config, agent, endpoint)}
     return {}
 
 
