@@ -118,6 +118,9 @@ class BaseAgent:
                 self.watch_socket(self.zap.socket, self.zap.on_readable)
                 self._backlog.recv = self.zap.recv  # every request checked against the list
             self.endpoint = bind(self._router, self.endpoint)
+            if self.zap is not None:  # peers failing the handshake, with their addresses
+                watch = self.zap.watch(self._router, self.name)
+                self.watch_socket(watch.monitor, watch.on_readable)
             self.host = self.host or endpoint_host(self.endpoint)
             self.on_setup()
         except BaseException:

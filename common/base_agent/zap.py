@@ -23,6 +23,7 @@ from zmq.utils import z85
 
 from common.base_agent import security
 from common.base_agent.allowlist import AllowListView
+from common.base_agent.handshakes import HandshakeWatch
 from common.base_agent.keystore import KeyStore, KeyStoreError
 from common.base_agent.sockets import NOBLOCK, new_socket, readable, recv_frames, send_frames
 
@@ -44,6 +45,7 @@ class ZapResponder:
         self.cut = 0  # messages dropped because their connection's key was revoked since
         self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT)
         self._clients: dict[str, str] | None = None
+        self.watches: list[HandshakeWatch] = []  # failed handshakes of the watched sockets
         self.only: frozenset[str] | None = None  # see restrict()
         self.socket = new_socket(ctx, zmq.REP, hwm=100)
         try:
@@ -116,11 +118,22 @@ class ZapResponder:
             self._clients = self.store.known_keys()
         return self._clients.get(public, "") if public else ""
 
+    def watch(self, sock: zmq.Socket, owner: str) -> HandshakeWatch:
+        """Count the failed handshakes of sock, with their addresses (poll .monitor)."""
+        made = HandshakeWatch(sock, owner)
+        self.watches.append(made)
+        return made
+
     def summary(self) -> dict[str, Any]:
+        failed = [r for w in self.watches for r in w.recent][-RECENT:]
         return {"rejected": self.rejected, "cut": self.cut, "recent": list(self.recent),
-                "list_version": self.view.current.version if self.view.current else 0}
+                "list_version": self.view.current.version if self.view.current else 0,
+                "handshake_failed": sum(w.failed for w in self.watches),
+                "handshake_recent": failed}
 
     def close(self) -> None:
+        for watch in self.watches:
+            watch.close()
         self.socket.close(linger=0)
 
 

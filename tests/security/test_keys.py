@@ -171,3 +171,31 @@ def test_an_unsigned_forged_or_older_list_is_refused(store, tmp_path):
     store.list_path.write_bytes(v1.to_bytes())
     view.refresh(force=True)
     assert not view.allows(v1.clients["intruder"][0]) and view.current.version == v1.version + 1
+
+
+@pytest.mark.parametrize("peer", ["no CURVE", "wrong server key"])
+def test_a_peer_failing_the_handshake_is_counted_with_its_address(curve, peer):
+    store = curve
+    agent = BaseAgent("Alpha", "tcp://127.0.15.1:0")
+    agent.start()
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    if peer == "wrong server key":
+        ring = store.keyring("operator")  # on the list; but expects pc2's key at main_pc
+        sock.curve_serverkey = store.allow_list().hosts["pc2"][0].encode()
+        sock.curve_publickey, sock.curve_secretkey = ring.public, ring.secret
+    sock.connect(agent.endpoint)
+    try:
+        sock.send_multipart(protocol.encode_request(protocol.Request("health", None)))
+        assert agent.zap is not None
+        auth = wait_until(lambda: (s := agent.zap.summary())["handshake_failed"] and s, 5,
+                          what="a failed handshake counted")
+        assert auth["handshake_recent"][0]["address"] == "127.0.0.1"
+        assert "protocol" in auth["handshake_recent"][0]["reason"]
+        assert auth["rejected"] == 0  # it never got as far as the ZAP handler
+        assert not sock.poll(300)  # and got nothing
+    finally:
+        sock.close(linger=0)
+        ctx.destroy(linger=0)
+        agent.stop()

@@ -1,0 +1,90 @@
+"""Peers that fail the CURVE handshake before the ZAP handler hears of them: no CURVE at all
+(a plain ZMTP peer: mechanism mismatch at the greeting), the wrong server key (the server
+cannot open the client's HELLO), or garbage.  libzmq reports these only as socket-monitor
+events, without the peer's address; the address comes from the connection's file descriptor,
+which the ``ACCEPTED`` event carries, read at once (``getpeername`` on a duplicate).  libzmq
+sends a handshake failure and then ``DISCONNECTED`` (with the descriptor) for the same
+connection, one after the other from its I/O thread, which pairs the failure with its address.
+A connection closed before its ``ACCEPTED`` event is read has lost its address: the failure is
+still counted, with the address ``unknown``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+import zmq
+from zmq.utils.monitor import parse_monitor_message
+
+from common.base_agent.sockets import readable, recv_frames
+
+__all__ = ["HandshakeWatch"]
+
+log = logging.getLogger(__name__)
+
+RECENT = 20
+LOG_FIRST, LOG_EVERY = 10, 100
+EVENTS = (zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+          | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+REASONS = {int(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL): "protocol (no CURVE, or a wrong server key)",
+           int(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL): "no detail (closed mid-handshake)"}
+
+
+def _peer(fd: int) -> str:
+    """The peer address of a connection's descriptor, read through a duplicate."""
+    try:
+        dup = os.dup(fd)
+    except OSError:
+        return "unknown"
+    try:
+        sock = socket.socket(fileno=dup)
+    except OSError:
+        os.close(dup)
+        return "unknown"
+    with sock:
+        try:
+            return str(sock.getpeername()[0])
+        except (OSError, IndexError):
+            return "unknown"
+
+
+class HandshakeWatch:
+    def __init__(self, sock: zmq.Socket, owner: str) -> None:
+        self.owner = owner
+        self.monitor = sock.get_monitor_socket(EVENTS)
+        self.failed = 0
+        self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT)
+        self._peers: dict[int, str] = {}
+        self._pending: str | None = None
+
+    def on_readable(self) -> None:
+        while readable(self.monitor):
+            event = parse_monitor_message(recv_frames(self.monitor))
+            kind, value = int(event["event"]), int(event["value"])
+            if kind == zmq.EVENT_ACCEPTED:
+                self._peers[value] = _peer(value)
+            elif kind in REASONS:
+                self._pending = REASONS[kind]
+            elif kind == zmq.EVENT_DISCONNECTED:
+                address = self._peers.pop(value, "unknown")
+                if self._pending is not None:
+                    self._count(address, self._pending)
+                    self._pending = None
+
+    def _count(self, address: str, reason: str) -> None:
+        self.failed += 1
+        self.recent.append({"address": address, "reason": reason, "ts": round(time.time(), 3)})
+        if self.failed <= LOG_FIRST or self.failed % LOG_EVERY == 0:
+            log.warning("%s: handshake failed with a peer at %s: %s (%d failed)", self.owner,
+                        address, reason, self.failed)
+
+    def summary(self) -> dict[str, Any]:
+        return {"handshake_failed": self.failed, "handshake_recent": list(self.recent)}
+
+    def close(self) -> None:
+        self.monitor.close(linger=0)
