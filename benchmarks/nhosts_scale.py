@@ -55,7 +55,7 @@ def host_names(hosts: int) -> list[str]:
     return ["main_pc", "pc2", *[f"pc{i + 1}" for i in range(2, hosts)]]
 
 
-def config(workdir: Path, agents: int, hosts: int) -> dict[str, Any]:
+def config(workdir: Path, agents: int, hosts: int, probe_s: float = 1.0) -> dict[str, Any]:
     names = host_names(hosts)
     entries: list[dict[str, Any]] = [
         {"name": "ServiceRegistry", "host": names[0], "service": "registry",
@@ -79,7 +79,7 @@ def config(workdir: Path, agents: int, hosts: int) -> dict[str, Any]:
     return {"version": 1,
             "global": {"heartbeat_interval_s": HEARTBEAT_S, "stop_timeout_s": 5,
                        "log_dir": str(workdir / "logs"),
-                       "health": {"interval_s": 1.0, "timeout_s": 1.0, "retries": 3,
+                       "health": {"interval_s": probe_s, "timeout_s": 1.0, "retries": 3,
                                   "start_period_s": 60}},
             "hosts": host_cfg, "agents": entries}
 
@@ -172,14 +172,25 @@ def cpu_s(procs: list[psutil.Process]) -> dict[int, float]:
     return out
 
 
-def idle_cpu(root: int, hub_pids: set[int], window_s: float) -> dict[str, float]:
+def idle_cpu(root: int, pids: dict[str, int], window_s: float) -> dict[str, Any]:
+    """Cores used over window_s by the whole tree, and split: hubs, registry, echo agents, the
+    rest (launchers, fork servers, the `mesh up` process)."""
     procs = tree(root)
     before, t0 = cpu_s(procs), time.monotonic()
     time.sleep(window_s)  # the measurement window itself
     after, elapsed = cpu_s(procs), time.monotonic() - t0
     used = {pid: after[pid] - before[pid] for pid in after if pid in before}
-    return {"idle_cores": round(sum(used.values()) / elapsed, 4),
-            "hub_cores": round(sum(v for p, v in used.items() if p in hub_pids) / elapsed, 4),
+    hubs = {pids["ObservabilityHub"], pids["ObservabilityHub_pc2"]}
+    echo = {pid for name, pid in pids.items() if name.startswith("Echo")}
+
+    def cores(group: set[int]) -> float:
+        return round(sum(v for p, v in used.items() if p in group) / elapsed, 4)
+
+    total = round(sum(used.values()) / elapsed, 4)
+    split = {"hubs": cores(hubs), "registry": cores({pids["ServiceRegistry"]}),
+             "echo_agents": cores(echo)}
+    split["launchers_and_rest"] = round(total - sum(split.values()), 4)
+    return {"idle_cores": total, "hub_cores": split["hubs"], "idle_split_cores": split,
             "processes": len(used)}
 
 
@@ -228,17 +239,17 @@ def agent_pids(cfg: dict[str, Any], ctx: zmq.Context) -> dict[str, int]:
     return pids
 
 
-def run_size(agents: int, hosts: int, idle_s: float) -> dict[str, Any]:
+def run_size(agents: int, hosts: int, idle_s: float, probe_s: float = 1.0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="nhosts-", dir="/tmp/helperC"
                                      if os.path.isdir("/tmp/helperC") else None) as name:
         workdir = Path(name)
-        cfg = config(workdir, agents, hosts)
+        cfg = config(workdir, agents, hosts, probe_s)
         path = workdir / "mesh.yaml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         eps = endpoints(cfg)
         hub = eps["ObservabilityHub"]
         echo = [n for n in eps if n.startswith("Echo")]
-        result: dict[str, Any] = {"agents": agents, "hosts": hosts,
+        result: dict[str, Any] = {"agents": agents, "hosts": hosts, "probe_s": probe_s,
                                   "processes_configured": len(eps),
                                   "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
         t0 = time.monotonic()
@@ -257,8 +268,7 @@ def run_size(agents: int, hosts: int, idle_s: float) -> dict[str, Any]:
             result["tracked_of"] = len(eps)
             time.sleep(3.0)  # let start-up traffic drain before the idle window
             pids = agent_pids(cfg, ctx)
-            hubs = {pids["ObservabilityHub"], pids["ObservabilityHub_pc2"]}
-            result.update(idle_cpu(proc.pid, hubs, idle_s))
+            result.update(idle_cpu(proc.pid, pids, idle_s))
             result["mcores_per_agent"] = round(1000 * result["idle_cores"] / len(eps), 3)
             result["metrics_scrape_s"] = scrape(f"http://{ADDRESSES[0]}:{HUB_HTTP}/metrics")
             last = list(cfg["hosts"])[-1]
@@ -281,10 +291,11 @@ def run_size(agents: int, hosts: int, idle_s: float) -> dict[str, Any]:
         return result
 
 
-def run(sizes: list[int], hosts: int = 2, idle_s: float = 10.0) -> list[dict[str, Any]]:
+def run(sizes: list[int], hosts: int = 2, idle_s: float = 10.0,
+        probe_s: float = 1.0) -> list[dict[str, Any]]:
     results = []
     for size in sizes:
-        results.append(run_size(size, hosts, idle_s))
+        results.append(run_size(size, hosts, idle_s, probe_s))
         print(json.dumps(results[-1]), flush=True)
     return results
 
@@ -294,9 +305,11 @@ def main() -> None:
     parser.add_argument("--agents", type=int, nargs="+", default=[80, 300, 600, 1000])
     parser.add_argument("--hosts", type=int, default=2, choices=range(2, len(ADDRESSES) + 1))
     parser.add_argument("--idle-s", type=float, default=10.0)
+    parser.add_argument("--probe-s", type=float, default=1.0,
+                        help="global.health.interval_s (the heartbeat interval is 1 s)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/nhosts_scale.json"))
     args = parser.parse_args()
-    results = run(args.agents, args.hosts, args.idle_s)
+    results = run(args.agents, args.hosts, args.idle_s, args.probe_s)
     report = {"command": "python benchmarks/nhosts_scale.py " + " ".join(sys.argv[1:]),
               "cpus": os.cpu_count(), "heartbeat_interval_s": HEARTBEAT_S, "runs": results}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

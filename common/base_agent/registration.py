@@ -72,16 +72,15 @@ class RegistryLink:
 
     def tick(self) -> None:
         """Called by the agent loop: register, beat, or reconnect as due."""
-        if self.heartbeat.peer_lost():
+        if self.registered and time.monotonic() < self._vouched_until:
+            self.heartbeat.sent()  # our launcher's batch beats for us (and hears the registry)
+            self.heartbeat.heard()
+        elif self.heartbeat.peer_lost():
             self._reconnect()
         elif not self.registered:
             if time.monotonic() >= self._retry_at and self.heartbeat.send_due():
                 self._send(protocol.ACTION_REGISTER, self.record)
         elif self.heartbeat.send_due():
-            if time.monotonic() < self._vouched_until:  # our launcher's batch beats for us
-                self.heartbeat.sent()
-                self.heartbeat.heard()
-                return
             self._send(protocol.ACTION_HEARTBEAT, {"instance_id": self.record["instance_id"]})
 
     def vouched(self, request: dict[str, Any], health: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +106,10 @@ class RegistryLink:
         self.heartbeat.reset(delay_s=wait)
 
     def due_in_s(self) -> float:
-        retry = max(0.0, self._retry_at - time.monotonic()) if not self.registered else 0.0
+        now = time.monotonic()
+        if self.registered and now < self._vouched_until:
+            return self._vouched_until - now  # nothing to do till the vouch runs out
+        retry = max(0.0, self._retry_at - now) if not self.registered else 0.0
         return max(retry, self.heartbeat.due_in_s())
 
     def on_readable(self) -> None:

@@ -103,7 +103,7 @@ class HubLink:
     def due_in_s(self) -> float:
         if self._pending is not None:
             return max(0.0, self._pending[1] + self.ack_timeout_s - self._clock())
-        return self.heartbeat.due_in_s()
+        return max(self.heartbeat.due_in_s(), self._vouched_until - self._clock())
 
     def _send(self, body: dict[str, Any]) -> None:
         req = Request(ACTION_REPORT, body, source=self.agent.name)

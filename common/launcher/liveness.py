@@ -1,17 +1,21 @@
 """One liveness report per host: the launcher speaks for its agents to the registry and hub.
 
-The launcher probes every agent it runs; each probe of a mesh agent vouches for it
-(common.base_agent.vouch), and its reply carries the agent's instance id and next hub report.
-Once per heartbeat interval the launcher sends what the replies since its last batch brought:
-``heartbeat_batch {instance_ids}`` to the registry and ``hub_report_batch {host, reports}`` to
-its host's hub, failing over to the other hub as an agent's own HubLink does (same ack
-timeout, same return home).  Only agents that answered since the last batch are in it, so an
-agent that hangs falls silent at the registry and hub exactly as if it beat on its own, and
-an agent that dies is out of the next batch.  Ids the registry does not know come back in its
-reply; the next probe of that agent says so and the agent registers again.
+The launcher probes every agent it runs (every ``health.interval_s``); each probe of a mesh
+agent vouches for it (common.base_agent.vouch), and its reply carries the agent's instance id
+and next hub report.  Between probes, each agent's loop stamps the time into its slot of the
+launcher's stamp file (common.base_agent.stamp): no message.  Once per heartbeat interval the
+launcher sends ``heartbeat_batch {instance_ids}`` to the registry and ``hub_report_batch
+{host, reports, alive}`` to its host's hub (failing over to the other hub as an agent's own
+HubLink does: same ack timeout, same return home), with the agents whose probe answered or
+whose stamp is fresher than one interval.  An agent that hangs stops stamping and answering,
+so it drops out of the next batch and falls silent at the registry and hub as if it beat on
+its own (its stamp's age dates it at the hub); an agent that dies is out of the next batch.
+Ids the registry does not know come back in its reply; the next probe of that agent says so
+and the agent registers again.
 
-Three messages per agent per interval (probe, registry heartbeat, hub report) become one
-probe per agent plus two messages per host.
+Three messages per agent per heartbeat interval (probe, registry heartbeat, hub report)
+become one probe per agent per health interval plus two messages per host per heartbeat
+interval.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from typing import Any
 import zmq
 
 from common.base_agent import protocol
-from common.base_agent.protocol import Request
+from common.base_agent.protocol import ErrorCode, Request
+from common.base_agent.registries import registry_endpoints
 from common.base_agent.sockets import connect, replies
 from common.base_agent.vouch import VOUCH
 from common.hub.link import PEER_GONE, ack_timeout_s
@@ -92,10 +97,12 @@ class LivenessBatch:
         self.source = f"Launcher-{host}"
         self.ack_timeout_s = ack_timeout_s(interval_s)
         self.home_hold_s = max(1.0, 2 * interval_s)
-        self._registry = _Peer(ctx, [registry], watch, unwatch, self._on_registry) \
-            if registry else None
+        self._registry = _Peer(ctx, registry_endpoints(registry), watch, unwatch,
+                               self._on_registry) if registry else None
         self._hub = _Peer(ctx, list(hubs), watch, unwatch, self._on_hub) if hubs else None
         self._ids: dict[str, str] = {}  # key -> instance id, answered since the last batch
+        self._known: dict[str, tuple[str, str, bool]] = {}  # key -> (name, instance id,
+        # registered), from its latest probe reply: what a fresh stamp stands for
         self._reports: dict[str, tuple[float, dict[str, Any]]] = {}  # key -> (got at, report)
         self._owner: dict[str, str] = {}  # instance id -> key, for the registry's `unknown`
         self._unregistered: set[str] = set()  # keys to tell on their next probe
@@ -111,6 +118,10 @@ class LivenessBatch:
         """key answered a vouching probe with reply (its health report and what its links
         added)."""
         registry = reply.get("registry")
+        name, iid = reply.get("name"), reply.get("instance_id")
+        if isinstance(name, str) and isinstance(iid, str):
+            registered = isinstance(registry, dict) and registry.get("registered") is True
+            self._known[key] = (name, iid, registered)
         if isinstance(registry, dict) and isinstance(registry.get("instance_id"), str):
             self._unregistered.discard(key)
             if registry.get("registered") is True:
@@ -123,34 +134,59 @@ class LivenessBatch:
     def forget(self, key: str) -> None:
         """key's process is gone: nothing of it goes in the next batch."""
         self._ids.pop(key, None)
+        self._known.pop(key, None)
         self._reports.pop(key, None)
         self._unregistered.discard(key)
         for iid in [i for i, k in self._owner.items() if k == key]:
             del self._owner[iid]
 
-    def tick(self, now: float) -> None:
+    def due(self, now: float) -> bool:
+        """Whether tick sends the batches now."""
+        return now >= self._next_batch
+
+    def tick(self, now: float, stamped: dict[str, float] | None = None) -> None:
+        """Send the batches when due; stamped: key -> age of its stamp, for the ready agents
+        whose loops turned within the interval."""
         if self._hub is not None and self._hub.pending is not None \
                 and now - self._hub.pending[1] > self.ack_timeout_s:
             self._hub_failover()
         if now < self._next_batch:
             return
         self._next_batch = now + self.interval_s
+        alive = []
+        for key, age in (stamped or {}).items():
+            known = self._known.get(key)
+            if known is None:
+                continue
+            if known[2]:
+                self._ids.setdefault(key, known[1])
+                self._owner[known[1]] = key
+            if key not in self._reports:
+                alive.append({"agent": known[0], "instance_id": known[1],
+                              "age_s": round(age, 3)})
         if self._registry is not None and self._ids:
-            if self._registry.pending is not None:  # the last one unanswered: a fresh socket
-                self._registry.switch(0)
+            if self._registry.pending is not None:  # the last one unanswered: a fresh socket,
+                self._registry.switch(self._next_registry())  # the next of a registry pair
             self._registry.send(protocol.ACTION_HEARTBEAT_BATCH,
                                 {"instance_ids": list(self._ids.values())}, self.source)
-        if self._hub is not None and self._reports and self._hub.pending is None:
+        if self._hub is not None and (self._reports or alive) and self._hub.pending is None:
             away = self._hub.index != 0
             reports = [{**r, "failover": away, "age_s": round(now - at, 3)}
                        for at, r in self._reports.values()]
-            self._hub.send(ACTION_REPORT_BATCH, {"host": self.host, "reports": reports},
-                           self.source)
+            self._hub.send(ACTION_REPORT_BATCH, {"host": self.host, "reports": reports,
+                                                 "alive": alive}, self.source)
         self._ids.clear()
         self._reports.clear()
         self.batches_sent += 1
 
+    def _next_registry(self) -> int:
+        assert self._registry is not None
+        return (self._registry.index + 1) % len(self._registry.endpoints)
+
     def _on_registry(self, reply: protocol.Reply) -> None:
+        if reply.code == ErrorCode.PASSIVE:  # the passive one of a pair: the other is active
+            self._registry.switch(self._next_registry())  # type: ignore[union-attr]
+            return
         if not reply.ok or not isinstance(reply.result, dict):
             log.warning("registry refused a heartbeat batch: %s %s", reply.code, reply.message)
             return
@@ -173,7 +209,9 @@ class LivenessBatch:
         away = self._hub.index != 0
         self._hub.send(ACTION_REPORT_BATCH, {**payload, "reports": [
             {**r, "failover": away, "age_s": round(r["age_s"] + waited, 3)}
-            for r in payload["reports"]]}, self.source)
+            for r in payload["reports"]], "alive": [
+            {**a, "age_s": round(a["age_s"] + waited, 3)} for a in payload["alive"]]},
+            self.source)
 
     def _on_hub(self, reply: protocol.Reply) -> None:
         assert self._hub is not None

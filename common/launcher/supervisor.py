@@ -183,13 +183,17 @@ class Supervisor:
         return cfg.health.over(probe) if cfg.health else probe
 
     def probe_interval_s(self, cfg: AgentConfig) -> float:
-        """How often a ready agent is probed: its ``health.interval_s``, and for a mesh agent
-        at least every heartbeat interval, since its probes carry its liveness to the
-        registry and hub (common.launcher.liveness)."""
-        interval = self.timing(cfg).interval_s
-        if cfg.script_path:
-            return interval
-        return min(interval, self.plan.config.global_.heartbeat_interval_s)
+        """How often a ready agent is probed: its ``health.interval_s``.  Between probes its
+        liveness stamp speaks for it (common.launcher.liveness); a stale one brings the next
+        probe forward (``probe_now``)."""
+        return self.timing(cfg).interval_s
+
+    def probe_now(self, key: str, now: float) -> None:
+        """key's loop stopped stamping: probe it at the next step, not at its next interval
+        (a hang is then found by its probes' timeouts as ever)."""
+        m = self.agents.get(key)
+        if m is not None and m.state is AgentState.READY and m.next_probe_at > now:
+            m.next_probe_at = m.due_at = now
 
     def _probe(self, m: Managed, now: float) -> None:
         timing = self.timing(m.cfg)

@@ -92,6 +92,10 @@ def _run_agent(spec: AgentSpec) -> int:
     agent = cls(spec.name, spec.endpoint, registry=spec.registry, host=spec.host,
                 settings=spec.settings, heartbeat_interval_s=spec.heartbeat_interval_s,
                 ports=dict(spec.ports), links=links)
+    if spec.stamps:
+        from common.base_agent.stamp import LivenessStamp
+
+        agent.stamp = LivenessStamp(spec.stamps, spec.stamp_slot, spec.heartbeat_interval_s / 2)
     if spec.secrets:
         from common.base_agent.secret_check import SecretsCheck
 

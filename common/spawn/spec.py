@@ -36,6 +36,8 @@ class AgentSpec:
     cwd: str = ""
     hub_endpoints: tuple[str, ...] = ()  # heartbeats go there: own host's hub first
     secrets: Mapping[str, bool] = field(default_factory=dict)  # name -> optional (no values)
+    stamps: str = ""  # the launcher's liveness stamp file and this agent's slot in it
+    stamp_slot: int = -1  # (common.base_agent.stamp); "" / -1: none
 
     def to_wire(self) -> dict[str, Any]:
         """Plain data for the socketpair (JSON)."""

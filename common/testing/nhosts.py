@@ -45,9 +45,10 @@ def echo_agents(count: int, hosts: list[str], address: str) -> list[dict[str, An
 
 
 def n_host_config(workdir: Path | str, hosts: int, agents: int, *, prefix: str,
-                  interval_s: float = 0.5) -> dict[str, Any]:
+                  interval_s: float = 0.5, probe_s: float | None = None) -> dict[str, Any]:
     """A config of hosts hosts at prefix.1 .. prefix.N with the mesh services and agents echo
-    agents; heartbeats and probes every interval_s."""
+    agents; heartbeats every interval_s, health probes every probe_s (interval_s if None),
+    each probe's timeout interval_s."""
     names = host_names(hosts)
     launchers = free_ports(hosts, f"{prefix}.1")
     host_cfg: dict[str, Any] = {
@@ -59,7 +60,8 @@ def n_host_config(workdir: Path | str, hosts: int, agents: int, *, prefix: str,
     return {"version": 1,
             "global": {"heartbeat_interval_s": interval_s, "stop_timeout_s": 3,
                        "log_dir": str(Path(workdir) / "logs"),
-                       "health": {"interval_s": interval_s, "timeout_s": interval_s,
+                       "health": {"interval_s": probe_s or interval_s,
+                                  "timeout_s": interval_s,
                                   "retries": 3, "start_period_s": 20}},
             "hosts": host_cfg,
             "agents": [*mesh_services(names, f"{prefix}.1"),

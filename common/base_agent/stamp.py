@@ -1,0 +1,41 @@
+"""Liveness stamps: an agent's loop writes the time into a slot of a file its launcher reads.
+
+A launcher gives each agent it starts one 8-byte slot of a small memory-mapped file (on
+/dev/shm where there is one).  The agent's loop writes ``time.monotonic()`` there on every turn,
+and turns at least every ``every_s`` (half a heartbeat interval), so a fresh stamp means the
+loop runs: no message, no wake-up of anyone else.  The launcher reads every slot once per
+heartbeat interval (common.launcher.stamps) and puts the agents with fresh stamps in its
+batched liveness report; an agent whose loop hangs stops stamping, drops out of the batches
+and is probed at once.  CLOCK_MONOTONIC is one clock for every process of a machine.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import time
+
+__all__ = ["SLOT", "LivenessStamp"]
+
+SLOT = struct.Struct("d")  # one double per agent: its loop's last turn, monotonic seconds
+
+
+class LivenessStamp:
+    def __init__(self, path: str, slot: int, every_s: float) -> None:
+        self.every_s = every_s
+        self._offset = slot * SLOT.size
+        fd = os.open(path, os.O_RDWR)
+        try:
+            self._map = mmap.mmap(fd, 0)
+        finally:
+            os.close(fd)
+        if not 0 <= self._offset <= len(self._map) - SLOT.size:
+            self._map.close()
+            raise ValueError(f"liveness slot {slot} is outside {path}")
+
+    def beat(self) -> None:
+        SLOT.pack_into(self._map, self._offset, time.monotonic())
+
+    def close(self) -> None:
+        self._map.close()

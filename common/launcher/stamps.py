@@ -1,0 +1,57 @@
+"""The launcher's side of liveness stamps (common.base_agent.stamp): one slot per agent key.
+
+``assign(key)`` gives key a slot (the same one across its restarts) and clears it; ``age_s``
+reads how long ago the agent's loop last turned (infinity before its first turn).  The file
+lives on /dev/shm when the machine has it (memory only), else in the run folder, and is removed
+when the launcher stops.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from pathlib import Path
+
+from common.base_agent.stamp import SLOT
+
+__all__ = ["MAX_SLOTS", "StampBoard"]
+
+MAX_SLOTS = 16_384  # agents and instances one launcher stamps (128 KiB)
+SHM = Path("/dev/shm")
+
+
+class StampBoard:
+    def __init__(self, run_dir: str, host: str) -> None:
+        folder = SHM if SHM.is_dir() and os.access(SHM, os.W_OK) else Path(run_dir)
+        self.path = str(folder / f"agentmesh-{host}-{os.getpid()}.stamps")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.ftruncate(fd, MAX_SLOTS * SLOT.size)
+            self._map = mmap.mmap(fd, 0)
+        finally:
+            os.close(fd)
+        self._slots: dict[str, int] = {}
+
+    def assign(self, key: str) -> int | None:
+        """key's slot, cleared for a new process; None when every slot is taken."""
+        slot = self._slots.get(key)
+        if slot is None:
+            if len(self._slots) >= MAX_SLOTS:
+                return None
+            slot = self._slots[key] = len(self._slots)
+        SLOT.pack_into(self._map, slot * SLOT.size, 0.0)
+        return slot
+
+    def age_s(self, key: str, now: float) -> float:
+        slot = self._slots.get(key)
+        if slot is None:
+            return float("inf")
+        stamp = SLOT.unpack_from(self._map, slot * SLOT.size)[0]
+        return now - stamp if stamp else float("inf")
+
+    def close(self) -> None:
+        self._map.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
