@@ -3,7 +3,8 @@ data folder and ports, started with a deadline and killed (with ``kill -9`` sema
 asked) so that none is left behind.
 
 ``prefix`` runs a member inside something, e.g. ``ip netns exec NS`` for a host of
-:class:`~common.testing.netns.NHosts`.  The timings (50 ms heartbeat, 500 ms election) are
+:class:`~common.testing.netns.NHosts`.  The settings (50 ms heartbeat, 500 ms election,
+``--pre-vote`` so that a member coming back from a partition does not depose the leader) are
 the LAN settings docs/SCALING.md recommends: a dead leader is replaced in about a second.
 """
 
@@ -51,7 +52,7 @@ class EtcdMember:
                 self.client_url, "--listen-peer-urls", self.peer_url,
                 "--initial-advertise-peer-urls", self.peer_url,
                 "--initial-cluster", initial_cluster, "--initial-cluster-state", state,
-                "--heartbeat-interval", "50", "--election-timeout", "500",
+                "--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote",
                 "--log-level", "warn"]
         log = open(self.data_dir.with_suffix(".log"), "ab")  # noqa: SIM115 (the child keeps it)
         self.proc = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)

@@ -8,12 +8,14 @@ Everything runs in the agent's loop thread; notices to holders never block it.
 from __future__ import annotations
 
 import logging
+from functools import cached_property
 from typing import Any
 
 from common.base_agent import BadRequest, BaseAgent, handler, require
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
 from common.base_agent.protocol import ACTION_LOOKUP, ErrorCode
+from common.base_agent.services import service_name
 from common.gpu.backend import MIB
 from common.gpu.probe import ProbeBackend
 from common.vram import protocol as vp
@@ -25,6 +27,7 @@ from main_pc.model_manager.metrics import VramCollector
 from main_pc.model_manager.outbox import Outbox
 from main_pc.model_manager.pool import VramPool
 from main_pc.model_manager.settings import ModelManagerSettings
+from main_pc.model_manager.standby import ManagerElection, follow_election
 
 __all__ = ["ModelManagerAgent"]
 
@@ -59,7 +62,22 @@ class ModelManagerAgent(BaseAgent):
         if self.registry_endpoint and self.settings.watch_registry:
             self.watch = HolderWatch(self.registry_endpoint, self.ctx)
             self.watch.start()
-        self._announce_start()
+        if self.elected is not None:
+            self.elected.start()  # the leases come from etcd: nobody to tell about a start
+        else:
+            self._announce_start()
+
+    @cached_property
+    def elected(self) -> ManagerElection | None:
+        """With registry backend etcd: active by election, else a standby (standby.py)."""
+        election = self.settings.election
+        return None if election is None else ManagerElection(
+            election, self.name, service_name("model_manager") or self.name)
+
+    def registration(self) -> dict[str, Any]:
+        record = super().registration()
+        return record if self.elected is None else {**record,
+                                                    "name": self.elected.registered_name()}
 
     def _announce_start(self) -> None:
         """A fresh pool knows no lease: tell every registered model agent now, so that holders
@@ -84,6 +102,7 @@ class ModelManagerAgent(BaseAgent):
     # -- the lease protocol ------------------------------------------------------------------
     @handler(vp.ACTION_ACQUIRE)
     def acquire(self, payload: Any) -> dict[str, Any]:
+        self._serving()
         model = require(payload, "model", str)
         vram_mb = require(payload, "vram_mb", int | float)
         if not model or vram_mb <= 0:
@@ -106,6 +125,7 @@ class ModelManagerAgent(BaseAgent):
 
     @handler(vp.ACTION_RELEASE)
     def release(self, payload: Any) -> dict[str, Any]:
+        self._serving()
         lease = self._lease(payload)
         warm_bytes = require(payload, "warm_bytes", int, 0)
         if warm_bytes < 0:
@@ -116,12 +136,14 @@ class ModelManagerAgent(BaseAgent):
 
     @handler(vp.ACTION_KEEPALIVE)
     def keepalive(self, payload: Any) -> dict[str, Any]:
+        self._serving()
         lease = self.pool.keepalive(self._lease(payload).lease_id)
         self._flush()
         return lease.view(self.pool.clock())
 
     @handler(vp.ACTION_TOUCH)
     def touch(self, payload: Any) -> dict[str, Any]:
+        self._serving()
         uses = require(payload, "uses", int, 1)
         if uses < 1:
             raise BadRequest("payload.uses must be >= 1")
@@ -135,6 +157,7 @@ class ModelManagerAgent(BaseAgent):
 
     @handler(vp.ACTION_REPORT)
     def report(self, payload: Any) -> dict[str, Any]:
+        self._serving()
         lease = self._lease(payload)
         used = require(payload, "used_bytes", int)
         if used < 0:
@@ -154,6 +177,7 @@ class ModelManagerAgent(BaseAgent):
 
     @handler(vp.ACTION_HOLDER_EXITED)
     def holder_exited(self, payload: Any) -> dict[str, Any]:
+        self._serving()
         instance_id = require(payload, "instance_id", str, "")
         pid = require(payload, "pid", int, 0)
         if not instance_id and not pid:
@@ -183,7 +207,9 @@ class ModelManagerAgent(BaseAgent):
                 "warm": pool.tiers.warm.view(),
                 "models": {m: {"tier": pool.tier_of(m).value, **pool.tiers.costs.view(m, now)}
                            for m in sorted(pool.tiers.homes)},
-                "notices": {"sent": self.outbox.sent, "dropped": self.outbox.dropped}}
+                "notices": {"sent": self.outbox.sent, "dropped": self.outbox.dropped},
+                "active": self.elected.active if self.elected else True,
+                "leader": self.elected.election.holder if self.elected else self.name}
 
     def hub_gauges(self) -> dict[str, Any]:
         """VRAM per GPU, active leases and evictions for the hub (common.hub.GaugeSource)."""
@@ -200,7 +226,13 @@ class ModelManagerAgent(BaseAgent):
             self._flush()
         return gone
 
+    def _serving(self) -> None:
+        if self.elected is not None:
+            self.elected.require_active()
+
     def on_tick(self) -> None:
+        if self.elected is not None:
+            follow_election(self, self.elected)
         self.pool.tick()
         if self.watch is not None:
             holders = {le.holder.instance_id for le in self.pool.leases.values()}
@@ -210,6 +242,8 @@ class ModelManagerAgent(BaseAgent):
         self.outbox.drain()
 
     def on_stop(self) -> None:
+        if self.elected is not None:
+            self.elected.stop()
         if self.watch is not None:
             self.watch.stop()
         self.outbox.close()
@@ -228,6 +262,8 @@ class ModelManagerAgent(BaseAgent):
     def _after_change(self, lease: Lease) -> None:
         self._sync_usage(lease.gpu)
         self._flush()
+        if self.elected is not None:  # in etcd before the holder hears of it
+            self.elected.save(self.pool, force=True)
 
     def _sync_usage(self, gpu: str = "") -> None:
         """Feed holders' reports to simulated GPUs: their "used" is what holders report."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
+from common.election import ElectionSettings
 from main_pc.model_manager.policy import Policy
 
 __all__ = ["ModelManagerSettings"]
@@ -20,4 +21,5 @@ class ModelManagerSettings(Policy):
     hosts: dict[str, dict[str, Any]] | None = None
     local_host: str | None = None
     watch_registry: bool = True  # reclaim the leases of holders the registry loses
+    election: ElectionSettings | None = None  # registry backend etcd: active by election
     clock: Callable[[], float] | None = Field(default=None, exclude=True)  # tests, in-process
