@@ -8,6 +8,7 @@ import typer
 
 from common.base_agent.keystore import KeyStoreError
 from common.cli.agent_cmd import agent_app
+from common.cli.backup_cmd import backup, restore_cmd
 from common.cli.call_cmd import call
 from common.cli.config_cmd import config_app
 from common.cli.demo_cmd import demo_app
@@ -47,6 +48,8 @@ app.command("events")(events)
 app.command("vram")(vram)
 app.command("load")(load)
 app.command("systemd-unit")(systemd_unit)
+app.command("backup")(backup)
+app.command("restore")(restore_cmd)
 
 
 def main() -> None:
