@@ -23,6 +23,7 @@ from common.base_agent import protocol
 from common.base_agent.discovery import OP_TICK
 from common.base_agent.health import CheckResult, Status
 from common.base_agent.sockets import bind, new_socket
+from common.base_agent.waker import Waker
 from common.etcd import EtcdClient, EtcdUnavailable, Watcher
 from service_registry.agent import EVENTS_HWM, REGISTRY_NAME, ServiceRegistry
 from service_registry.etcd_cache import RegistryCache
@@ -61,7 +62,8 @@ class EtcdRegistry(ServiceRegistry):
         super().__init__(name, endpoint, backend=_NoBackend(), **kwargs)
         if not self.settings.etcd_endpoints:
             raise ValueError("EtcdRegistry needs settings.etcd_endpoints (registry.endpoints)")
-        self.cache = RegistryCache(self.settings.etcd_prefix)
+        self._changed = Waker()  # the watcher wakes the loop: changes go out at once
+        self.cache = RegistryCache(self.settings.etcd_prefix, self._changed.wake)
         client = EtcdClient(self.settings.etcd_endpoints, self.settings.etcd_timeout_s)
         self.watcher = Watcher(EtcdClient(self.settings.etcd_endpoints,
                                           self.settings.etcd_timeout_s),
@@ -78,6 +80,7 @@ class EtcdRegistry(ServiceRegistry):
         port = self.ports.get("events_port", 0)
         self.events_endpoint = bind(self._pub, self.events_endpoint or f"{host}:{port}")
         self.add_check(self)
+        self.watch_socket(self._changed.open(), self._on_changes)
         self.watcher.start()
         self.keeper.start()
         if not self.watcher.wait_available(2 * self.settings.etcd_timeout_s):
@@ -94,6 +97,10 @@ class EtcdRegistry(ServiceRegistry):
         return CheckResult("etcd", Status.CRITICAL,
                            f"registry unavailable: etcd unreachable; serving {held} cached "
                            "instances")
+
+    def _on_changes(self) -> None:
+        self._changed.drain()
+        self._emit(self.cache.drain())
 
     def on_tick(self) -> None:
         self._emit(self.cache.drain())
@@ -128,6 +135,7 @@ class EtcdRegistry(ServiceRegistry):
                 log.warning("registry: deregistering itself: %s", exc)
         self.watcher.stop()
         self.keeper.stop()
+        self._changed.close()
         super().on_stop()
 
     def _publish(self, changes: list[Change]) -> None:

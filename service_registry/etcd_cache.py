@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from common.etcd import KeyValue, WatchEvent
@@ -38,8 +39,10 @@ def admit_key(prefix: str, name: str) -> str:
 
 
 class RegistryCache:
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, on_change: Callable[[], None] = lambda: None) -> None:
+        """on_change: called (from the watcher's thread) when changes wait to be drained."""
         self.prefix = prefix
+        self._on_change = on_change
         self.records: dict[str, dict[str, Any]] = {}  # instance_id -> record
         self.leases: dict[str, int] = {}  # instance_id -> its lease
         self.admitted: dict[str, set[str]] = {}
@@ -79,6 +82,8 @@ class RegistryCache:
     def _advance(self, revision: int) -> None:
         self.revision = max(self.revision, revision)
         self._caught_up.notify_all()
+        if self._pending:
+            self._on_change()
 
     def wait_revision(self, revision: int, timeout_s: float) -> bool:
         """Block until this copy reflects revision (a write of ours came back through the
