@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from common.hub.protocol import ProcessEvent
+from observability_hub.instances import Instances
 from observability_hub.records import AgentRecord, AgentState
 from observability_hub.refusals import Refusals
 from observability_hub.rollup import root_causes
@@ -39,6 +40,7 @@ class Aggregator:
         self.records: dict[str, AgentRecord] = {}
         self.windows: dict[str, RateWindow] = {}
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
+        self.instances = Instances()  # by instance id too: blue/green's old and new apart
         self.refusals = Refusals()
         self.unknown_dropped = 0  # reports and events of agents beyond max_unknown
         for name, host in self.hosts.items():
@@ -66,11 +68,22 @@ class Aggregator:
         if self._full(name):
             return
         record = self._record(name, str(body.get("host_name") or body.get("host", "")))
+        self.instances.ingest(name, body, seen_at)
         before = record.seq
         record.ingest(body, seen_at)
         if record.seq != before:
             self.refusals.note(name, body.get("auth"))
             self.windows.setdefault(name, RateWindow()).add(seen_at, body.get("actions", {}))
+
+    def touch(self, name: str, instance_id: str, seen_at: float) -> bool:
+        """name's instance_id was alive at seen_at (its launcher's stamp): heard, as by a report,
+        without new figures.  False if the hub has no report of that instance yet."""
+        record = self.records.get(name)
+        if record is None or not record.instance_id or record.instance_id != instance_id:
+            return False
+        if record.last_seen is None or seen_at > record.last_seen:
+            record.last_seen = seen_at
+        return True
 
     def ingest_event(self, body: dict[str, Any], seen_at: float) -> None:
         event = ProcessEvent(body["event"])
@@ -91,6 +104,7 @@ class Aggregator:
         for name in gone:
             del self.records[name]
             self.windows.pop(name, None)
+            self.instances.by_name.pop(name, None)
         return gone
 
     def sync_items(self, now: float) -> list[dict[str, Any]]:
@@ -121,7 +135,8 @@ class Aggregator:
                 "dependencies": self.deps.get(r.name, []),
                 "error_ratio": window.error_ratio() if window else None,
                 "latency_p95_s": window.quantile(0.95) if window else None,
-                "gauges": r.report.get("gauges", {}) if r.up(now) else {}}
+                "gauges": r.report.get("gauges", {}) if r.up(now) else {},
+                "instances": self.instances.view(r.name, now)}
 
     def view(self, now: float | None = None) -> dict[str, Any]:
         now = time.monotonic() if now is None else now

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 from common.base_agent import protocol
 from common.base_agent.backlog import Backlog
 from common.base_agent.errors import MeshError
-from common.base_agent.handlers import collect_handlers, handler
+from common.base_agent.handlers import collect_handlers, handler, require
 from common.base_agent.health import HealthCheck, Status, legacy_status, run_check, worst
 from common.base_agent.heartbeat import HEARTBEAT_INTERVAL_S, Heartbeat
 from common.base_agent.links import Link
@@ -41,6 +41,8 @@ from common.base_agent.sockets import (
     new_socket,
     send_frames,
 )
+from common.base_agent.stamp import LivenessStamp
+from common.base_agent.vouch import vouch_request
 from common.base_agent.waker import Waker
 from common.base_agent.zap import ZapResponder, open_responder
 
@@ -103,6 +105,7 @@ class BaseAgent:
         self._waker = Waker()  # a stop wakes the loop out of its poll at once
         self._ticks = type(self).on_tick is not BaseAgent.on_tick
         self._backlog = Backlog()  # requests read by pump() while a handler waits
+        self.stamp: LivenessStamp | None = None  # set by the launcher's child (stamp module)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -213,11 +216,26 @@ class BaseAgent:
     @handler(protocol.ACTION_HEALTH)
     def health(self, payload: Any = None) -> dict[str, Any]:
         results = [run_check(c) for c in [*self._checks, *self.links]]
-        return {"status": worst(results).value, "name": self.name,
+        report = {"status": worst(results).value, "name": self.name,
                 "instance_id": self.instance_id, "uptime_s": self.uptime_s(),
                 "pid": os.getpid(), "version": self.version, "host": self.host,
                 "endpoint": self.endpoint, "checks": [r.as_dict() for r in results],
                 "metrics": self.metrics.snapshot()}
+        vouch = vouch_request(payload)
+        if vouch is not None:  # the launcher speaks for us (common.base_agent.vouch)
+            for link in self.links:
+                vouched = getattr(link, "vouched", None)
+                if vouched is not None:
+                    report.update(vouched(vouch, report))
+        return report
+
+    @handler("traffic")
+    def traffic(self, payload: Any = None) -> dict[str, Any]:
+        """``traffic {after?: wall seconds, action?: str}``: the requests this instance served
+        since then, one by one (common.base_agent.traffic), with its instance id."""
+        after = float(require(payload, "after", int | float, 0.0)) if payload else 0.0
+        action = require(payload, "action", str, None) if payload else None
+        return {"instance_id": self.instance_id, **self.metrics.traffic.since(after, action)}
 
     @handler(protocol.ACTION_LEGACY_HEALTH)
     def legacy_health(self, payload: Any = None) -> dict[str, Any]:
@@ -245,6 +263,8 @@ class BaseAgent:
         log.info("%s serving on %s (pid %d)", self.name, self.endpoint, os.getpid())
         try:
             while not self._stopping.is_set():
+                if self.stamp is not None:
+                    self.stamp.beat()
                 self._tick_links(self._poller, polled)
                 self._wake(dict(self._poller.poll(self._poll_timeout_ms())), polled)
         finally:
@@ -255,6 +275,8 @@ class BaseAgent:
         if self._backlog:
             return 0
         wait = self.tick_interval_s if self._ticks else IDLE_POLL_S
+        if self.stamp is not None:
+            wait = min(wait, self.stamp.every_s)
         for link in self.links:
             wait = min(wait, link.due_in_s())
         return max(1, int(wait * 1000))
