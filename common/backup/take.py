@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.backup.inventory import StateFile
 from common.backup.manifest import FORMAT, MANIFEST, package_version, sha256_of
+from common.launcher.state_files import StateFile
 
 __all__ = ["take_backup"]
 

@@ -39,6 +39,8 @@ def backup(to: str | None = typer.Option(None, "--to", help="A new folder for th
            host: str = HOST_OPTION, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
            with_keys: bool = typer.Option(False, "--with-keys", help="Also the keys folder "
                                           "(secret keys: the backup must then be kept safe)."),
+           host_only: bool = typer.Option(False, "--host-only", help="Only the hosts' own "
+                                          "files: not the journal and the config."),
            as_json: bool = typer.Option(False, "--json", help="Print the manifest.")) -> None:
     """Back up the running mesh's state to a new folder (exit 2 if it cannot be written)."""
     cfg = load(config)
@@ -46,7 +48,7 @@ def backup(to: str | None = typer.Option(None, "--to", help="A new folder for th
     folder = Path(to or Path("backups", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())))
     if with_keys:
         typer.echo(f"warning: {KEYS_WARNING}", err=True)
-    files = inventory(cfg, config, hosts, run_dir, keys=with_keys)
+    files = inventory(cfg, config, hosts, run_dir, keys=with_keys, mesh_files=not host_only)
     try:
         manifest = take_backup(files, folder, hosts, {"vram": _vram(cfg, hosts)})
     except (OSError, ValueError) as exc:

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from common.config.anomaly import AnomalyConfig
+from common.config.backup import BackupConfig
 from common.config.base import ConfigModel as _Model
 from common.config.expressions import PORT_MAX
 from common.config.external import ExternalService
@@ -337,6 +338,7 @@ class MeshConfig(_Model):
     anomaly: AnomalyConfig = AnomalyConfig()  # the hubs' series and anomaly detector
     registry: RegistryConfig = RegistryConfig()  # sqlite (embedded) or etcd: common.config.registry
     failover: FailoverTimings = FailoverTimings()  # host loss, fencing, shipping: .failover
+    backup: BackupConfig = BackupConfig()  # scheduled backups: common.config.backup
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> MeshConfig:  # type: ignore[override]
