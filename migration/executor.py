@@ -1,9 +1,11 @@
 """Run a plan stage by stage, journaling every step before it is taken; roll back on breach.
 
-For each stage: every agent's forward steps (steps.FORWARD), one bake watching all of the
-stage's new instances (gates.watch), then promote and finish.  A breach (or any error) during a
-stage rolls that stage back (steps.ROLLBACK: old instance preferred again, new one stopped)
-and stops: later stages are not started, earlier ones stay promoted.  The migration's state
+For each stage: every agent's forward steps (steps.FORWARD), one bake (blue/green: traffic
+steps judged on real requests, migration.canary; stop-and-replace: gates.watch), then promote
+and finish.  A breach (or any error) during a stage rolls that stage back (steps.ROLLBACK: old
+instance serving all traffic again, new one stopped) and stops: later stages are not started,
+and the earlier, finished stages are reversed, last first (a child migration of kind
+``rollback``), so a change file is applied whole or not at all.  The migration's state
 moves through migration.state.transition only.
 
 Resume replays, per stage, every step without a ``done`` row; steps are idempotent, and an
@@ -26,6 +28,7 @@ from typing import Any
 
 from common.base_agent.errors import MeshError
 from common.config import AgentConfig, MeshConfig
+from migration.canary import Arm, run_canary
 from migration.gates import GateBreach, Target, watch
 from migration.journal import Journal
 from migration.mesh import MeshControl
@@ -61,7 +64,7 @@ def reverse_plan(plan: dict[str, Any], stages: list[int]) -> dict[str, Any]:
     out = []
     for i, index in enumerate(sorted(stages, reverse=True)):
         agents = [{**a, "old": a["new"], "new": a["old"], "old_endpoint": a["new_endpoint"],
-                   "new_endpoint": a["old_endpoint"], "bake_s": 0.0}
+                   "new_endpoint": a["old_endpoint"], "bake_s": 0.0, "canary": None}
                   for a in plan["stages"][index]["agents"]]
         out.append({**plan["stages"][index], "index": i, "bake_s": 0.0, "agents": agents})
     return {"description": f"rollback: {plan.get('description', '')}", "stages": out,
@@ -155,19 +158,35 @@ class Executor:
                 self._do(mid, i, ctx, step)
 
     def _bake(self, mid: int, stage: dict[str, Any], ctxs: list[StepContext]) -> None:
+        """Blue/green agents: traffic steps judged on real requests (migration.canary), every
+        decision journaled; stop-and-replace agents: the probe gates (migration.gates)."""
         key = (stage["index"], "*", "bake")
         if key in self.journal.done(mid):
             return
         self.journal.record(mid, stage["index"], "*", "bake", "intent", {"bake_s": stage["bake_s"]})
         self._maybe_fault("bake", "before")
-        targets = [Target(c.name, c.agent["new"]["host"],
-                          c.label if c.agent["strategy"] == "blue_green" else "",
-                          c.agent["new_endpoint"], c.agent["probe"], c.agent["gates"],
-                          c.data.get("baseline_p95_s", 0.0), c.data.get("restarts", 0))
-                   for c in ctxs]
-        self.progress(f"stage {stage['index']}: baking {stage['bake_s']:g} s "
-                      f"({', '.join(c.name for c in ctxs)})")
-        watch(self.mesh, targets, stage["bake_s"])
+        targets = {c.name: Target(c.name, c.agent["new"]["host"],
+                                  c.label if c.agent["strategy"] == "blue_green" else "",
+                                  c.agent["new_endpoint"], c.agent["probe"], c.agent["gates"],
+                                  c.data.get("baseline_p95_s", 0.0), c.data.get("restarts", 0))
+                   for c in ctxs}
+        blue_green = [c for c in ctxs if c.agent["strategy"] == "blue_green"]
+        for c in blue_green:
+            if c.agent.get("canary") is None:  # a reversal: back to the known version at once
+                self.mesh.set_weights(c.name, {c.data["new_instance_id"]: 100})
+        arms = [Arm(targets[c.name], c.data["old_instance_id"], c.data["new_instance_id"],
+                    c.agent["old_endpoint"], c.agent["canary"])
+                for c in blue_green if c.agent.get("canary") is not None]
+        watched = [targets[c.name] for c in ctxs if c.agent["strategy"] != "blue_green"]
+        if arms:
+            self.progress(f"stage {stage['index']}: canary "
+                          f"({', '.join(a.agent for a in arms)})")
+            run_canary(self.mesh, arms, lambda agent, decision: self.journal.decide(
+                mid, stage["index"], agent, decision), self.progress)
+        if watched:
+            self.progress(f"stage {stage['index']}: baking {stage['bake_s']:g} s "
+                          f"({', '.join(t.agent for t in watched)})")
+            watch(self.mesh, watched, stage["bake_s"])
         self._maybe_fault("bake", "after")
         self.journal.record(mid, stage["index"], "*", "bake", "done")
 
@@ -194,9 +213,14 @@ class Executor:
     def _breach(self, mid: int, stage: int, exc: Exception) -> State:
         at = exc.at if isinstance(exc, GateBreach) else time.monotonic()
         self.progress(f"stage {stage}: BREACH {exc}; rolling back")
-        self.journal.set_result(mid, breach=str(exc), rollback_stage=stage)
+        self.journal.set_result(mid, breach=str(exc), rollback_stage=stage,
+                                reverse_finished=stage > 0)
         self.journal.move(mid, Event.BREACH if isinstance(exc, GateBreach) else Event.ERROR)
         state = self._finish_rollback(mid, stage, at)
+        if state is State.ROLLED_BACK and stage > 0:
+            # one change: the agents migrated before the breach go back too, last one first
+            self.progress(f"migration {mid}: reversing stages {stage - 1}..0")
+            self._reverse(mid, list(range(stage)), False)
         return state
 
     def _finish_rollback(self, mid: int, stage_index: int, at: float | None = None) -> State:
@@ -214,8 +238,9 @@ class Executor:
             self.progress(f"migration {mid}: ROLLBACK FAILED: {exc}")
             return State.FAILED
         record = self.journal.get(mid)
-        if record["kind"] != "rollback" and not record["result"].get("manual_rollback"):
-            self._promote_to_file(record)  # the earlier stages stay promoted
+        if record["kind"] != "rollback" and not (record["result"].get("manual_rollback")
+                                                 or record["result"].get("reverse_finished")):
+            self._promote_to_file(record)  # (none now: a breach reverses the earlier stages)
         self.journal.move(mid, Event.ROLLED_BACK)
         self.progress(f"migration {mid}: stage {stage_index} rolled back")
         return State.ROLLED_BACK

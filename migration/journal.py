@@ -2,6 +2,7 @@
 
     migrations(id, created_at, change_path, plan, state, kind, parent, result)
     steps(id, migration, stage, agent, step, phase, data, ts)     phase: intent | done | failed
+    decisions(id, migration, stage, agent, data, ts)   the canary judge's, with its numbers
 
 A step's ``intent`` row is committed before its action; ``done`` after.  Resume replays the
 steps without ``done`` (every step is idempotent).  One migrate process at a time: an exclusive
@@ -26,6 +27,8 @@ CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, created_at REAL, 
   plan TEXT, state TEXT, kind TEXT, parent INTEGER, result TEXT);
 CREATE TABLE IF NOT EXISTS steps (id INTEGER PRIMARY KEY, migration INTEGER, stage INTEGER,
   agent TEXT, step TEXT, phase TEXT, data TEXT, ts REAL);
+CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY, migration INTEGER, stage INTEGER,
+  agent TEXT, data TEXT, ts REAL);
 """
 BUSY_TIMEOUT_S = 5.0
 
@@ -113,3 +116,15 @@ class Journal:
                                "migration=? ORDER BY id", (mid,))
         return [{"stage": r[0], "agent": r[1], "step": r[2], "phase": r[3],
                  "data": json.loads(r[4]), "ts": r[5]} for r in rows]
+
+    # -- the judge's decisions ---------------------------------------------------------------
+    def decide(self, mid: int, stage: int, agent: str, data: dict[str, Any]) -> None:
+        self.db.execute("INSERT INTO decisions (migration, stage, agent, data, ts)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (mid, stage, agent, json.dumps(data), time.time()))
+
+    def decisions(self, mid: int, after_id: int = 0) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT id, stage, agent, data, ts FROM decisions WHERE "
+                               "migration=? AND id>? ORDER BY id", (mid, after_id))
+        return [{"id": r[0], "stage": r[1], "agent": r[2], **json.loads(r[3]), "ts": r[4]}
+                for r in rows]

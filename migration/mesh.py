@@ -85,10 +85,20 @@ class MeshControl:
     def prefer(self, instance_id: str) -> None:
         self._registry("prefer", {"instance_id": instance_id})
 
+    def set_weights(self, name: str, weights: dict[str, float]) -> None:
+        """name's traffic shares by instance id (the others of name get 0)."""
+        self._registry("weights", {"name": name, "weights": weights})
+
     # -- instances ---------------------------------------------------------------------------
     def health(self, endpoint: str, timeout_s: float | None = None) -> dict[str, Any]:
         return self.client.call_endpoint(endpoint, ACTION_HEALTH, timeout_s=timeout_s
                                          or self.timeout_s, retries=0, peer=endpoint)
+
+    def traffic(self, endpoint: str, after: float) -> dict[str, Any]:
+        """The requests the instance at endpoint served after wall time ``after`` (by its own
+        clock), one by one: common.base_agent.traffic."""
+        return self.client.call_endpoint(endpoint, "traffic", {"after": after},
+                                         timeout_s=self.timeout_s, retries=1, peer=endpoint)
 
     def is_legacy(self, endpoint: str) -> bool:
         """Whether endpoint is a legacy script's (``script_path:``), spoken to in one JSON

@@ -1,6 +1,7 @@
 """From a change file to a staged plan: risk per agent, strategy, definitions, bakes, gates.
 
-Stages run low risk first.  Low-band agents that do not depend on each other share a stage (up
+Stages run low risk first (by band; within a band a dependency before its dependents, then by
+score).  Low-band agents that do not depend on each other share a stage (up
 to ``max_agents_per_low_stage``); every other agent gets a stage of its own.  A stage bakes as
 long as its riskiest agent's band says (or the change file's ``bake_s``); each agent keeps the
 gates of its band, tightened or loosened by the change file.
@@ -17,6 +18,7 @@ from typing import Any
 from common.config import AgentConfig, MeshConfig
 from migration.change import AgentChange, ChangeFile, Gates
 from migration.definitions import apply_change, endpoint, used_ports
+from migration.judge import JUDGE_DEFAULTS
 from migration.risk import Observed, Risk, dependents, score
 
 __all__ = ["PortFinder", "build_plan", "choose_strategy"]
@@ -65,7 +67,17 @@ def _agent_plan(config: MeshConfig, change_file: ChangeFile, change: AgentChange
             "bake_s": risk.band["bake_s"] if bake is None else bake,
             "gates": _gates(risk.band, change_file.defaults.gates, change.gates),
             "probe": (change.probe or change_file.defaults.probe).model_dump(),
-            "risk": risk.as_dict()}
+            "canary": _canary(risk.band, bake), "risk": risk.as_dict()}
+
+
+def _canary(band: dict[str, Any], bake_s: float | None) -> dict[str, Any]:
+    """The band's traffic steps and judge thresholds; a change file's bake_s split evenly."""
+    traffic = band["traffic"]
+    steps = list(traffic["steps"])
+    step_bake = traffic["step_bake_s"] if bake_s is None else bake_s / len(steps)
+    return {"steps": steps, "step_bake_s": step_bake,
+            "max_extensions": traffic["max_extensions"],
+            "judge": {**JUDGE_DEFAULTS, **(band.get("judge") or {})}}
 
 
 def _group(config: MeshConfig, plans: list[dict[str, Any]], limit: int) -> list[list[dict]]:
@@ -81,6 +93,20 @@ def _group(config: MeshConfig, plans: list[dict[str, Any]], limit: int) -> list[
     return stages
 
 
+def _depths(config: MeshConfig, changed: set[str]) -> dict[str, int]:
+    """Per changed agent: the longest chain of changed agents it depends on (0: none), so a
+    dependency is migrated before its dependents within a band."""
+    found: dict[str, int] = {}
+
+    def depth(name: str, seen: frozenset[str]) -> int:
+        if name not in found:
+            deps = [d for d in config.agent(name).dependencies if d in changed and d not in seen]
+            found[name] = max((1 + depth(d, seen | {name}) for d in deps), default=0)
+        return found[name]
+
+    return {name: depth(name, frozenset()) for name in changed}
+
+
 def _related(config: MeshConfig, a: str, b: str) -> bool:
     return a in dependents(config, b) or b in dependents(config, a)
 
@@ -92,7 +118,10 @@ def build_plan(config: MeshConfig, change_file: ChangeFile, seen: Observed,
     the first from the old one up that free_port(host, start, taken) says is free there."""
     risks = {c.agent: score(config, c, seen, weights) for c in change_file.changes}
     taken = used_ports(config, current)
-    ordered = sorted(change_file.changes, key=lambda c: (risks[c.agent].score, c.agent))
+    bands = [b["name"] for b in weights["bands"]]
+    depth = _depths(config, {c.agent for c in change_file.changes})
+    ordered = sorted(change_file.changes, key=lambda c: (
+        bands.index(risks[c.agent].band["name"]), depth[c.agent], risks[c.agent].score, c.agent))
     plans = [_agent_plan(config, change_file, c, risks[c.agent], current, taken, free_port)
              for c in ordered]
     stages = []

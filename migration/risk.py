@@ -17,6 +17,7 @@ import yaml
 
 from common.config import AgentConfig, MeshConfig
 from migration.change import AgentChange
+from migration.judge import JUDGE_DEFAULTS
 
 __all__ = ["DEFAULT_WEIGHTS", "Factor", "Observed", "Risk", "dependents", "load_weights", "score"]
 
@@ -68,7 +69,28 @@ def load_weights(path: str | Path | None = None) -> dict[str, Any]:
     total = sum(data["weights"].values())
     if abs(total - 100) > 1e-6:
         raise ValueError(f"{path or DEFAULT_WEIGHTS}: weights sum to {total}, not 100")
+    for i, band in enumerate(data["bands"]):
+        problem = check_traffic(band)
+        if problem:
+            raise ValueError(f"{path or DEFAULT_WEIGHTS}: bands[{i}] ({band['name']}): {problem}")
     return data
+
+
+def check_traffic(band: dict[str, Any]) -> str | None:
+    """What is wrong with a band's traffic steps and judge thresholds, if anything."""
+    traffic = band.get("traffic") or {}
+    steps = traffic.get("steps")
+    if not steps or any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps)) \
+            or steps[-1] != 100:
+        return f"traffic.steps {steps!r} must rise within 1..100 and end at 100"
+    if not traffic.get("step_bake_s", 0) > 0:
+        return "traffic.step_bake_s must be > 0"
+    if not isinstance(traffic.get("max_extensions"), int) or traffic["max_extensions"] < 0:
+        return "traffic.max_extensions must be an integer >= 0"
+    unknown = set(band.get("judge") or {}) - set(JUDGE_DEFAULTS)
+    if unknown:
+        return f"judge.{sorted(unknown)[0]} is not a judge threshold ({', '.join(JUDGE_DEFAULTS)})"
+    return None
 
 
 def dependents(config: MeshConfig, name: str) -> set[str]:

@@ -1,6 +1,6 @@
 """The steps of a migration: each a `MigrationStep`, idempotent, so a resume may redo it.
 
-Blue/green (per agent):  admit -> baseline -> start -> ready -> shift -> [stage bake] ->
+Blue/green (per agent):  admit -> start -> ready -> [stage bake: traffic steps, judged] ->
 promote -> finish.  Its rollback: prefer_old -> stop_new -> unadmit.
 Stop-and-replace:  baseline -> replace -> ready -> [stage bake] -> finish.  Its rollback:
 restore -> ready_old.  ``data`` carries what earlier steps learned (journaled with ``done``).
@@ -109,14 +109,6 @@ def _ready(ctx: StepContext) -> dict[str, Any]:
                     ctx.agent["gates"]["ready_timeout_s"])
 
 
-def _shift(ctx: StepContext) -> dict[str, Any]:
-    record = ctx.mesh.instance_at(ctx.name, ctx.agent["new_endpoint"])
-    if record is None:
-        raise GateBreach(ctx.name, "new instance no longer registered")
-    ctx.mesh.prefer(record["instance_id"])
-    return {}
-
-
 def _promote(ctx: StepContext) -> dict[str, Any]:
     old, new = ctx.agent["old"], ctx.agent["new"]
     ctx.mesh.launcher(new["host"], "instance_promote", {"name": ctx.name, "instance": ctx.label})
@@ -135,8 +127,10 @@ def _unadmit(ctx: StepContext) -> dict[str, Any]:
 
 
 def _prefer_old(ctx: StepContext) -> dict[str, Any]:
+    """All of the traffic back to the old instance (weights, and preferred)."""
     old = ctx.mesh.instance_at(ctx.name, ctx.agent["old_endpoint"])
     if old is not None:
+        ctx.mesh.set_weights(ctx.name, {old["instance_id"]: 100})
         ctx.mesh.prefer(old["instance_id"])
     return {"old_registered": old is not None}
 
@@ -182,8 +176,8 @@ def _done(ctx: StepContext) -> dict[str, Any]:
 
 
 FORWARD: dict[str, list[MigrationStep]] = {
-    "blue_green": [Step("admit", _admit), Step("baseline", _baseline), Step("start", _start),
-                   Step("ready", _ready), Step("shift", _shift)],
+    # the traffic shift is the stage's bake: weights in steps (migration.canary)
+    "blue_green": [Step("admit", _admit), Step("start", _start), Step("ready", _ready)],
     "stop_and_replace": [Step("baseline", _baseline), Step("replace", _replace_with("new")),
                          Step("ready", _ready_replaced)],
 }

@@ -57,12 +57,24 @@ def _health_table(doc: dict[str, Any]) -> None:
              "\n".join(a["root_cause"]) or "; ".join(a["reasons"]),
              "-" if a["heartbeat_age_s"] is None else f"{a['heartbeat_age_s']:.1f}",
              a["restarts"]] for a in agents]
+    for a in agents:  # during a blue/green migration: each instance on its own row
+        at = next(i for i, r in enumerate(rows) if r[1] == a["name"])
+        rows[at + 1:at + 1] = [_instance_row(a, x) for x in a.get("instances") or []]
     causes = [len(name) for a in agents for name in a["root_cause"]]
     title = (f"mesh {doc['status']} — hub {hub_info.get('name')} "
              f"({hub_info.get('role')}, {hub_info.get('state')})")
     print_table(title, ["host", Col("agent", key=True), "state",
                         Col("why", wrap_min=max([14, *causes])), Col("hb age s", drop=1),
                         Col("restarts", drop=2)], rows)
+
+
+def _instance_row(agent: dict[str, Any], x: dict[str, Any]) -> list[Any]:
+    ratio, p95 = x["error_ratio"], x["latency_p95_s"]
+    detail = (f"{x['endpoint']}: {x['requests_total']} requests, {x['errors_total']} errors"
+              + ("" if ratio is None else f", error ratio {ratio:.2%}")
+              + ("" if p95 is None else f", p95 {p95 * 1000:.1f} ms"))
+    return [agent["host"], f"  {agent['name']}@{x['instance_id'][:12]}", x["health"] or "-",
+            detail, f"{x['heartbeat_age_s']:.1f}", "-"]
 
 
 def alerts(hub: str = HUB_OPTION, config: str = CONFIG_OPTION,

@@ -5,6 +5,7 @@
     mesh migrate resume [ID]                         finish (or finish rolling back) after a crash
     mesh migrate rollback ID [--force]               roll back an unfinished or finished one
     mesh migrate history [--json]    mesh migrate show ID [--json]
+    mesh migrate watch [ID]                          follow a running one (steps, decisions)
 
 The journal is RUN_DIR/migrations.db unless --journal says otherwise.  A bad change file is
 reported (every issue, with its field path) before anything is touched.  What a migration
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from typing import Any
 
 import typer
@@ -26,6 +28,7 @@ from common.base_agent.errors import MeshError
 from common.base_agent.security import OPERATOR
 from common.cli.hosts import CONFIG_OPTION, RUN_DIR_OPTION, use_security
 from common.cli.locate import config_hubs
+from common.cli.migrate_show import decision_lines, step_line
 from common.cli.output import fail, print_json, print_table
 from common.config import ConfigError, load_config
 from common.hub.client import HubEventClient
@@ -198,11 +201,13 @@ def history(config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
 @migrate_app.command("show")
 def show(migration_id: int, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
          journal: str = JOURNAL_OPTION, json_: bool = typer.Option(False, "--json")) -> None:
-    """One migration: its plan, result and every journaled step."""
+    """One migration: its plan, result, every journaled step and every decision of the canary
+    judge with the numbers behind it (samples, statistics, p-values, effects, thresholds)."""
     _, j, mesh = _open(config, run_dir, journal, [])
     mesh.close()
     try:
-        record = {**j.get(migration_id), "steps": j.steps(migration_id)}
+        record = {**j.get(migration_id), "steps": j.steps(migration_id),
+                  "decisions": j.decisions(migration_id)}
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
     if json_:
@@ -215,8 +220,56 @@ def show(migration_id: int, config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_
              f"{files['backup']}")
     _print_plan(record["plan"])
     for s in record["steps"]:
-        _say(f"  {s['ts']:.3f} stage {s['stage']} {s['agent']:<20} {s['step']:<14} "
-             f"{s['phase']} {s['data'] or ''}")
+        _say(step_line(s))
+    if record["decisions"]:
+        _say("decisions:")
+    for d in record["decisions"]:
+        _say("\n".join(decision_lines(d)))
+
+
+@migrate_app.command("watch")
+def watch(migration_id: int = typer.Argument(None, help="Default: the latest migration."),
+          config: str = CONFIG_OPTION, run_dir: str = RUN_DIR_OPTION,
+          journal: str = JOURNAL_OPTION,
+          timeout_s: float = typer.Option(3600.0, "--timeout", help="Give up after this many "
+                                          "seconds (exit 1)."),
+          interval_s: float = typer.Option(0.5, "--interval", help="How often to read the "
+                                           "journal.")) -> None:
+    """Follow a running migration: its steps and judge decisions as they are journaled, until
+    it ends (exit 0 done, 3 rolled back or failed)."""
+    _, j, mesh = _open(config, run_dir, journal, [])
+    mesh.close()
+    deadline = time.monotonic() + timeout_s
+    while True:  # an ID given may not be journaled yet: `apply` in another shell is starting
+        ids = [m["id"] for m in j.history()]
+        mid = migration_id if migration_id is not None else (ids[-1] if ids else None)
+        if mid is not None and mid in ids:
+            break
+        if migration_id is None or time.monotonic() >= deadline:
+            j.close()
+            raise fail(f"no migration {mid} in {j.path}" if mid else f"no migration in {j.path}")
+        time.sleep(interval_s)  # polling the journal another process writes
+    steps_seen = decision_seen = 0
+    state = ""
+    while True:
+        steps = j.steps(mid)
+        for s in steps[steps_seen:]:
+            _say(step_line(s))
+        steps_seen = len(steps)
+        for d in j.decisions(mid, decision_seen):
+            _say("\n".join(decision_lines(d)))
+            decision_seen = d["id"]
+        record = j.get(mid)
+        if record["state"] != state:
+            state = record["state"]
+            _say(f"migration {mid}: {state}")
+        if state in ("done", "rolled_back", "failed"):
+            j.close()
+            raise typer.Exit(0 if state == "done" else 3)
+        if time.monotonic() >= deadline:
+            j.close()
+            raise fail(f"migration {mid} still {state} after {timeout_s:g} s")
+        time.sleep(interval_s)  # polling the journal another process writes
 
 
 def _config_files(result: dict[str, Any]) -> dict[str, Any]:

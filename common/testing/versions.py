@@ -1,12 +1,14 @@
 """Good and bad versions of an agent for migration tests: settable latency, errors, crashes.
 
 ``TunableAgent`` settings: ``delay_ms`` (added to every ``echo``), ``error_rate`` (that
-fraction of ``echo`` requests answers an error, evenly spread), ``crash_on_start`` (exit 3
-right after serving starts), ``greeting`` (answered by ``settings``).
+fraction of ``echo`` requests answers an error, evenly spread), ``crash_rate`` (the process
+exits, code 3, on that fraction of ``echo`` requests, evenly spread: the launcher restarts it),
+``crash_on_start`` (exit 3 right after serving starts), ``greeting`` (answered by ``settings``).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -23,6 +25,7 @@ class TunableAgent(EchoAgent):
     class Settings(EchoAgent.Settings):
         delay_ms: float = 0.0
         error_rate: float = 0.0
+        crash_rate: float = 0.0
         crash_on_start: bool = False
         greeting: str = ""
 
@@ -37,9 +40,11 @@ class TunableAgent(EchoAgent):
         delay_ms = self.settings.delay_ms
         if delay_ms:
             time.sleep(delay_ms / 1000)
+        served, self._served = self._served, self._served + 1
+        crash = self.settings.crash_rate
+        if crash and int((served + 1) * crash) > int(served * crash):
+            os._exit(3)  # a crash mid-request: no reply, no clean shutdown
         rate = self.settings.error_rate
-        before = int(self._served * rate)
-        self._served += 1
-        if int(self._served * rate) > before:
+        if int((served + 1) * rate) > int(served * rate):
             raise MeshError("injected error", "internal")
         return payload
