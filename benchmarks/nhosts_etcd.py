@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -157,7 +158,8 @@ def _failover(etcd: EtcdCluster, trials: int, ttl_s: float) -> dict[str, Any]:
         for proc in procs.values():
             proc.kill()
             proc.wait(5)
-    return {"ttl_s": ttl_s, **_summary(times, 0.5, 0.95), "max_ms": round(max(times) * 1000, 1)}
+    return {"ttl_s": ttl_s, **_summary(times, 0.5, 0.95), "max_ms": round(max(times) * 1000, 1),
+            "times_ms": [round(t * 1000) for t in times]}
 
 
 def run(samples: int = 2000, trials: int = 20, fanout_rounds: int = 200,
@@ -174,6 +176,7 @@ def run(samples: int = 2000, trials: int = 20, fanout_rounds: int = 200,
                 for i in range(INSTANCES):
                     client.call_endpoint(servers["etcd_agents"][0], "register", _record(i))
                     client.call_endpoint(servers["sqlite"], "register", _record(i))
+                load_before = os.getloadavg()
                 result = {
                     "setup": {"etcd_members": len(HOSTS), "registry_agents": len(HOSTS),
                               "instances": INSTANCES, "samples": samples,
@@ -188,6 +191,9 @@ def run(samples: int = 2000, trials: int = 20, fanout_rounds: int = 200,
                                                      [servers["sqlite"]] * 3, fanout_rounds,
                                                      "S")},
                     "leader_failover": _failover(etcd, trials, ttl_s),
+                    "load_average_1m": {"before": round(load_before[0], 2),
+                                        "after": round(os.getloadavg()[0], 2),
+                                        "cpus": os.cpu_count()},
                 }
             finally:
                 client.close()

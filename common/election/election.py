@@ -56,7 +56,7 @@ class Election:
         self.holder: str | None = None  # the leader as last read (ourselves while leading)
         self.took_over_from: str | None = None  # the leader we saw before we won, if any
         self.changes = 0
-        self._client = EtcdClient(endpoints, timeout_s=min(timeout_s, ttl_s / 4))
+        self._client = EtcdClient(endpoints, timeout_s=timeout_s)  # a slow ack is still safe
         self._on_change = on_change
         self._lease = 0
         self._until = 0.0  # monotonic: we lead until then unless a rewrite extends it
