@@ -10,8 +10,10 @@ the probes instead; the decision says so (``source``).  At 100 % the old instanc
 nothing, so the new one is compared with the old one's requests of the step before.
 
 Every decision is handed to ``record`` with the numbers behind it.  ``rollback`` raises
-GateBreach; ``extend`` bakes the step again over a growing window, at most ``max_extensions``
-times, then raises Inconclusive (a GateBreach: the change is not promoted).
+GateBreach; ``confirm`` (a High not far past its floor) judges a fresh window of the same step
+and rolls back if the same metric is High there again; ``extend`` bakes the step again over a
+growing window, at most ``max_extensions`` times, then raises Inconclusive (a GateBreach: the
+change is not promoted).
 """
 
 from __future__ import annotations
@@ -144,10 +146,12 @@ def run_canary(mesh: MeshControl, arms: list[Arm], record: Record,
         pending = list(arms)
         extension = 0
         started = time.monotonic()
+        to_confirm: dict[str, set[str]] = {}  # agent -> metrics High in its last window
         while pending:
             _bake(mesh, arms, max(a.canary["step_bake_s"] for a in pending))
             for arm in list(pending):
                 decision = _decide(mesh, arm, step, extension, time.monotonic() - started)
+                _confirmation(arm, decision, to_confirm)
                 record(arm.agent, decision)
                 progress(f"{arm.agent} step {step + 1} at {decision['weight_pct']:g} %: "
                          f"{decision['decision']} ({decision['reason']}; score "
@@ -157,8 +161,24 @@ def run_canary(mesh: MeshControl, arms: list[Arm], record: Record,
                                      f"{decision['reason']}")
                 if decision["decision"] == "promote":
                     pending.remove(arm)
+                elif decision["decision"] == "confirm":
+                    arm.old, arm.new = [], []  # a fresh window, not counted as an extension
                 elif extension >= arm.canary["max_extensions"]:
                     raise Inconclusive(arm.agent, f"judge at {decision['weight_pct']:g} %: "
                                        f"{decision['reason']} after {extension} extensions; "
                                        "not promoted")
-            extension += 1
+                else:
+                    extension += 1
+
+
+def _confirmation(arm: Arm, decision: dict[str, Any], to_confirm: dict[str, set[str]]) -> None:
+    """A High that is not clear must show again in a fresh window of the same step."""
+    high = {m for m, r in decision["metrics"].items() if r["verdict"] == "High"}
+    before = to_confirm.get(arm.agent, set())
+    if decision["decision"] == "confirm":
+        if high & before:
+            decision["decision"] = "rollback"
+            decision["reason"] += f" in two windows in a row ({', '.join(sorted(high & before))})"
+        else:
+            decision["reason"] += "; judging a fresh window before rolling back"
+    to_confirm[arm.agent] = high

@@ -16,8 +16,11 @@ samples).  Every number behind a verdict is kept, so a decision can be explained
   over its floor): not a breach, but not a pass either.
 
 ``score`` is the share of metrics with data that pass (Pass or Low), 0..100.  The decision:
-any High -> ``rollback``; NoData or suspect -> ``extend`` (more samples; the executor allows
-``max_extensions`` and then stops without promoting); otherwise ``promote``.
+a High at least ``CLEAR`` times past its floor -> ``rollback``; any other High -> ``confirm``
+(the executor judges a fresh window of the same step: High again there is a rollback, so a
+passing burst of noise on a shared machine does not roll back a good change); NoData or
+suspect -> ``extend`` (more samples; the executor allows ``max_extensions`` and then stops
+without promoting); otherwise ``promote``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ JUDGE_DEFAULTS: dict[str, Any] = {
     "min_samples": 40,
 }
 _DRAWS = 20000
+CLEAR = 3.0  # a High with an effect this many times its floor is not asked to repeat
 
 
 class Verdict:
@@ -124,9 +128,16 @@ def judge_errors(e_old: int, n_old: int, e_new: int, n_new: int,
     return MetricResult("errors", verdict, suspect, numbers)
 
 
+def _clear(r: MetricResult, t: dict[str, Any]) -> bool:
+    """A High far past its floor: no second window needed to believe it."""
+    if r.metric == "latency":
+        return bool(r.numbers["effect"] >= CLEAR * t["latency_effect_min"])
+    return bool(r.numbers["diff"] >= CLEAR * t["error_diff_min"])
+
+
 def judge(old: list[Sample], new: list[Sample], thresholds: dict[str, Any]) -> dict[str, Any]:
-    """Verdicts, score and decision (``promote`` / ``extend`` / ``rollback``) with the
-    numbers behind them, JSON-ready."""
+    """Verdicts, score and decision (``promote`` / ``extend`` / ``confirm`` / ``rollback``)
+    with the numbers behind them, JSON-ready."""
     t = {**JUDGE_DEFAULTS, **thresholds}
     results = [
         judge_latency([s for s, ok in old if ok], [s for s, ok in new if ok], t),
@@ -137,9 +148,12 @@ def judge(old: list[Sample], new: list[Sample], thresholds: dict[str, Any]) -> d
     score = round(100 * sum(r.verdict in (Verdict.PASS, Verdict.LOW) for r in scored)
                   / len(scored), 1) if scored else None
     high = [r.metric for r in results if r.verdict == Verdict.HIGH]
+    clear = [r.metric for r in results if r.verdict == Verdict.HIGH and _clear(r, t)]
     unsure = [r.metric for r in results if r.verdict == Verdict.NODATA or r.suspect]
-    if high:
-        decision, reason = "rollback", f"{', '.join(high)} High"
+    if clear:
+        decision, reason = "rollback", f"{', '.join(clear)} High (clear)"
+    elif high:
+        decision, reason = "confirm", f"{', '.join(high)} High"
     elif unsure:
         decision, reason = "extend", f"{', '.join(unsure)} inconclusive"
     else:

@@ -1,0 +1,68 @@
+"""The judge on seeded samples: verdicts, decisions and the numbers behind them."""
+
+import random
+
+import pytest
+import yaml
+
+from migration.judge import JUDGE_DEFAULTS, judge
+from migration.risk import DEFAULT_WEIGHTS, load_weights
+
+T = {**JUDGE_DEFAULTS, "latency_effect_min": 0.1, "error_diff_min": 0.005}
+
+
+def samples(n, median_s, error_rate, seed):
+    rng = random.Random(seed)
+    return [(rng.lognormvariate(0, 0.3) * median_s, rng.random() >= error_rate)
+            for _ in range(n)]
+
+
+def test_same_version_is_promoted_with_every_number_shown():
+    got = judge(samples(600, 0.005, 0, 1), samples(300, 0.005, 0, 2), T)
+    assert got["decision"] == "promote" and got["score"] == 100.0
+    lat, err = got["metrics"]["latency"], got["metrics"]["errors"]
+    assert lat["verdict"] == "Pass" and lat["n_old"] == 600 and lat["n_new"] == 300
+    assert {"u", "p_greater", "p_less", "auc", "effect", "median_old_ms", "p95_new_ms"} <= set(lat)
+    assert err["verdict"] == "Pass" and err["prob_worse"] is not None
+    assert got["thresholds"]["alpha"] == T["alpha"]
+
+
+def test_half_again_slower_is_a_clear_high_and_a_rollback():
+    got = judge(samples(600, 0.005, 0, 3), samples(300, 0.0075, 0, 4), T)
+    assert got["decision"] == "rollback" and "latency High (clear)" in got["reason"]
+    assert got["metrics"]["latency"]["verdict"] == "High"
+    assert 0.35 < got["metrics"]["latency"]["effect"] < 0.65
+    assert got["score"] == 50.0
+
+
+def test_a_fifth_slower_asks_for_a_second_window():
+    got = judge(samples(600, 0.005, 0, 5), samples(300, 0.006, 0, 6), T)
+    assert got["decision"] == "confirm" and got["metrics"]["latency"]["verdict"] == "High"
+
+
+def test_faster_is_low_and_passes():
+    got = judge(samples(600, 0.005, 0, 7), samples(300, 0.0035, 0, 8), T)
+    assert got["metrics"]["latency"]["verdict"] == "Low" and got["decision"] == "promote"
+
+
+def test_five_points_more_errors_is_high_by_the_beta_binomial():
+    got = judge(samples(1200, 0.005, 0.0, 9), samples(400, 0.005, 0.05, 10), T)
+    err = got["metrics"]["errors"]
+    assert err["verdict"] == "High" and err["prob_worse"] > 0.99 and got["decision"] == "rollback"
+
+
+def test_too_few_samples_is_nodata_and_extends():
+    got = judge(samples(600, 0.005, 0, 11), samples(10, 0.005, 0, 12), T)
+    assert got["metrics"]["latency"]["verdict"] == "NoData"
+    assert got["decision"] == "extend" and got["score"] is None
+
+
+def test_bad_traffic_steps_in_weights_yaml_are_refused_naming_the_band(tmp_path):
+    data = yaml.safe_load(DEFAULT_WEIGHTS.read_text())
+    data["bands"][1]["traffic"]["steps"] = [50, 10, 100]
+    path = tmp_path / "w.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match=r"bands\[1\] \(medium\): traffic.steps"):
+        load_weights(path)
+    assert [b["traffic"]["steps"] for b in load_weights()["bands"]] == [
+        [25, 100], [10, 50, 100], [5, 25, 50, 100], [1, 5, 25, 50, 100]]
