@@ -19,6 +19,7 @@ __all__ = ["ROUND_S", "LeaseKeeper"]
 log = logging.getLogger(__name__)
 
 ROUND_S = 0.25  # well inside the shortest lease (ceil(expiry_s(0.2 s)) = 1 s)
+MAX_EXPIRED = 4096
 
 
 class LeaseKeeper:
@@ -62,4 +63,6 @@ class LeaseKeeper:
                     break
                 self.sent_total += 1
                 if ttl <= 0:
+                    if len(self.expired) >= MAX_EXPIRED:  # only needed until the watch says
+                        self.expired.clear()
                     self.expired.add(lease)

@@ -23,7 +23,13 @@ from common.etcd import EtcdClient, EtcdUnavailable
 from common.etcd.client import compare, delete_op, put_op
 from service_registry.etcd_cache import RegistryCache, admit_key, instance_key, name_prefix
 from service_registry.etcd_keeper import LeaseKeeper
-from service_registry.state import MAX_ADMITTED, Change, RegistryState, validate_record
+from service_registry.state import (
+    MAX_ADMITTED,
+    MAX_INSTANCES,
+    Change,
+    RegistryState,
+    validate_record,
+)
 
 __all__ = ["EtcdState"]
 
@@ -58,6 +64,10 @@ class EtcdState:
     def register(self, payload: Any) -> list[Change]:
         record = validate_record(payload)
         self._check_up()
+        if record["instance_id"] not in self.cache.records \
+                and len(self.cache.records) >= MAX_INSTANCES:
+            raise MeshError(f"the registry holds {MAX_INSTANCES} instances, its limit",
+                            ErrorCode.UNAVAILABLE)
         others = [r for r in self.cache.lookup() if r["endpoint"] == record["endpoint"]
                   and r["name"] != record["name"]]
         lease = self._lease_for(record)
@@ -73,6 +83,8 @@ class EtcdState:
         if known and self.client.keepalive(known) > 0:
             return known
         lease = self.client.grant(math.ceil(expiry_s(record["heartbeat_interval_s"])))
+        if len(self._granted) >= MAX_INSTANCES:  # instances that died before their first beat
+            self._granted.clear()
         self._granted[record["instance_id"]] = lease
         return lease
 
@@ -158,7 +170,11 @@ class EtcdState:
     def heartbeat(self, instance_id: str) -> None:
         """Answered from what this agent knows; the keeper sends the keep-alive to etcd.
         NotFoundError when the instance is gone (its lease expired): register again."""
-        lease = self.cache.leases.get(instance_id) or self._granted.get(instance_id)
+        lease = self.cache.leases.get(instance_id)
+        if lease:
+            self._granted.pop(instance_id, None)  # only needed until the watch brings it
+        else:
+            lease = self._granted.get(instance_id, 0)
         if not lease or lease in self.keeper.expired:
             self._granted.pop(instance_id, None)
             raise NotFoundError("registry", "heartbeat", ErrorCode.NOT_FOUND,

@@ -78,8 +78,13 @@ def list_(
         print_json(instances)
         return
     rows = [[r["name"], r["host"], r["endpoint"], r["pid"], r["version"],
-             "yes" if r["preferred"] else "", f"{r['heartbeat_age_s']:.2f}"] for r in instances]
+             "yes" if r["preferred"] else "", _age(r["heartbeat_age_s"])] for r in instances]
     print_table(f"{len(instances)} instances at {endpoint}",
                 [Col("name", key=True), "host", Col("endpoint", wrap_min=22),
                  Col("pid", drop=2), Col("version", drop=3), Col("preferred", drop=1),
                  "hb age s"], rows)
+
+
+def _age(age_s: float | None) -> str:
+    """An etcd registry agent knows no age while etcd is unavailable."""
+    return "-" if age_s is None else f"{age_s:.2f}"
