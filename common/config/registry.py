@@ -37,7 +37,8 @@ class RegistryConfig(ConfigModel):
     """``registry: {backend, endpoints, leader_ttl_s, timeout_s}``.  With etcd, ``endpoints``
     lists the cluster's client URLs (each host's registry agent fails over along them);
     ``leader_ttl_s``: an elected leader (the central hub, the model manager) silent this long
-    is replaced (plus etcd's own recovery when the dead host held etcd's raft leader); ``timeout_s`` bounds each etcd call."""
+    is replaced (plus etcd's own recovery when the dead host held etcd's raft leader);
+    ``timeout_s`` bounds each etcd call."""
 
     backend: Literal["sqlite", "etcd"] = "sqlite"
     endpoints: list[EtcdEndpoint] = Field(default_factory=list, validate_default=True)
