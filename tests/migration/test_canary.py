@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from common.base_agent.errors import RemoteError
+from common.cli.hub_cmd import _health_table
 from common.hub.report import build_report
 from common.testing.agents import EchoAgent
 from common.testing.mesh import MeshRun, free_ports, two_host_config
@@ -126,7 +127,8 @@ def test_a_breach_on_the_third_agent_leaves_all_three_on_their_old_versions(proc
         run.close()
 
 
-def test_the_hub_shows_old_and_new_instances_apart(registry, agents, client_factory):
+def test_the_hub_shows_old_and_new_instances_apart(registry, agents, client_factory, capsys,
+                                                  monkeypatch):
     """Two live instances of one name (blue/green), each reporting as agents do: the hub's
     view lists both with their own counters, not one blurred row."""
     old, new = [agents(EchoAgent("Canary", registry=registry.endpoint, multi_instance=True,
@@ -151,3 +153,10 @@ def test_the_hub_shows_old_and_new_instances_apart(registry, agents, client_fact
     assert by_id[new.instance_id]["requests_total"] == 12
     assert by_id[new.instance_id]["errors_total"] == 3
     assert by_id[new.instance_id]["endpoint"] == new.endpoint
+    # `mesh health` prints each instance on its own row under the agent
+    monkeypatch.setenv("COLUMNS", "240")
+    _health_table({**hub.view(101.5), "hub": {"name": "hub", "role": "central",
+                                             "state": "ok"}})
+    table = capsys.readouterr().out
+    assert f"Canary@{old.instance_id[:12]}" in table and f"Canary@{new.instance_id[:12]}" in table
+    assert "12 requests, 3 errors" in table and "30 requests, 0 errors" in table
