@@ -31,9 +31,10 @@ def derived_settings(config: MeshConfig, agent: AgentConfig, endpoint: Endpoint,
     launchers: each host's launcher control endpoint (the hubs re-learn from them)."""
     if agent.service == "hub":
         return {**_hub(config, agent, endpoint), "slos": _slos(config, agent, state_dir),
-                **_history(config, agent, state_dir, launchers or {}), **_election(config)}
+                **_history(config, agent, state_dir, launchers or {}),
+                **_election(config, agent, endpoint)}
     if agent.service == "model_manager":
-        return {**_model_manager(config, agent), **_election(config)}
+        return {**_model_manager(config, agent), **_election(config, agent, endpoint)}
     if agent.service == "registry" and config.registry.backend == "etcd":
         return {"etcd_endpoints": list(config.registry.endpoints),
                 "etcd_timeout_s": config.registry.timeout_s}
@@ -43,14 +44,17 @@ def derived_settings(config: MeshConfig, agent: AgentConfig, endpoint: Endpoint,
     return {}
 
 
-def _election(config: MeshConfig) -> dict[str, Any]:
+def _election(config: MeshConfig, agent: AgentConfig, endpoint: Endpoint) -> dict[str, Any]:
     """With registry backend etcd, the hub's central role and the model manager are elected
-    (common.election) on the registry's etcd; nothing otherwise."""
-    if config.registry.backend != "etcd":
+    (common.election) among the agents of the service, on the registry's etcd; nothing
+    otherwise."""
+    if config.registry.backend != "etcd" or agent.service is None:
         return {}
     registry = config.registry
     return {"election": {"endpoints": list(registry.endpoints), "ttl_s": registry.leader_ttl_s,
-                         "timeout_s": registry.timeout_s}}
+                         "timeout_s": registry.timeout_s,
+                         "candidates": {a.name: endpoint(a)
+                                        for a in config.providers(agent.service)}}}
 
 
 def peer_hub(config: MeshConfig, agent: AgentConfig) -> AgentConfig | None:
