@@ -153,6 +153,7 @@ class ModelManagerAgent(BaseAgent):
 
     @handler(vp.ACTION_LEASE)
     def lease(self, payload: Any) -> dict[str, Any]:
+        self._serving()
         return self._lease(payload).view(self.pool.clock())
 
     @handler(vp.ACTION_REPORT)
