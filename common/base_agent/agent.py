@@ -122,8 +122,7 @@ class BaseAgent:
                 self._backlog.recv = self.zap.recv  # every request checked against the list
             self.endpoint = bind(self._router, self.endpoint)
             if self.zap is not None:  # peers failing the handshake, with their addresses
-                watch = self.zap.watch(self._router, self.name)
-                self.watch_socket(watch.monitor, watch.on_readable)
+                self.zap.watch(self._router, self.name)
             self.host = self.host or endpoint_host(self.endpoint)
             self.on_setup()
         except BaseException:

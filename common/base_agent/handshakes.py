@@ -2,11 +2,14 @@
 (a plain ZMTP peer: mechanism mismatch at the greeting), the wrong server key (the server
 cannot open the client's HELLO), or garbage.  libzmq reports these only as socket-monitor
 events, without the peer's address; the address comes from the connection's file descriptor,
-which the ``ACCEPTED`` event carries, read at once (``getpeername`` on a duplicate).  libzmq
+which the ``ACCEPTED`` event carries, read at once (``getpeername`` on a duplicate) by a thread
+that does nothing but wait for the socket's monitor events (the agent's loop may be busy for
+longer than a refused connection lives).  libzmq
 sends a handshake failure and then ``DISCONNECTED`` (with the descriptor) for the same
 connection, one after the other from its I/O thread, which pairs the failure with its address.
-A connection closed before its ``ACCEPTED`` event is read has lost its address: the failure is
-still counted, with the address ``unknown``.
+A connection closed before its ``ACCEPTED`` event is read has lost its address (a no-CURVE peer
+is refused within microseconds: about half of them): the failure is still counted, with the
+address ``unknown``.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ import collections
 import logging
 import os
 import socket
+import threading
 import time
 from typing import Any
 
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
-from common.base_agent.sockets import readable, recv_frames
+from common.base_agent.sockets import recv_frames
 
 __all__ = ["HandshakeWatch"]
 
@@ -30,13 +34,15 @@ log = logging.getLogger(__name__)
 RECENT = 20
 LOG_FIRST, LOG_EVERY = 10, 100
 EVENTS = (zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-          | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+          | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_MONITOR_STOPPED)
 REASONS = {int(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL): "protocol (no CURVE, or a wrong server key)",
            int(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL): "no detail (closed mid-handshake)"}
 
 
-def _peer(fd: int) -> str:
-    """The peer address of a connection's descriptor, read through a duplicate."""
+def _peer(fd: int, port: int) -> str:
+    """The peer address of an accepted connection's descriptor, read through a duplicate;
+    ``unknown`` when the descriptor is gone or now belongs to something else (its local port
+    is not the listening one)."""
     try:
         dup = os.dup(fd)
     except OSError:
@@ -48,6 +54,8 @@ def _peer(fd: int) -> str:
         return "unknown"
     with sock:
         try:
+            if sock.getsockname()[1] != port:
+                return "unknown"
             return str(sock.getpeername()[0])
         except (OSError, IndexError):
             return "unknown"
@@ -57,24 +65,38 @@ class HandshakeWatch:
     def __init__(self, sock: zmq.Socket, owner: str) -> None:
         self.owner = owner
         self.monitor = sock.get_monitor_socket(EVENTS)
+        self.port = int(sock.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[-1])
         self.failed = 0
         self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT)
         self._peers: dict[int, str] = {}
         self._pending: str | None = None
+        self._thread = threading.Thread(target=self._run, name=f"handshakes-{owner}",
+                                        daemon=True)
+        self._thread.start()
 
-    def on_readable(self) -> None:
-        while readable(self.monitor):
-            event = parse_monitor_message(recv_frames(self.monitor))
-            kind, value = int(event["event"]), int(event["value"])
-            if kind == zmq.EVENT_ACCEPTED:
-                self._peers[value] = _peer(value)
-            elif kind in REASONS:
-                self._pending = REASONS[kind]
-            elif kind == zmq.EVENT_DISCONNECTED:
-                address = self._peers.pop(value, "unknown")
-                if self._pending is not None:
-                    self._count(address, self._pending)
-                    self._pending = None
+    def _run(self) -> None:
+        """Until the socket closes (MONITOR_STOPPED) or the context ends."""
+        try:
+            while True:
+                event = parse_monitor_message(recv_frames(self.monitor))
+                if not self._on_event(int(event["event"]), int(event["value"])):
+                    return
+        except zmq.ZMQError:
+            return
+        finally:
+            self.monitor.close(linger=0)
+
+    def _on_event(self, kind: int, value: int) -> bool:
+        if kind == zmq.EVENT_ACCEPTED:
+            self._peers[value] = _peer(value, self.port)
+        elif kind in REASONS:
+            self._pending = REASONS[kind]
+        elif kind == zmq.EVENT_DISCONNECTED:
+            address = self._peers.pop(value, "unknown")
+            if self._pending is not None:
+                self._count(address, self._pending)
+                self._pending = None
+        return kind != zmq.EVENT_MONITOR_STOPPED
 
     def _count(self, address: str, reason: str) -> None:
         self.failed += 1
@@ -86,5 +108,6 @@ class HandshakeWatch:
     def summary(self) -> dict[str, Any]:
         return {"handshake_failed": self.failed, "handshake_recent": list(self.recent)}
 
-    def close(self) -> None:
-        self.monitor.close(linger=0)
+    def close(self, timeout_s: float = 1.0) -> None:
+        """After the watched socket closed: its monitor stops, and the thread with it."""
+        self._thread.join(timeout_s)

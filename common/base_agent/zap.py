@@ -70,6 +70,7 @@ class ZapResponder:
         version, request_id, _domain, address, _identity, mechanism = frames[:6]
         key = frames[6] if mechanism == b"CURVE" and len(frames) > 6 else b""
         public = z85.encode(key) if len(key) == 32 else b""
+        self.view.refresh()  # a handshake sees the file as it is now (a stat)
         name = self.view.name_of(public.decode()) if public else None
         if name is not None and (self.only is None or name in self.only):
             return [version, request_id, b"200", b"OK", public, b""]
@@ -119,7 +120,7 @@ class ZapResponder:
         return self._clients.get(public, "") if public else ""
 
     def watch(self, sock: zmq.Socket, owner: str) -> HandshakeWatch:
-        """Count the failed handshakes of sock, with their addresses (poll .monitor)."""
+        """Count the failed handshakes of sock, with their addresses (a thread of its own)."""
         made = HandshakeWatch(sock, owner)
         self.watches.append(made)
         return made
