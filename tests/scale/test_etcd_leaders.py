@@ -49,9 +49,14 @@ def test_the_standby_refuses_then_takes_over_with_the_leases(etcd, agents, clien
     lease = client.call_endpoint(leader.endpoint, "acquire",
                                  {"model": "m", "vram_mb": 1000, "hosts": ["h1"]})
     assert lease["state"] == "granted"
-    with pytest.raises(RemoteError, match=f"the active one is {leader.name}") as info:
-        client.call_endpoint(standby.endpoint, "lease", {"lease_id": lease["lease_id"]})
-    assert info.value.code == "unavailable"
+    def refusal() -> RemoteError | None:
+        try:
+            client.call_endpoint(standby.endpoint, "lease", {"lease_id": lease["lease_id"]})
+        except RemoteError as exc:
+            return exc if f"the active one is {leader.name}" in str(exc) else None
+        return None
+
+    assert wait_until(refusal, 2.0, what="the standby names the leader").code == "unavailable"
     leader.stop()  # resigns: the standby need not wait out the leader's silence
     restored = wait_until(lambda: _status(client, standby)["active"] and client.call_endpoint(
         standby.endpoint, "lease", {"lease_id": lease["lease_id"]}), 3.0,
@@ -60,3 +65,4 @@ def test_the_standby_refuses_then_takes_over_with_the_leases(etcd, agents, clien
     second = client.call_endpoint(standby.endpoint, "acquire",
                                   {"model": "m2", "vram_mb": 1000, "hosts": ["h1"]})
     assert second["lease_id"] != lease["lease_id"]  # new ids after the restored ones
+
