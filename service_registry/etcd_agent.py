@@ -21,6 +21,7 @@ import zmq
 
 from common.base_agent import protocol
 from common.base_agent.discovery import OP_TICK
+from common.base_agent.errors import MeshError
 from common.base_agent.health import CheckResult, Status
 from common.base_agent.sockets import bind, new_socket
 from common.base_agent.waker import Waker
@@ -123,7 +124,7 @@ class EtcdRegistry(ServiceRegistry):
                 self._own_registered = True
         except EtcdUnavailable as exc:
             log.warning("registry: %s", exc)
-        except Exception as exc:  # noqa: BLE001 (NotFound, a claim: register again next time)
+        except MeshError as exc:  # not found (expired), a claim: register again next time
             log.warning("registry: own registration: %s", exc)
             self._own_registered = False
 
