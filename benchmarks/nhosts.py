@@ -83,16 +83,20 @@ def main() -> None:
     parser.add_argument("--agents", type=int, nargs="+", default=[80, 300, 600, 1000])
     parser.add_argument("--hosts", type=int, default=2)
     parser.add_argument("--idle-s", type=float, default=10.0)
+    parser.add_argument("--probe-s", type=float, default=5.0,
+                        help="global.health.interval_s (5 s, the schema's default; the "
+                        "heartbeat interval is 1 s)")
     parser.add_argument("--skip-etcd", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "nhosts.json"))
     args = parser.parse_args()
     started = time.time()
-    runs = nhosts_scale.run(args.agents, args.hosts, args.idle_s)
+    runs = nhosts_scale.run(args.agents, args.hosts, args.idle_s, args.probe_s)
     baseline_path = RESULTS / "nhosts_scale_baseline.json"
     baseline = json.loads(baseline_path.read_text()) if baseline_path.exists() else None
     report = {"command": "python benchmarks/nhosts.py " + " ".join(sys.argv[1:]),
               "cpus": os.cpu_count(), "started_at": started,
               "scale": {"hosts": args.hosts, "heartbeat_interval_s": nhosts_scale.HEARTBEAT_S,
+                        "probe_s": args.probe_s,
                         "runs": runs, "targets": targets(runs)},
               "baseline": baseline, "etcd": etcd_half(args.skip_etcd)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

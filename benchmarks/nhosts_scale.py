@@ -7,7 +7,8 @@ For each size it writes a startup config (``ServiceRegistry`` and the central hu
 host, the edge hub on the second, the echo agents spread evenly over every host, each depending
 on the registry), runs ``mesh up --host all`` and measures:
   * ``all_ready_s``: from launching the command to every agent answering ``health`` (probed by
-    this script, like benchmarks/startup.py);
+    this script, like benchmarks/startup.py), and ``ready_after_first_start_s``: the same from
+    the first agent's start (the launchers' own start-up, imports and fork servers, apart);
   * ``tracked``: agents the central hub lists as passing (every agent should be);
   * ``idle_cores`` of the whole mesh (launchers, fork servers, registry, hubs, agents) and of
     the hubs alone, over ``--idle-s`` seconds once every agent is tracked, as CPU seconds per
@@ -45,8 +46,10 @@ from common.base_agent import protocol  # noqa: E402
 from common.base_agent.protocol import Request  # noqa: E402
 
 ADDRESSES = ["127.0.13.1", "127.0.13.2", "127.0.13.3", "127.0.13.4"]
-BASE_PORT = 33000
-HUB_ZMQ, HUB_HTTP, EDGE_ZMQ, EDGE_HTTP, REGISTRY, EVENTS = 32901, 32900, 32911, 32910, 32920, 32921
+# below the kernel's ephemeral range (32768-60999 here), so no outgoing connection holds one
+BASE_PORT = 21000
+HUB_ZMQ, HUB_HTTP, EDGE_ZMQ, EDGE_HTTP, REGISTRY, EVENTS = 20901, 20900, 20911, 20910, 20920, 20921
+LAUNCHER_PORT = 20950
 ECHO = "common.testing.agents:EchoAgent"
 HEARTBEAT_S = 1.0
 
@@ -71,7 +74,7 @@ def config(workdir: Path, agents: int, hosts: int, probe_s: float = 1.0) -> dict
                  "port": BASE_PORT + i, "dependencies": ["ServiceRegistry"]}
                 for i in range(agents)]
     host_cfg: dict[str, Any] = {
-        name: {"address": ADDRESSES[i], "launcher_port": 32950 + i,
+        name: {"address": ADDRESSES[i], "launcher_port": LAUNCHER_PORT + i,
                "env": {"MESH_STATE_DIR": str(workdir / "state" / name)}}
         for i, name in enumerate(names)}
     host_cfg[names[0]]["roles"] = ["registry", "hub_central"]
@@ -127,12 +130,13 @@ def wait_all_answer(targets: list[str], deadline: float) -> float:
         ctx.destroy(linger=0)
 
 
-def hub_view(endpoint: str, ctx: zmq.Context, timeout_s: float = 5.0) -> dict[str, Any]:
+def hub_view(endpoint: str, ctx: zmq.Context, timeout_s: float = 5.0,
+             action: str = "hub_snapshot", payload: Any = None) -> Any:
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(endpoint)
     try:
-        sock.send_multipart(protocol.encode_request(Request("hub_snapshot", source="bench")))
+        sock.send_multipart(protocol.encode_request(Request(action, payload, source="bench")))
         if not sock.poll(int(timeout_s * 1000)):
             raise TimeoutError(f"hub {endpoint} did not answer in {timeout_s} s")
         reply = protocol.decode_reply(sock.recv_multipart())
@@ -223,10 +227,27 @@ def detect(hub: str, name: str, pid: int, sig: int, ctx: zmq.Context,
     return None
 
 
-def agent_pids(cfg: dict[str, Any], ctx: zmq.Context) -> dict[str, int]:
-    pids = {}
+def detect_crash(hub: str, name: str, pid: int, ctx: zmq.Context,
+                 timeout_s: float = 15.0) -> float | None:
+    """SIGKILL pid; seconds until the hub's incident history holds its exit (the hub's own
+    record of the launcher's event: a query that does not grow with the mesh, unlike the
+    whole health view)."""
+    t0, since = time.monotonic(), time.time() - 1.0
+    os.kill(pid, signal.SIGKILL)
+    while time.monotonic() - t0 < timeout_s:
+        events = hub_view(hub, ctx, action="hub_events_query",
+                          payload={"agent": name, "kind": "process", "since": since})["events"]
+        if any(e["kind"] == "process.exited" for e in events):
+            return round(time.monotonic() - t0, 3)
+        time.sleep(0.01)  # polling the hub, bounded by timeout_s
+    return None
+
+
+def launcher_agents(cfg: dict[str, Any], ctx: zmq.Context) -> list[dict[str, Any]]:
+    """Every launcher's agents as its ``status`` lists them (pid, started_at, ready_at)."""
+    agents = []
     for i, (name, host) in enumerate(cfg["hosts"].items()):
-        endpoint = f"tcp://{host['address']}:{32950 + i}"
+        endpoint = f"tcp://{host['address']}:{LAUNCHER_PORT + i}"
         sock = ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(endpoint)
@@ -235,8 +256,8 @@ def agent_pids(cfg: dict[str, Any], ctx: zmq.Context) -> dict[str, int]:
             raise TimeoutError(f"launcher of {name} did not answer status")
         status = protocol.decode_reply(sock.recv_multipart()).result
         sock.close()
-        pids.update({a["name"]: a["pid"] for a in status["agents"]})
-    return pids
+        agents += status["agents"]
+    return agents
 
 
 def run_size(agents: int, hosts: int, idle_s: float, probe_s: float = 1.0) -> dict[str, Any]:
@@ -252,7 +273,7 @@ def run_size(agents: int, hosts: int, idle_s: float, probe_s: float = 1.0) -> di
         result: dict[str, Any] = {"agents": agents, "hosts": hosts, "probe_s": probe_s,
                                   "processes_configured": len(eps),
                                   "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
-        t0 = time.monotonic()
+        t0, t0_wall = time.monotonic(), time.time()
         proc = subprocess.Popen([sys.executable, "-m", "common.cli.main", "up", "--host", "all",
                                  "--config", str(path), "--run-dir", str(workdir / "run"),
                                  "--log-level", "WARNING"], cwd=ROOT, start_new_session=True)
@@ -267,15 +288,19 @@ def run_size(agents: int, hosts: int, idle_s: float, probe_s: float = 1.0) -> di
             result["tracked"] = wait_tracked(hub, list(eps), ctx, time.monotonic() + 30)
             result["tracked_of"] = len(eps)
             time.sleep(3.0)  # let start-up traffic drain before the idle window
-            pids = agent_pids(cfg, ctx)
+            listed = launcher_agents(cfg, ctx)
+            pids = {a["name"]: a["pid"] for a in listed}
+            # the command's own start (imports, fork servers) apart from the agents' start-up
+            first = min(a["started_at"] for a in listed) - t0_wall
+            result["first_agent_started_s"] = round(first, 3)
+            result["ready_after_first_start_s"] = round(result["all_ready_s"] - first, 3)
             result.update(idle_cpu(proc.pid, pids, idle_s))
             result["mcores_per_agent"] = round(1000 * result["idle_cores"] / len(eps), 3)
             result["metrics_scrape_s"] = scrape(f"http://{ADDRESSES[0]}:{HUB_HTTP}/metrics")
             last = list(cfg["hosts"])[-1]
             victims = [n for n in echo if next(a for a in cfg["agents"]
                                                if a["name"] == n)["host"] == last]
-            result["crash_detect_s"] = detect(hub, victims[0], pids[victims[0]],
-                                              signal.SIGKILL, ctx)
+            result["crash_detect_s"] = detect_crash(hub, victims[0], pids[victims[0]], ctx)
             result["hang_detect_s"] = detect(hub, victims[1], pids[victims[1]],
                                              signal.SIGSTOP, ctx)
             os.kill(pids[victims[1]], signal.SIGCONT)

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 STARTING_PROBE_S = 0.02  # while starting, probe this often until it answers ...
 STARTING_PROBE_MAX_S = 0.1  # ... then every tenth of the time it has been starting, up to this
+SPAWN_BUDGET_S = 0.05  # spawning in one step stops after this; the rest start next step, so the
+# launcher's loop keeps reading probe replies while hundreds of agents start at once
 KILL_GRACE_S = 2.0  # after SIGKILL, how long an exit event may take before we stop waiting
 
 
@@ -146,15 +148,22 @@ class Supervisor:
                                  "starts": m.short_runs, "uptime_s": round(uptime_s, 2)})
 
     # -- the periodic step -----------------------------------------------------------------
-    def step(self, now: float | None = None) -> None:
+    def step(self, now: float | None = None) -> bool:
+        """One round over the agents; True while one is waiting, starting or backing off
+        (the launcher steps every tick then, and less often once all are settled)."""
         now = time.monotonic() if now is None else now
         if self.stopping:
-            return
+            return True
         if self.discarded:
             self._reap(now)
+        busy = bool(self.discarded)
+        spawn_until = time.monotonic() + SPAWN_BUDGET_S
         for m in list(self.agents.values()):
-            if m.state is AgentState.WAITING and self.deps_ready(m):
-                self.start(m, now)
+            busy = busy or m.state in (AgentState.WAITING, AgentState.STARTING,
+                                       AgentState.BACKOFF, AgentState.STOPPING)
+            if m.state is AgentState.WAITING:
+                if time.monotonic() < spawn_until and self.deps_ready(m):
+                    self.start(m, now)
             elif m.state is AgentState.BACKOFF and now >= m.restart_at:
                 m.restarts += 1
                 m.move(Event.RESTART_DUE)
@@ -162,6 +171,7 @@ class Supervisor:
             elif (m.state is AgentState.READY and now >= m.due_at) or (
                     m.state is AgentState.STARTING and now >= m.next_probe_at):
                 self._probe(m, now)  # each ready agent only when due: O(due) per step
+        return busy
 
     def _reap(self, now: float) -> None:
         """Forget discarded instances once stopped; SIGKILL those past their deadline."""
