@@ -9,6 +9,9 @@ sockets, as fast as the target takes it, and count what was sent.
   publisher's messages between them so the subscriber can show it still works.
 * :func:`raw_barrage`: one raw TCP or ipc connection per payload, bytes that are not ZMTP.
 
+Under ``security: curve`` (this process configured with :mod:`common.base_agent.security`) the
+barrages speak CURVE as this process's identity, so the hostile input reaches the handlers.
+
 Every socket is closed before these return (linger 0; an XSUB lingers up to STALL_S so that
 what it queued is sent).
 """
@@ -23,6 +26,7 @@ from typing import Any
 import zmq
 
 from common.base_agent import protocol
+from common.base_agent.security import secure_client
 from common.base_agent.sockets import NOBLOCK, new_socket, readable, recv_frames, send_frames
 
 __all__ = ["HostilePublisher", "StalledTarget", "dealer_barrage", "raw_barrage",
@@ -63,6 +67,7 @@ def dealer_barrage(ctx: zmq.Context, endpoint: str, messages: Iterable[list[byte
     sock = new_socket(ctx, zmq.DEALER, hwm)
     sock.setsockopt(zmq.RECONNECT_IVL, 10)  # an oversized message makes the target hang up
     sock.setsockopt(zmq.MAXMSGSIZE, -1)  # whatever comes back is read (a batch's can be big)
+    secure_client(sock, endpoint)  # curve: hostile input from an identity on the list
     sock.connect(endpoint)
     sent = replies = 0
 
@@ -108,6 +113,7 @@ def subscriber_barrage(ctx: zmq.Context, endpoint: str, messages: Iterable[bytes
                        hwm: int = BARRAGE_HWM) -> int:
     """Send every message to the PUB at endpoint from an XSUB; returns how many were sent."""
     sock = new_socket(ctx, zmq.XSUB, hwm)
+    secure_client(sock, endpoint)
     sock.connect(endpoint)
     sent = 0
     try:

@@ -13,9 +13,12 @@ import zmq
 from common.base_agent import protocol, security
 from common.base_agent.agent import BaseAgent
 from common.base_agent.allowlist import AllowList, AllowListView, load_verify_key
+from common.base_agent.client import Client
 from common.base_agent.handshakes import REASONS
 from common.base_agent.keystore import KeyStore, KeyStoreError
 from common.base_agent.sockets import readable, recv_frames
+from common.testing.fuzz import hostile_messages, raw_stream_payloads
+from common.testing.fuzz_sockets import dealer_barrage, raw_barrage
 from common.testing.wait import wait_until
 
 HOSTS = {"main_pc": "127.0.15.1", "pc2": "127.0.15.2"}
@@ -208,5 +211,26 @@ def test_peers_failing_the_handshake_are_counted_with_their_address(curve, peer)
     finally:
         for sock in socks:
             sock.close(linger=0)
+        ctx.destroy(linger=0)
+        agent.stop()
+
+
+def test_the_socket_fuzzer_in_curve_mode(curve):
+    """Hostile messages from an identity on the list reach the handlers and are answered with
+    errors; raw non-ZMTP bytes fail the handshake and are counted; the agent still answers."""
+    agent = BaseAgent("Alpha", "tcp://127.0.15.1:0")
+    agent.start()
+    ctx = zmq.Context()
+    try:
+        sent, replies = dealer_barrage(ctx, agent.endpoint, hostile_messages(3000, seed=19))
+        assert sent == 3000 and replies > 1000  # authenticated: answered (mostly errors)
+        delivered = raw_barrage(agent.endpoint, raw_stream_payloads(100, seed=19))
+        assert delivered > 50
+        assert agent.zap is not None
+        wait_until(lambda: agent.zap.summary()["handshake_failed"] >= 50, 10,
+                   what="the raw connections counted as failed handshakes")
+        with Client(source="test") as client:
+            assert client.call_endpoint(agent.endpoint, "health", timeout_s=5)["name"] == "Alpha"
+    finally:
         ctx.destroy(linger=0)
         agent.stop()
