@@ -13,6 +13,7 @@ from common.cli.call_cmd import call
 from common.cli.config_cmd import config_app
 from common.cli.demo_cmd import demo_app
 from common.cli.events_cmd import events
+from common.cli.failover_cmd import failover_app
 from common.cli.hub_cmd import alerts, health
 from common.cli.keys_cmd import keys_app
 from common.cli.load_cmd import load
@@ -39,6 +40,7 @@ app.add_typer(migrate_app, name="migrate")
 app.add_typer(demo_app, name="demo")
 app.add_typer(keys_app, name="keys")
 app.add_typer(slo_app, name="slo")
+app.add_typer(failover_app, name="failover")
 for command in (up, down, status, restart, logs, reload):
     app.command(command.__name__)(command)
 app.command("call")(call)
