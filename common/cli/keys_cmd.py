@@ -28,7 +28,7 @@ import typer
 from common.base_agent.allowlist import AllowList
 from common.base_agent.keystore import KeyStore, KeyStoreError
 from common.base_agent.security import OPERATOR
-from common.cli.hosts import CONFIG_OPTION
+from common.cli.hosts import CONFIG_OPTION, read_config
 from common.cli.output import fail, print_json, print_table
 from common.config import ConfigError, MeshConfig, load_config
 
@@ -47,13 +47,8 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _config(config: str) -> MeshConfig:
-    try:
-        return load_config(config)
-    except ConfigError as exc:
-        raise fail(f"{config} has {len(exc.errors)} error(s); see `mesh config check`", 2) \
-            from None
-    except OSError as exc:
-        raise fail(f"cannot read {config}: {exc.strerror}", 2) from None
+    """The config, or exit 2 with every error named by its field."""
+    return read_config(config)
 
 
 def _host_identities(cfg: MeshConfig, host: str) -> list[str]:

@@ -4,10 +4,13 @@ sockets in one process (the two-namespace tests are in test_keys_hosts.py)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 import zmq
 
 from common.base_agent import protocol, security
@@ -19,6 +22,7 @@ from common.base_agent.keystore import KeyStore, KeyStoreError
 from common.base_agent.sockets import readable, recv_frames
 from common.testing.fuzz import hostile_messages, raw_stream_payloads
 from common.testing.fuzz_sockets import dealer_barrage, raw_barrage
+from common.testing.mesh import two_host_config
 from common.testing.wait import wait_until
 
 HOSTS = {"main_pc": "127.0.15.1", "pc2": "127.0.15.2"}
@@ -234,3 +238,33 @@ def test_the_socket_fuzzer_in_curve_mode(curve):
     finally:
         ctx.destroy(linger=0)
         agent.stop()
+
+
+def mesh(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "common.cli.main", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_keys_cli_list_revoke_bundle_and_its_errors(tmp_path):
+    config = two_host_config(tmp_path, [
+        {"name": "Alpha", "host": "main_pc", "port": 7300,
+         "module": "common.testing.agents:EchoAgent"},
+        {"name": "Beta", "host": "pc2", "port": 7301, "module": "common.testing.agents:EchoAgent"}],
+        security="curve", keys_dir="keys")
+    (tmp_path / "startup_config.yaml").write_text(yaml.safe_dump(config))
+    assert mesh("keys", "init", cwd=tmp_path).returncode == 0
+    revoked = mesh("keys", "revoke", "Beta", cwd=tmp_path)
+    assert revoked.returncode == 0 and "allow-list version 2" in revoked.stdout
+    listed = json.loads(mesh("keys", "list", "--json", cwd=tmp_path).stdout)
+    assert listed["list_version"] == 2 and listed["hosts"] == ["main_pc", "pc2"]
+    assert {r["identity"]: r["allowed"] for r in listed["identities"]}["Beta"] is False
+    bundled = mesh("keys", "bundle", "--host", "pc2", "--to", "keys-pc2", "--json", cwd=tmp_path)
+    assert bundled.returncode == 0
+    assert "clients/Beta.key_secret" in json.loads(bundled.stdout)["files"]
+    again = mesh("keys", "bundle", "--host", "pc2", "--to", "keys-pc2", cwd=tmp_path)
+    assert again.returncode == 2 and "not empty" in again.stderr
+    unknown = mesh("keys", "bundle", "--host", "pc3", cwd=tmp_path)
+    assert unknown.returncode == 2 and "unknown host 'pc3'" in unknown.stderr
+    on_pc2 = mesh("keys", "allow", "Beta", "--dir", "keys-pc2", cwd=tmp_path)
+    assert on_pc2.returncode == 2 and "no operator signing key here" in " ".join(
+        on_pc2.stderr.split())
