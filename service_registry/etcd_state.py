@@ -62,14 +62,15 @@ class EtcdState:
 
     # -- writes --------------------------------------------------------------------------------
     def register(self, payload: Any) -> list[Change]:
+        """Also a rename: the instance's key under another name goes in the same txn."""
         record = validate_record(payload)
         self._check_up()
         if record["instance_id"] not in self.cache.records \
                 and len(self.cache.records) >= MAX_INSTANCES:
             raise MeshError(f"the registry holds {MAX_INSTANCES} instances, its limit",
                             ErrorCode.UNAVAILABLE)
-        others = [r for r in self.cache.lookup() if r["endpoint"] == record["endpoint"]
-                  and r["name"] != record["name"]]
+        others = [r for r in self.cache.lookup() if r["name"] != record["name"] and (
+            r["endpoint"] == record["endpoint"] or r["instance_id"] == record["instance_id"])]
         lease = self._lease_for(record)
         extra = [delete_op(instance_key(self.prefix, r["name"], r["instance_id"]))
                  for r in others]

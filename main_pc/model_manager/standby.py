@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -163,20 +164,26 @@ def _take_over(agent: Any, elected: ManagerElection) -> None:
 
 
 def _take_name(agent: Any, name: str) -> None:
-    """Register under the service's name: the dead leader's registration is removed (the
-    election says it is not active) and ours renamed."""
+    """Register under the service's name (the registry renames the instance in one step);
+    the dead leader's registration is removed from a thread of its own, so that a registry
+    slowed by etcd's own recovery does not hold up the loop that now serves the leases."""
     link = next((x for x in agent.links if x.name == "registry"), None)
     if link is None or agent.registry_endpoint is None:
         return
-    with Client(agent.registry_endpoint, ctx=agent.ctx, source=agent.name) as client:
-        try:
-            for old in client.call_endpoint(agent.registry_endpoint, ACTION_LOOKUP,
-                                            {"name": name}, timeout_s=0.5, retries=0):
-                client.call_endpoint(agent.registry_endpoint, ACTION_DEREGISTER,
-                                     {"instance_id": old["instance_id"]}, timeout_s=0.5,
-                                     retries=0)
-        except MeshError as exc:  # it expires with its lease anyway
-            log.warning("cannot remove the old leader's registration: %s", exc)
-    link.deregister()
+    threading.Thread(target=_evict, args=(agent.registry_endpoint, agent.ctx, name,
+                                          agent.instance_id), daemon=True).start()
     link.record = agent.registration()
     link.registered = False
+
+
+def _evict(registry: str, ctx: Any, name: str, own_id: str) -> None:
+    with Client(registry, ctx=ctx, source="model-manager-takeover") as client:
+        try:
+            for old in client.call_endpoint(registry, ACTION_LOOKUP, {"name": name},
+                                            timeout_s=2.0, retries=0):
+                if old["instance_id"] != own_id:
+                    client.call_endpoint(registry, ACTION_DEREGISTER,
+                                         {"instance_id": old["instance_id"]}, timeout_s=2.0,
+                                         retries=0)
+        except MeshError as exc:  # it expires with its lease anyway
+            log.warning("cannot remove the old leader's registration: %s", exc)
