@@ -4,7 +4,9 @@ For each step of the band's ``traffic.steps`` (percent of the calls to the new i
 registry's weights are set (clients follow them: common.base_agent.choice), the step bakes
 ``step_bake_s`` while the launcher's view is watched for a crash, then each instance's own
 record of the requests it served in that window (its ``traffic`` action) goes to the judge
-(migration.judge).  Where the new instance served fewer than ``min_samples`` real requests the
+(migration.judge); latency within the step's window, errors over every step's requests so far
+(an error rate does not depend on the share of traffic, so more samples give more power).
+Where the new instance served fewer than ``min_samples`` real requests the
 executor probes old and new alike (``probe.action``, timed the same way) and the judge compares
 the probes instead; the decision says so (``source``).  At 100 % the old instance serves
 nothing, so the new one is compared with the old one's requests of the step before.
@@ -50,6 +52,8 @@ class Arm:
     old: list[Sample] = field(default_factory=list)
     new: list[Sample] = field(default_factory=list)
     reference: list[Sample] = field(default_factory=list)  # old's requests, the step before
+    all_old: list[Sample] = field(default_factory=list)  # every step's, for the error metric
+    all_new: list[Sample] = field(default_factory=list)
 
     @property
     def agent(self) -> str:
@@ -103,22 +107,30 @@ def _bake(mesh: MeshControl, arms: list[Arm], seconds: float) -> None:
 def _decide(mesh: MeshControl, arm: Arm, step: int, extension: int,
             window_s: float) -> dict[str, Any]:
     arm.target.check_process(mesh)  # a crashed instance is a breach, not a source of samples
-    arm.old += _pull(mesh, arm, arm.old_endpoint)
-    arm.new += _pull(mesh, arm, arm.target.endpoint)
+    pulled_old = _pull(mesh, arm, arm.old_endpoint)
+    pulled_new = _pull(mesh, arm, arm.target.endpoint)
+    arm.old += pulled_old
+    arm.new += pulled_new
+    arm.all_old += pulled_old
+    arm.all_new += pulled_new
     weight = arm.weight(step)
     old = arm.old if weight < 100 or not arm.reference else arm.reference
     t = arm.canary["judge"]
     source = "traffic" if weight < 100 or not arm.reference else \
         "traffic (old: its requests of the step before)"
     real = {"n_old": len(old), "n_new": len(arm.new)}
+    errors = (arm.all_old, arm.all_new)
     if len(arm.new) < t["min_samples"] or len(old) < t["min_samples"]:
         old, new = _probe_both(mesh, arm, int(t["min_samples"]))
         source = (f"probes: real traffic too thin ({real['n_old']} old, {real['n_new']} new "
                   f"requests < {t['min_samples']}); {len(new)} `{arm.target.probe['action']}` "
                   "probes to each instance")
+        if min(len(arm.all_old), len(arm.all_new)) < t["min_samples"]:
+            errors = (old, new)
     else:
         new = arm.new
-    verdict = judge(old, new, t)
+    verdict = judge(old, new, t, errors)
+    source += "; errors: every step's requests so far" if errors[0] is arm.all_old else ""
     return {"step": step + 1, "steps": len(arm.canary["steps"]), "weight_pct": weight,
             "extension": extension, "window_s": round(window_s, 3), "source": source,
             "real": real, **verdict}

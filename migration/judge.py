@@ -135,14 +135,18 @@ def _clear(r: MetricResult, t: dict[str, Any]) -> bool:
     return bool(r.numbers["diff"] >= CLEAR * t["error_diff_min"])
 
 
-def judge(old: list[Sample], new: list[Sample], thresholds: dict[str, Any]) -> dict[str, Any]:
+def judge(old: list[Sample], new: list[Sample], thresholds: dict[str, Any],
+          errors: tuple[list[Sample], list[Sample]] | None = None) -> dict[str, Any]:
     """Verdicts, score and decision (``promote`` / ``extend`` / ``confirm`` / ``rollback``)
-    with the numbers behind them, JSON-ready."""
+    with the numbers behind them, JSON-ready.  ``errors``: other (old, new) samples for the
+    error metric (the executor passes every step's so far: an error rate does not depend on
+    the traffic share, so all of them count, while latency is compared within one window)."""
     t = {**JUDGE_DEFAULTS, **thresholds}
+    e_old, e_new = errors or (old, new)
     results = [
         judge_latency([s for s, ok in old if ok], [s for s, ok in new if ok], t),
-        judge_errors(sum(not ok for _, ok in old), len(old),
-                     sum(not ok for _, ok in new), len(new), t),
+        judge_errors(sum(not ok for _, ok in e_old), len(e_old),
+                     sum(not ok for _, ok in e_new), len(e_new), t),
     ]
     scored = [r for r in results if r.verdict != Verdict.NODATA]
     score = round(100 * sum(r.verdict in (Verdict.PASS, Verdict.LOW) for r in scored)
