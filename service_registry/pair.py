@@ -36,7 +36,7 @@ class PairLink:
                  beat: Callable[[], dict[str, Any]], on_peer_state: Callable[[str], None]) -> None:
         self.endpoint = endpoint
         self.heartbeat = Heartbeat(PEER_INTERVAL_S, PEER_LIVENESS)
-        self.peer_state = EXPIRED
+        self.peer_state = ""  # not heard yet: not a vote's "expired" until a real silence
         self._name = registry_name
         self._beat = beat
         self._on_peer_state = on_peer_state
@@ -51,7 +51,7 @@ class PairLink:
         return self._sock
 
     def up(self) -> bool:
-        return self.peer_state != EXPIRED
+        return self.peer_state not in ("", EXPIRED)
 
     def tick(self) -> None:
         if self.heartbeat.peer_lost():

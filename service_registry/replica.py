@@ -81,7 +81,7 @@ class Pair:
         the peer is expired (or, on the primary, not yet heard from: it serves at start)."""
         if self.active:
             return
-        peer = self.link.peer_state if self.link is not None else EXPIRED
+        peer = self.link.peer_state if self.link is not None else EXPIRED  # "": not heard yet
         if peer == EXPIRED or self.state is PairState.PRIMARY:
             self.fire(PairEvent.VOTE)
         if not self.active:

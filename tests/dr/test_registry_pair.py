@@ -87,3 +87,20 @@ def test_failover_and_return_lose_nothing(pair, agents, tmp_path):
         assert client.call_endpoint(ep_a, "snapshot")["admitted"] == {"Echo1": ["tcp://x:1"]}
     finally:
         client.close()
+
+
+def test_restarted_backup_takes_no_write_before_it_hears_the_primary(pair, agents, tmp_path,
+                                                                       client_factory):
+    """Regression: a backup that (re)starts counted its not-yet-heard peer as expired, so the
+    first write made it active beside a live primary (and a failback never held)."""
+    primary, backup, ep_a, ep_b, _ = pair
+    backup.stop(timeout_s=5.0)
+    port_b = int(ep_b.rsplit(":", 1)[1])
+    again = agents(registry(tmp_path, "RegB", B, port_b, "backup", ep_a, db="RegB2.db"))
+    client = client_factory(None)
+    with pytest.raises(MeshError) as refused:
+        client.call_endpoint(ep_b, "register", {"name": "Early", "instance_id": "e1",
+                                                "endpoint": "tcp://x:5"}, retries=0)
+    assert refused.value.code == "passive"
+    wait_until(lambda: state(again) == "passive", 5, what="the restarted backup passive")
+    assert state(primary) == "active"
