@@ -1,68 +1,85 @@
-"""Startup configs for N hosts on loopback addresses, for tests and benchmarks of the scale work.
-
-``n_host_config(workdir, hosts, agents)``: hosts ``main_pc``, ``pc2``, ``pc3``, ... at
-``PREFIX.1``, ``PREFIX.2``, ... (each launcher on a port free now), the registry and central hub
-roles on the first, the edge hub role on the second; ``echo_agents(count, hosts)`` spreads echo
-agents over them, each depending on the registry.  Nothing else differs from a shipped config:
-every service derives its view from it.
+"""Any number of hosts in network namespaces on one bridge, for tests of meshes beyond two
+hosts (partitions, a whole host's loss).  Needs root and ``ip``, as :mod:`netns`'s TwoHosts;
+only the project's own namespaces, veths and bridge are touched, all removed on close.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import os
+import random
+import subprocess
 
-from common.testing.mesh import free_ports
+import zmq
 
-__all__ = ["ECHO", "echo_agents", "host_names", "mesh_services", "n_host_config"]
+from common.testing.netns import TwoHosts, _ip, context_in
 
-ECHO = "common.testing.agents:EchoAgent"
-
-
-def host_names(hosts: int) -> list[str]:
-    return ["main_pc", "pc2", *[f"pc{i + 1}" for i in range(2, hosts)]]
+__all__ = ["NHosts"]
 
 
-def mesh_services(hosts: list[str], address: str) -> list[dict[str, Any]]:
-    """The registry and central hub on hosts[0], the edge hub on hosts[1], on free ports."""
-    p = free_ports(5, address)
-    return [
-        {"name": "ServiceRegistry", "host": hosts[0], "service": "registry",
-         "module": "service_registry.agent:ServiceRegistry", "port": p[0]},
-        {"name": "ObservabilityHub", "host": hosts[0], "service": "hub",
-         "module": "observability_hub.hub:ObservabilityHub", "port": p[1],
-         "ports": {"http_port": p[2]}},
-        {"name": "ObservabilityHub_pc2", "host": hosts[1], "service": "hub",
-         "module": "observability_hub.hub:ObservabilityHub", "port": p[3],
-         "ports": {"http_port": p[4]}}]
+class NHosts:
+    """n namespaces ``amN-i`` on a bridge ``amNbr`` (in the root namespace), host i at
+    10.232.N.(i+1)/24 through a veth pair ``amN-iv`` (bridge side) / ``eth0`` (its side); the
+    bridge itself has ``observer`` (10.232.N.254), so the test reaches every host directly.
+    ``isolate(i)`` pulls host i's cable; ``kill(i)`` kills every process in its namespace, as a
+    machine that loses power."""
 
+    def __init__(self, n: int, net: int | None = None) -> None:
+        self.net = random.randint(1, 250) if net is None else net
+        self.addresses = tuple(f"10.232.{self.net}.{i + 1}" for i in range(n))
+        self.ns = tuple(f"am{self.net}-{i}" for i in range(n))
+        self._bridge = f"am{self.net}br"
+        self._veth = tuple(f"am{self.net}-{i}v" for i in range(n))
+        self.observer = f"10.232.{self.net}.254"
 
-def echo_agents(count: int, hosts: list[str], address: str) -> list[dict[str, Any]]:
-    """count echo agents, round robin over hosts, each depending on the registry."""
-    ports = free_ports(count, address)
-    return [{"name": f"Echo{i:03d}", "host": hosts[i % len(hosts)], "module": ECHO,
-             "port": ports[i], "dependencies": ["ServiceRegistry"]} for i in range(count)]
+    unavailable_reason = staticmethod(TwoHosts.unavailable_reason)
 
+    def __enter__(self) -> NHosts:
+        try:
+            _ip("link", "add", "name", self._bridge, "type", "bridge")
+            _ip("addr", "add", f"{self.observer}/24", "dev", self._bridge)
+            _ip("link", "set", self._bridge, "up")
+            for ns, veth, addr in zip(self.ns, self._veth, self.addresses, strict=True):
+                _ip("netns", "add", ns)
+                _ip("link", "add", veth, "type", "veth", "peer", "name", f"{veth}p")
+                _ip("link", "set", f"{veth}p", "netns", ns)
+                _ip("-n", ns, "link", "set", f"{veth}p", "name", "eth0")
+                _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+                _ip("-n", ns, "link", "set", "lo", "up")
+                _ip("-n", ns, "link", "set", "eth0", "up")
+                _ip("link", "set", veth, "master", self._bridge)
+                _ip("link", "set", veth, "up")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
 
-def n_host_config(workdir: Path | str, hosts: int, agents: int, *, prefix: str,
-                  interval_s: float = 0.5, probe_s: float | None = None) -> dict[str, Any]:
-    """A config of hosts hosts at prefix.1 .. prefix.N with the mesh services and agents echo
-    agents; heartbeats every interval_s, health probes every probe_s (interval_s if None),
-    each probe's timeout interval_s."""
-    names = host_names(hosts)
-    launchers = free_ports(hosts, f"{prefix}.1")
-    host_cfg: dict[str, Any] = {
-        name: {"address": f"{prefix}.{i + 1}", "launcher_port": launchers[i],
-               "env": {"MESH_STATE_DIR": str(Path(workdir) / "state" / name)}}
-        for i, name in enumerate(names)}
-    host_cfg[names[0]]["roles"] = ["registry", "hub_central"]
-    host_cfg[names[1]]["roles"] = ["hub_edge"]
-    return {"version": 1,
-            "global": {"heartbeat_interval_s": interval_s, "stop_timeout_s": 3,
-                       "log_dir": str(Path(workdir) / "logs"),
-                       "health": {"interval_s": probe_s or interval_s,
-                                  "timeout_s": interval_s,
-                                  "retries": 3, "start_period_s": 20}},
-            "hosts": host_cfg,
-            "agents": [*mesh_services(names, f"{prefix}.1"),
-                       *echo_agents(agents, names, f"{prefix}.1")]}
+    def prefix(self, index: int) -> tuple[str, ...]:
+        return ("ip", "netns", "exec", self.ns[index])
+
+    def context(self, index: int) -> zmq.Context:
+        return context_in(self.ns[index])
+
+    def isolate(self, index: int, cut: bool = True) -> None:
+        """Cut host index off from every other host (or heal it)."""
+        _ip("link", "set", self._veth[index], "down" if cut else "up")
+
+    def pids(self, index: int) -> list[int]:
+        out = subprocess.run(["ip", "netns", "pids", self.ns[index]], capture_output=True,
+                             text=True, timeout=10)
+        return [int(p) for p in out.stdout.split()]
+
+    def kill(self, index: int) -> None:
+        """SIGKILL every process of host index (its whole machine, at once)."""
+        for pid in self.pids(index):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+    def __exit__(self, *exc: object) -> None:
+        for index, ns in enumerate(self.ns):
+            self.kill(index)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+        for veth in self._veth:
+            subprocess.run(["ip", "link", "del", veth], capture_output=True, timeout=10)
+        subprocess.run(["ip", "link", "del", self._bridge], capture_output=True, timeout=10)
