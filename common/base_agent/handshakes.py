@@ -64,6 +64,7 @@ def _peer(fd: int, port: int) -> str:
 class HandshakeWatch:
     def __init__(self, sock: zmq.Socket, owner: str) -> None:
         self.owner = owner
+        self.sock = sock
         self.monitor = sock.get_monitor_socket(EVENTS)
         self.port = int(sock.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[-1])
         self.failed = 0
@@ -75,7 +76,8 @@ class HandshakeWatch:
         self._thread.start()
 
     def _run(self) -> None:
-        """Until the socket closes (MONITOR_STOPPED) or the context ends."""
+        """Until the monitor stops (the socket closed, or close()); the socket itself is
+        closed by close(), in the owner's thread, once this has returned."""
         try:
             while True:
                 event = parse_monitor_message(recv_frames(self.monitor))
@@ -83,8 +85,6 @@ class HandshakeWatch:
                     return
         except zmq.ZMQError:
             return
-        finally:
-            self.monitor.close(linger=0)
 
     def _on_event(self, kind: int, value: int) -> bool:
         if kind == zmq.EVENT_ACCEPTED:
@@ -109,5 +109,15 @@ class HandshakeWatch:
         return {"handshake_failed": self.failed, "handshake_recent": list(self.recent)}
 
     def close(self, timeout_s: float = 1.0) -> None:
-        """After the watched socket closed: its monitor stops, and the thread with it."""
+        """Stop the monitor (if the watched socket is still open), let the thread see it, and
+        close the monitor socket here: never from two threads at once."""
+        try:
+            self.sock.disable_monitor()
+        except zmq.ZMQError:  # already closed: closing it stopped the monitor
+            pass
         self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.warning("%s: handshake watch did not stop within %.1f s", self.owner,
+                        timeout_s)
+            return
+        self.monitor.close(linger=0)
