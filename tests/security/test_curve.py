@@ -177,6 +177,7 @@ def test_plain_mode_says_so_at_start(procs, tmp_path):
 
 
 @pytest.mark.torch
+@pytest.mark.slow
 def test_rotating_the_operator_key_under_mesh_load_fails_no_request(curve_mesh):
     """Last in this module: it replaces the operator's key.  `mesh load` runs with the old
     key while the rotation signs a list allowing old and new; a new `mesh` process speaks
