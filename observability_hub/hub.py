@@ -31,7 +31,7 @@ from observability_hub.aggregate import Aggregator
 from observability_hub.alerting import EVAL_INTERVAL_S, AlertBook
 from observability_hub.alertmanager import AlertmanagerSink
 from observability_hub.anomaly import ANOMALY_RULE
-from observability_hub.batch import ReportBatchApi
+from observability_hub.batch import ALIVE, ReportBatchApi
 from observability_hub.events import EventLog
 from observability_hub.events_sync import EventSync
 from observability_hub.failover import Failover
@@ -200,6 +200,9 @@ class ObservabilityHub(ReportBatchApi, HistoryApi, HubPagesMixin, BaseAgent):
         if kind == "report":
             self.aggregator.ingest_report(body, seen_at)
             self.signals.heard(str(body["agent"]), seen_at)
+        elif kind == ALIVE:  # a launcher's word that the agent's loop runs (batch module)
+            if self.aggregator.touch(str(body["agent"]), str(body["instance_id"]), seen_at):
+                self.signals.heard(str(body["agent"]), seen_at)
         elif self.history.process_event(body):
             self.aggregator.ingest_event(body, seen_at)
         if self.forwarding():
@@ -212,7 +215,7 @@ class ObservabilityHub(ReportBatchApi, HistoryApi, HubPagesMixin, BaseAgent):
             try:
                 kind, body = item["kind"], item["body"]
                 seen_at = now - float(item.get("age_s") or 0.0)
-                self._take("report" if kind == "report" else "event", body, seen_at)
+                self._take(kind if kind in ("report", ALIVE) else "event", body, seen_at)
                 taken += 1
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("dropped a forwarded item: %r", exc)
@@ -224,7 +227,8 @@ class ObservabilityHub(ReportBatchApi, HistoryApi, HubPagesMixin, BaseAgent):
 
     # -- handlers ----------------------------------------------------------------------------
     @handler(hp.ACTION_REPORT)
-    def on_report(self, payload: Any) -> dict[str, Any]:
+    def on_report(self, payload: Any, seen_at: float | None = None) -> dict[str, Any]:
+        """seen_at: when the report was made, if before now (a launcher's batch)."""
         require(payload, "agent", str)
         require(payload, "seq", int)
         require(payload, "health", dict)
@@ -232,7 +236,7 @@ class ObservabilityHub(ReportBatchApi, HistoryApi, HubPagesMixin, BaseAgent):
         body = {**payload, "host_name": payload.get("host_name") or host}
         with self.lock:
             self.failover.vote(body)
-            self._take("report", body, time.monotonic())
+            self._take("report", body, time.monotonic() if seen_at is None else seen_at)
             return self._reply()
 
     @handler(hp.ACTION_PROCESS_EVENT)

@@ -33,6 +33,7 @@ from common.launcher.control import LogControl, pid_space
 from common.launcher.events import EventSink
 from common.launcher.external import ServiceWatch
 from common.launcher.instances import InstanceControl
+from common.launcher.liveness import LivenessBatch
 from common.launcher.lock import HostLock
 from common.launcher.plan import HostPlan
 from common.launcher.port_audit import PortAudit
@@ -41,6 +42,8 @@ from common.launcher.probe import Prober
 from common.launcher.readiness import verdict
 from common.launcher.reconfigure import ReloadControl
 from common.launcher.remote import RemoteLookup
+from common.launcher.stamps import StampBoard
+from common.launcher.state import AgentState
 from common.launcher.supervisor import Supervisor
 from common.spawn.forkserver import ForkServer
 
@@ -52,6 +55,8 @@ log = logging.getLogger(__name__)
 DEFAULT_PRELOAD = ("zmq", "msgpack", "prometheus_client", "common.base_agent",
                    "service_registry")
 REMOTE = "remote:"
+QUIET_STEP_S = 0.2  # the supervisor's round once every agent is ready or stopped (an exit or
+# a control request steps at once): probes, stamps and batches are due at 1 s or more
 
 
 class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, BaseAgent):
@@ -63,6 +68,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Bas
         self.plan = plan
         self.config_path = config_path  # re-read by `mesh reload`
         self.lock = HostLock(run_dir, plan.host)
+        self.run_dir = run_dir
         self.forks = ForkServer(preload, hide_env=plan.secret_variables())
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
         self.supervisor = Supervisor(plan, self)
@@ -70,6 +76,8 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Bas
         self.external = ServiceWatch(plan.config, plan.host, plan.addresses,
                                      Path(plan.base_dir, plan.config.global_.log_dir, plan.host))
         self._remote_healthy: set[str] = set()
+        self._next_step, self._step_now = 0.0, False  # the supervisor's round: every tick, or
+        # at once when an agent became ready (its dependents start without waiting a tick)
         self.sink = EventSink(plan.host, plan.hub_endpoints, plan.manager_endpoint,
                               {name: plan.address(cfg) for name, cfg in plan.agents.items()})
         self.remote = RemoteLookup(plan.registry_endpoint,
@@ -103,6 +111,11 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Bas
             self.plan.config.global_.heartbeat_interval_s,
             lambda m: (self.plan.address(m.cfg), self.plan.endpoint(m.cfg)),
             self.watch_socket, self.unwatch_socket)
+        self.stamps = StampBoard(self.run_dir, self.plan.host)  # common.launcher.stamps
+        self.liveness = LivenessBatch(
+            self.ctx, self.plan.host, self.plan.registry_endpoint, self.plan.hub_endpoints,
+            self.plan.config.global_.heartbeat_interval_s, self.watch_socket,
+            self.unwatch_socket)
         self.watch_socket(self.forks.fileno(), self._on_fork_events)
         self.remote.start()
         self.external.start()
@@ -117,9 +130,17 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Bas
             if self.supervisor.stop_step(now):
                 log.info("launcher for %s: every agent stopped", self.plan.host)
                 self._stopping.set()
-        else:
-            self.supervisor.step(now)
-            self.port_audit.audit(self.supervisor.agents.values(), now)
+            self.presence.sync(self.supervisor.agents.values())
+            self.presence.sync_services(self.external.status())
+            return
+        if now < self._next_step and not self._step_now:
+            return  # woken by a probe's reply: the supervisor's round waits for its tick
+        busy = self.supervisor.step(now)
+        quiet = min(QUIET_STEP_S, self.plan.config.global_.heartbeat_interval_s / 5)
+        self._next_step = now + (self.tick_interval_s if busy else quiet)
+        self._step_now = False
+        self.port_audit.audit(self.supervisor.agents.values(), now)
+        self.liveness.tick(now, self._stamped(now))
         self.presence.sync(self.supervisor.agents.values())
         self.presence.sync_services(self.external.status())
 
@@ -132,6 +153,8 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Bas
         if hasattr(self, "prober"):  # not when setup failed to bind (the port is taken)
             self.prober.close()
             self.presence.close()
+            self.liveness.close()
+            self.stamps.close()
         self.remote.stop()
         if self.allowlist_sync is not None:
             self.allowlist_sync.stop()
@@ -146,6 +169,9 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Bas
         spec = dataclasses.replace(spec, env={**spec.env, **security.child_env(cfg.name)})  # CURVE
         if key != cfg.name:  # a second instance: its own log file
             spec = dataclasses.replace(spec, log_path=self.plan.log_path(key.replace("@", ".")))
+        slot = None if cfg.script_path else self.stamps.assign(key)
+        if slot is not None:  # its loop stamps its liveness (common.base_agent.stamp)
+            spec = dataclasses.replace(spec, stamps=self.stamps.path, stamp_slot=slot)
         pid = self.forks.spawn(spec)
         log.info("started %s (pid %d) on %s", cfg.name, pid, self.plan.endpoint(cfg))
         return pid
@@ -169,13 +195,37 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Bas
 
     def probe(self, cfg: AgentConfig, key: str) -> None:
         endpoint, legacy = self.plan.probe_endpoint(cfg)
-        self.prober.probe(key, endpoint, legacy)
+        vouch = None if legacy else self.liveness.request(  # common.launcher.liveness
+            key, 2 * self.supervisor.probe_interval_s(cfg))
+        self.prober.probe(key, endpoint, legacy, vouch)
 
     def outstanding_s(self, key: str) -> float:
         return self.prober.outstanding_s(key)
 
+    def _has_dependents(self, name: str) -> bool:
+        return any(name in m.cfg.dependencies for m in self.supervisor.agents.values()
+                   if m.state is AgentState.WAITING)
+
+    def _stamped(self, now: float) -> dict[str, float] | None:
+        """When a batch is due: the ready mesh agents whose loops stamped within the heartbeat
+        interval (key -> age); the others are probed at once (a hang shows as a stale stamp
+        first)."""
+        if not self.liveness.due(now):
+            return None
+        interval = self.plan.config.global_.heartbeat_interval_s
+        out = {}
+        for key, m in self.supervisor.agents.items():
+            if m.state is AgentState.READY and not m.cfg.script_path:
+                age = self.stamps.age_s(key, now)
+                if age <= interval:
+                    out[key] = age
+                else:
+                    self.supervisor.probe_now(key, now)
+        return out
+
     def forget(self, key: str) -> None:
         self.prober.forget(key)
+        self.liveness.forget(key)
 
     def remote_ready(self, name: str) -> bool:
         if name in self.external.services:  # services: checked by the ServiceWatch
@@ -205,12 +255,18 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Bas
         elif key in self.supervisor.agents:
             cfg = self.supervisor.agents[key].cfg
             ready, why_not = verdict(cfg, report, self.plan.address(cfg))
+            self.liveness.answered(key, report)
+            m = self.supervisor.agents[key]
+            starting = m.state is AgentState.STARTING
             self.supervisor.on_health(key, time.monotonic(), ready, why_not)
+            if starting and m.state is AgentState.READY and self._has_dependents(m.cfg.name):
+                self._step_now = True  # start its dependents without waiting for a tick
 
     def _on_fork_events(self) -> None:
         for event in self.forks.events():
             if event.get("op") == "exited":
                 self.supervisor.on_exit(event["pid"], event["code"], time.monotonic())
+                self._step_now = True  # a restart due at once is not held for a tick
 
     # -- control -----------------------------------------------------------------------------
     @handler("status")
@@ -228,6 +284,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Bas
         if name not in self.supervisor.agents:
             raise MeshError(f"no agent {name!r} on host {self.plan.host}", ErrorCode.NOT_FOUND)
         self.supervisor.restart(name, time.monotonic())
+        self._step_now = True
         return {"restarting": name}
 
     @handler("down")

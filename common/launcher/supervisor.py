@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 STARTING_PROBE_S = 0.02  # while starting, probe this often until it answers ...
 STARTING_PROBE_MAX_S = 0.1  # ... then every tenth of the time it has been starting, up to this
-SPAWN_BUDGET_S = 0.05  # spawning in one step stops after this; the rest start next step, so the
+SPAWN_BUDGET_S = 0.2  # spawning in one step stops after this; the rest start next step, so the
 # launcher's loop keeps reading probe replies while hundreds of agents start at once
 KILL_GRACE_S = 2.0  # after SIGKILL, how long an exit event may take before we stop waiting
 

@@ -7,7 +7,7 @@ import yaml
 
 from common.config import load_config
 from common.launcher import HostPlan
-from common.testing.nhosts import host_names, n_host_config
+from common.testing.loopback_hosts import host_names, n_host_config
 from common.vram import LeaseClient
 from main_pc.model_manager import ModelManagerAgent
 
