@@ -78,11 +78,12 @@ class Pair:
 
     def admit_write(self, action: str) -> None:
         """Let a write through, or raise PASSIVE.  A write is a vote for taking over when
-        the peer is expired (or, on the primary, not yet heard from: it serves at start)."""
+        the peer is expired: silent for its liveness, not merely not heard yet (a registry
+        that just started may be the stale one beside an active peer)."""
         if self.active:
             return
         peer = self.link.peer_state if self.link is not None else EXPIRED  # "": not heard yet
-        if peer == EXPIRED or self.state is PairState.PRIMARY:
+        if peer == EXPIRED:
             self.fire(PairEvent.VOTE)
         if not self.active:
             raise MeshError(f"{self.host.name} is the {self.state.value} registry (peer "
