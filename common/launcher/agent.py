@@ -29,9 +29,11 @@ from common.base_agent.handlers import handler, require
 from common.base_agent.protocol import ErrorCode
 from common.config import AgentConfig
 from common.launcher.allowlist_sync import AllowListControl, AllowListSync
+from common.launcher.backups import BackupSchedule
 from common.launcher.control import LogControl, pid_space
 from common.launcher.events import EventSink
 from common.launcher.external import ServiceWatch
+from common.launcher.failover import FailoverControl, failover_for
 from common.launcher.instances import InstanceControl
 from common.launcher.liveness import LivenessBatch
 from common.launcher.lock import HostLock
@@ -59,7 +61,8 @@ QUIET_STEP_S = 0.2  # the supervisor's round once every agent is ready or stoppe
 # a control request steps at once): probes, stamps and batches are due at 1 s or more
 
 
-class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, BaseAgent):
+class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, FailoverControl,
+               BaseAgent):
     def __init__(self, plan: HostPlan, run_dir: str = "run",
                  preload: tuple[str, ...] = DEFAULT_PRELOAD,
                  config_path: str | None = None) -> None:
@@ -72,6 +75,9 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Bas
         self.forks = ForkServer(preload, hide_env=plan.secret_variables())
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
         self.supervisor = Supervisor(plan, self)
+        self.failover = failover_for(plan, self.supervisor)  # common.launcher.failover
+        self.backups = BackupSchedule(plan.config, plan.host, plan.base_dir, config_path,
+                                      run_dir)  # backup: {every, keep, to}
         self.port_audit = PortAudit(plan.host, plan.addresses)
         self.external = ServiceWatch(plan.config, plan.host, plan.addresses,
                                      Path(plan.base_dir, plan.config.global_.log_dir, plan.host))
@@ -118,6 +124,9 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Bas
             self.unwatch_socket)
         self.watch_socket(self.forks.fileno(), self._on_fork_events)
         self.remote.start()
+        if self.failover is not None:
+            self.failover.start()
+        self.backups.start()
         self.external.start()
         self.sink.start()
         log.info("launcher for %s: %d agents in %d waves", self.plan.host,
@@ -139,6 +148,8 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Bas
         quiet = min(QUIET_STEP_S, self.plan.config.global_.heartbeat_interval_s / 5)
         self._next_step = now + (self.tick_interval_s if busy else quiet)
         self._step_now = False
+        if self.failover is not None:
+            self.failover.tick(now)
         self.port_audit.audit(self.supervisor.agents.values(), now)
         self.liveness.tick(now, self._stamped(now))
         self.presence.sync(self.supervisor.agents.values())
@@ -148,6 +159,8 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Bas
         if not self.supervisor.stopping:
             log.info("launcher for %s: stopping in reverse dependency order", self.plan.host)
             self.supervisor.begin_stop(time.monotonic())
+            if self.failover is not None:
+                self.failover.leave()  # a planned stop: the other host adopts nothing
 
     def on_stop(self) -> None:
         if hasattr(self, "prober"):  # not when setup failed to bind (the port is taken)
@@ -156,6 +169,9 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Bas
             self.liveness.close()
             self.stamps.close()
         self.remote.stop()
+        if self.failover is not None:
+            self.failover.stop()
+        self.backups.stop()
         if self.allowlist_sync is not None:
             self.allowlist_sync.stop()
         self.external.stop(self.plan.config.global_.stop_timeout_s)

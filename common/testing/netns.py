@@ -75,12 +75,32 @@ class TwoHosts:
         """Cut (or heal) the link between the hosts, as a pulled cable would."""
         _ip("-n", self.ns[0], "link", "set", self._veth[0], "up" if up else "down")
 
+    def remove(self, index: int) -> None:
+        """Host index is gone, as a machine that lost power (kill its processes first: a
+        namespace lives on while a process holds it).  Its end of the veth pair is parked,
+        down, outside the namespaces, so the other host keeps its own address."""
+        ns, veth = self.ns[index], self._veth[index]
+        _ip("-n", ns, "link", "set", veth, "netns", "1")
+        _ip("link", "set", veth, "down")
+        _ip("netns", "del", ns)
+
+    def restore(self, index: int) -> None:
+        """Host index comes back (after :meth:`remove`): a fresh namespace of the same name
+        and address on the same link."""
+        ns, veth = self.ns[index], self._veth[index]
+        _ip("netns", "add", ns)
+        _ip("link", "set", veth, "netns", ns)
+        _ip("-n", ns, "addr", "add", f"{self.addresses[index]}/24", "dev", veth)
+        _ip("-n", ns, "link", "set", "lo", "up")
+        _ip("-n", ns, "link", "set", veth, "up")
+
     def __exit__(self, *exc: object) -> None:
         """Delete both namespaces (the veth pair and any rules inside go with them), and the
         veth pair if a failed start left it outside them."""
         for ns in self.ns:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
-        subprocess.run(["ip", "link", "del", self._veth[0]], capture_output=True, timeout=10)
+        for veth in self._veth:  # a pair left outside (failed start, a removed host)
+            subprocess.run(["ip", "link", "del", veth], capture_output=True, timeout=10)
 
 
 def context_in(ns: str) -> zmq.Context:
