@@ -38,6 +38,7 @@ from observability_hub.failover import Failover
 from observability_hub.history import History
 from observability_hub.history_api import HistoryApi
 from observability_hub.http import HttpFront
+from observability_hub.leader import ElectedCentral
 from observability_hub.notify import Fanout, Notifier
 from observability_hub.pages import HubPagesMixin
 from observability_hub.peer import ForwardBuffer, PeerLink
@@ -82,6 +83,7 @@ class ObservabilityHub(ReportBatchApi, HistoryApi, HubPagesMixin, BaseAgent):
         self.peer_host_name = s.peer_host_name or _HOSTS[other]
         self.buffer = ForwardBuffer(s.forward_buffer_max)
         self.failover = Failover(self.role, name, bool(self.peer_endpoint), self.buffer)
+        self.elected = ElectedCentral(s.election, name, self.failover) if s.election else None
         self.http: HttpFront | None = None
         self.notifier = Notifier(s.alert_log, s.webhook_url)
         self.history = History(EventLog(_events_path(s, name), name, max_age_s=s.events.max_age,
@@ -114,6 +116,8 @@ class ObservabilityHub(ReportBatchApi, HistoryApi, HubPagesMixin, BaseAgent):
             self.history.started(self.role.value, self.failover.state.value)
             self.history.restore(self.alerts)
         self.relearner.start()
+        if self.elected is not None:
+            self.elected.start(self.ctx)
         if self.alertmanager is not None:
             self.alertmanager.hub_url = self.http.url
             self.alertmanager.start()
@@ -121,6 +125,8 @@ class ObservabilityHub(ReportBatchApi, HistoryApi, HubPagesMixin, BaseAgent):
                  self.failover.state.value)
 
     def on_stop(self) -> None:
+        if self.elected is not None:
+            self.elected.stop()
         if self.http is not None:
             self.http.close()
         self.notifier.close()
@@ -132,6 +138,9 @@ class ObservabilityHub(ReportBatchApi, HistoryApi, HubPagesMixin, BaseAgent):
 
     def on_tick(self) -> None:
         now = time.monotonic()
+        if self.elected is not None:
+            with self.lock:
+                self.elected.drive()
         if now >= self._next_own:
             self._next_own = now + self.heartbeat_interval_s
             self._own_seq += 1
