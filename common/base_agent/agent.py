@@ -332,11 +332,11 @@ class BaseAgent:
                 link.close(graceful=deregister)
             self.on_stop()
         finally:
+            if self.zap is not None:  # first: its monitors stop while their sockets are open
+                self.zap.close()
             if self._router is not None:
                 self._router.close(linger=0)
                 self._router = None
-            if self.zap is not None:
-                self.zap.close()
             self._waker.close()
             if self._own_ctx and self._ctx is not None:
                 self._ctx.destroy(linger=0)
