@@ -57,12 +57,15 @@ log = logging.getLogger(__name__)
 DEFAULT_PRELOAD = ("zmq", "msgpack", "prometheus_client", "common.base_agent",
                    "service_registry")
 REMOTE = "remote:"
+STEP_S = 0.02  # the supervisor's round while agents start: as often as starting ones are probed
 QUIET_STEP_S = 0.2  # the supervisor's round once every agent is ready or stopped (an exit or
 # a control request steps at once): probes, stamps and batches are due at 1 s or more
 
 
 class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, FailoverControl,
                BaseAgent):
+    tick_interval_s = STEP_S  # the loop wakes this often; the round itself is gated (on_tick)
+
     def __init__(self, plan: HostPlan, run_dir: str = "run",
                  preload: tuple[str, ...] = DEFAULT_PRELOAD,
                  config_path: str | None = None) -> None:
@@ -146,7 +149,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Fai
             return  # woken by a probe's reply: the supervisor's round waits for its tick
         busy = self.supervisor.step(now)
         quiet = min(QUIET_STEP_S, self.plan.config.global_.heartbeat_interval_s / 5)
-        self._next_step = now + (self.tick_interval_s if busy else quiet)
+        self._next_step = now + (STEP_S if busy else quiet)
         self._step_now = False
         if self.failover is not None:
             self.failover.tick(now)

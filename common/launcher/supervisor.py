@@ -29,7 +29,7 @@ __all__ = ["Supervisor", "stop_waves"]
 
 log = logging.getLogger(__name__)
 
-STARTING_PROBE_S = 0.02  # while starting, probe this often until it answers ...
+STARTING_PROBE_S = 0.02  # while starting, probe this often for its first second ...
 STARTING_PROBE_MAX_S = 0.1  # ... then every tenth of the time it has been starting, up to this
 SPAWN_BUDGET_S = 0.2  # spawning in one step stops after this; the rest start next step, so the
 # launcher's loop keeps reading probe replies while hundreds of agents start at once
@@ -219,8 +219,9 @@ class Supervisor:
             waited = self.control.outstanding_s(m.key)
             if not waited or waited >= timing.timeout_s:  # one probe at a time, till it times out
                 self.control.probe(m.cfg, m.key)
-            m.next_probe_at = now + min(STARTING_PROBE_MAX_S,
-                                        max(STARTING_PROBE_S, (now - m.started_at) / 10))
+            waiting = now - m.started_at
+            m.next_probe_at = now + (STARTING_PROBE_S if waiting < 1.0 else
+                                     min(STARTING_PROBE_MAX_S, waiting / 10))
             return
         waited = self.control.outstanding_s(m.key)
         if waited >= timing.timeout_s:
