@@ -10,9 +10,10 @@ clients still reach the active one stays passive.
 
 A registry that (re)starts while its peer is active goes passive and mirrors it, so a restart
 never loses what the other one holds; it counts no vote before it has heard its peer or
-waited out the peer's liveness (a lone registry takes writes after that wait).  Two active registries (a partition between the hosts
-on which both sides' clients voted) resolve when they hear each other: the backup sends its
-registrations to the primary (``registry_merge``) and goes passive.
+waited out the peer's liveness (a lone registry takes writes after that wait).  Two active
+registries (a partition between the hosts on which both sides' clients voted) resolve when
+they hear each other: the backup sends its registrations to the primary (``registry_merge``)
+and goes passive.
 """
 
 from __future__ import annotations
