@@ -71,6 +71,7 @@ class HandshakeWatch:
         self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT)
         self._peers: dict[int, str] = {}
         self._pending: str | None = None
+        self._lock = threading.Lock()  # recent: appended by the thread, read by the loop
         self._thread = threading.Thread(target=self._run, name=f"handshakes-{owner}",
                                         daemon=True)
         self._thread.start()
@@ -99,14 +100,18 @@ class HandshakeWatch:
         return kind != zmq.EVENT_MONITOR_STOPPED
 
     def _count(self, address: str, reason: str) -> None:
-        self.failed += 1
-        self.recent.append({"address": address, "reason": reason, "ts": round(time.time(), 3)})
+        with self._lock:
+            self.failed += 1
+            self.recent.append({"address": address, "reason": reason,
+                                "ts": round(time.time(), 3)})
         if self.failed <= LOG_FIRST or self.failed % LOG_EVERY == 0:
             log.warning("%s: handshake failed with a peer at %s: %s (%d failed)", self.owner,
                         address, reason, self.failed)
 
-    def summary(self) -> dict[str, Any]:
-        return {"handshake_failed": self.failed, "handshake_recent": list(self.recent)}
+    def snapshot(self) -> tuple[int, list[dict[str, Any]]]:
+        """(failed, the recent failures), read together."""
+        with self._lock:
+            return self.failed, list(self.recent)
 
     def close(self, timeout_s: float = 1.0) -> None:
         """Stop the monitor (if the watched socket is still open), let the thread see it, and

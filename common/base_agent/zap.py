@@ -126,11 +126,11 @@ class ZapResponder:
         return made
 
     def summary(self) -> dict[str, Any]:
-        failed = [r for w in self.watches for r in w.recent][-RECENT:]
+        watched = [w.snapshot() for w in self.watches]
         return {"rejected": self.rejected, "cut": self.cut, "recent": list(self.recent),
                 "list_version": self.view.current.version if self.view.current else 0,
-                "handshake_failed": sum(w.failed for w in self.watches),
-                "handshake_recent": failed}
+                "handshake_failed": sum(n for n, _ in watched),
+                "handshake_recent": [r for _, recent in watched for r in recent][-RECENT:]}
 
     def close(self) -> None:
         for watch in self.watches:

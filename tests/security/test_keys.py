@@ -227,7 +227,8 @@ def test_the_socket_fuzzer_in_curve_mode(curve):
     ctx = zmq.Context()
     try:
         sent, replies = dealer_barrage(ctx, agent.endpoint, hostile_messages(3000, seed=19))
-        assert sent == 3000 and replies > 1000  # authenticated: answered (mostly errors)
+        assert sent == 3000 and replies > 100  # authenticated: answered (an oversized one
+        # makes the agent hang up on the connection, and what was in flight is lost)
         delivered = raw_barrage(agent.endpoint, raw_stream_payloads(100, seed=19))
         assert delivered > 50
         assert agent.zap is not None
