@@ -34,6 +34,7 @@ class Failover:
         self.failover_times: deque[float] = deque(maxlen=100)
         self.failovers_total = 0
         self.needs_sync = False
+        self.elected = False  # the central role by etcd election, not Binary Star
         self._voted_at = -VOTE_MEMORY_S
 
     @property
@@ -84,11 +85,14 @@ class Failover:
             self.fire(HubEvent.HANDOVER)
 
     def forwarding(self) -> bool:
-        return self.role is Role.EDGE and self.state is not HubState.ACTIVE
+        """Edge hubs forward to the central one while not active; elected hubs (etcd) to
+        the leader while not it (observability_hub.leader)."""
+        return (self.role is Role.EDGE or self.elected) and self.state is not HubState.ACTIVE
 
     def status(self) -> dict[str, Any]:
         now = time.monotonic()
         return {"role": self.role.value, "state": self.state.value, "active": self.active,
+                "elected": self.elected,
                 "peer_up": self.peer is not None and self.peer.up(),
                 "peer_state": self.peer_state, "failovers_total": self.failovers_total,
                 "failovers_recent": sum(1 for t in self.failover_times

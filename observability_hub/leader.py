@@ -17,7 +17,6 @@ from typing import Any
 import zmq
 
 from common.election import Election, ElectionSettings
-from common.hub.protocol import Role
 from observability_hub.failover import Failover
 from observability_hub.leader_forward import LeaderForward
 from observability_hub.states import HubState
@@ -35,7 +34,7 @@ class ElectedCentral:
         self.election = Election.from_settings(settings, ROLE, hub_name)
         self.candidates = dict(settings.candidates)  # hub name -> its endpoint
         self.forward: LeaderForward | None = None
-        failover.role = Role.EDGE  # buffers for the leader while not active (forwarding())
+        failover.elected = True  # buffers for the leader while not active (forwarding())
         failover.state = HubState.PASSIVE  # until elected
 
     def start(self, ctx: zmq.Context) -> None:
