@@ -48,6 +48,7 @@ def test_good_change_steps_traffic_and_journals_each_decision(worker_mesh, ports
     assert "source:" in text
 
 
+@pytest.mark.slow
 def test_a_slower_version_is_judged_high_and_rolled_back_as_watch_follows(worker_mesh, ports):
     run, migrate = worker_mesh
     load = Load(registry_endpoint(run))
