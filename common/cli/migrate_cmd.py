@@ -99,6 +99,14 @@ def _print_plan(plan: dict[str, Any]) -> None:
                 _say(f"      {f['name']:<12} weight {f['weight']:>5g} x {f['value']:.2f} = "
                      f"{f['points']:>5.1f}  {f['detail']}")
             _say(f"      gates: {a['gates']}")
+            canary = a.get("canary")
+            if canary and a["strategy"] == "blue_green":
+                j = canary["judge"]
+                _say(f"      traffic: {' -> '.join(f'{w:g}' for w in canary['steps'])} % to the "
+                     f"new instance, {canary['step_bake_s']:g} s a step, up to "
+                     f"{canary['max_extensions']} extensions; judge: latency High at "
+                     f"p < {j['alpha']} and +{j['latency_effect_min']:.0%}, errors High at "
+                     f"P >= {j['error_prob_min']} and +{j['error_diff_min']:.2%}")
 
 
 @migrate_app.command("plan")

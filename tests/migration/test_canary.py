@@ -110,6 +110,7 @@ def test_a_breach_on_the_third_agent_leaves_all_three_on_their_old_versions(proc
         out = result.stdout
         assert out.index("Worker1") < out.index("Worker2") < out.index("Worker3")
         assert "reversing stages 1..0" in out
+        assert out.count("traffic: 25 -> 100 % to the new instance") == 3  # the plan says so
         history = json.loads(migrate("history", "--json").stdout)
         assert [m["state"] for m in history] == ["rolled_back", "done"]
         assert history[1]["kind"] == "rollback" and history[1]["agents"] == [
