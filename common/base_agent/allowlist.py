@@ -10,7 +10,8 @@ signature by the verify key it was given (``operator.sign``) and a higher versio
 it holds, so a host that was broken into can neither forge a list nor replay an older one.
 CURVE keys cannot sign (they are X25519 keys for key agreement), hence a separate key pair.
 ``clients`` may hold two keys for an identity while it rotates; ``hosts`` gives the server key
-every client expects of a host.
+every client expects of a host: the first is the one the host serves; a second, while the
+host's key rotates, is accepted too (keystore.KeyStore.rotate_host).
 
 :class:`AllowListView` is what agents read: the file, re-read when it changes (at most every
 ``REFRESH_S``, a ``stat``), so ``allows(key)`` is a set lookup on the message path.
@@ -158,9 +159,13 @@ class AllowListView:
         return self.current
 
     def server_key(self, host: str) -> str | None:
-        current = self.latest()
-        keys = current.hosts.get(host) if current is not None else None
+        keys = self.server_keys(host)
         return keys[0] if keys else None
+
+    def server_keys(self, host: str) -> list[str]:
+        """host's server keys: the one it serves first, then the other while it rotates."""
+        current = self.latest()
+        return list(current.hosts.get(host) or ()) if current is not None else []
 
     def refresh(self, force: bool = False) -> None:
         with self._lock:

@@ -34,6 +34,7 @@ from common.base_agent.errors import (
 )
 from common.base_agent.protocol import Reply, Request
 from common.base_agent.registries import RegistryRing
+from common.base_agent.security import server_key_failed
 from common.base_agent.sockets import NOBLOCK, connect, readable, recv_frames, send_frames
 
 __all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT_S", "REGISTRY_PEER", "Client", "registry_from_env"]
@@ -238,6 +239,7 @@ class Client:
             if reply.id == req.id:
                 return reply
         self._drop(endpoint)
+        server_key_failed(endpoint)  # the host's key rotating: the next try offers the other
         return None
 
     def _legacy_roundtrip(self, endpoint: str, action: str, payload: Any,

@@ -3,6 +3,7 @@ operator's Ed25519 signing pair, and the signed allow-list.
 
     KEYS/hosts/HOST.key            HOST's server public key (every client of HOST checks it)
     KEYS/hosts/HOST.key_secret     HOST's server secret key: only HOST has it (mode 0600)
+    KEYS/hosts/HOST.next.key(_secret)  HOST's next server pair while its key rotates
     KEYS/clients/NAME.key          NAME's public key
     KEYS/clients/NAME.key_secret   NAME's secret key (mode 0600)
     KEYS/operator.sign             the operator's Ed25519 verify key (every host)
@@ -13,6 +14,13 @@ An identity is an agent name, ``launcher-HOST`` or ``operator`` (the CLI).  Revo
 a new list without NAME's keys; its key pair stays so that ``allow`` can restore it.  Secret
 files must not be readable by group or others: :func:`check_secret_file` refuses them.
 ``bundle(host)`` copies what one host needs: its own secrets, every public key, the list.
+
+A host's server key rotates in three signed versions of the list (``mesh keys rotate --host``,
+common.cli.keys_rotate, drives them): ``rotate_host`` makes the next pair and lists
+``[current, next]`` (clients accept both, servers keep the current), ``serve_next`` lists
+``[next, current]`` (the host's sockets serve the next key, clients still accept both),
+``finish_host_rotation`` makes the next pair the host's only one and lists ``[next]``: a client
+or server holding the old key gets nothing.
 """
 
 from __future__ import annotations
@@ -161,6 +169,16 @@ class KeyStore:
     def host_public(self, host: str) -> str:
         return _load(self.hosts / f"{host}.key", secret=False)[0].decode()
 
+    def server_secret_for(self, host: str, public: str) -> bytes | None:
+        """host's server secret whose public key is public (current or next pair), or None
+        where this host does not have it."""
+        for path in (self.hosts / f"{host}.key_secret", self.hosts / f"{host}.next.key_secret"):
+            if path.exists():
+                pub, secret = _load(path, secret=True)
+                if pub.decode() == public:
+                    return secret
+        return None
+
     def public_key(self, name: str) -> str:
         return _load(self.clients / f"{name}.key", secret=False)[0].decode()
 
@@ -241,6 +259,59 @@ class KeyStore:
         clients = {**current.clients, name: [self.public_key(name)]}
         return self.publish(AllowList(current.version + 1, clients, current.hosts))
 
+    # -- rotation of a host's server key -------------------------------------------------
+    def _host_keys(self, host: str) -> tuple[AllowList, list[str]]:
+        current = self.allow_list()
+        keys = current.hosts.get(host)
+        if not keys:
+            raise KeyStoreError(f"{host}: no server key on the allow-list (version "
+                                f"{current.version}); hosts: {', '.join(sorted(current.hosts))}")
+        return current, keys
+
+    def _with_host(self, current: AllowList, host: str, keys: list[str]) -> AllowList:
+        return self.publish(AllowList(current.version + 1, current.clients,
+                                      {**current.hosts, host: keys}))
+
+    def rotate_host(self, host: str) -> AllowList:
+        """Phase 1: a next server pair for host; the list gives ``[current, next]``."""
+        current, keys = self._host_keys(host)
+        if len(keys) > 1:
+            raise KeyStoreError(f"{host}: its server key is already rotating (list version "
+                                f"{current.version}); finish it with `mesh keys rotate --host "
+                                f"{host} --finish`")
+        self.signer()  # refuse before making keys where the list cannot be signed
+        new = self._new_pair(self.hosts / f"{host}.next.key", f"next server of {host}")
+        return self._with_host(current, host, [keys[0], new])
+
+    def serve_next(self, host: str) -> AllowList:
+        """Phase 2: the list gives ``[next, current]``: host's sockets serve the next key."""
+        current, keys = self._host_keys(host)
+        new = self._next_public(host)
+        if keys == [new, *keys[1:]] and len(keys) > 1:
+            return current
+        if len(keys) != 2 or new not in keys:
+            raise KeyStoreError(f"{host}: no rotation under way (run `mesh keys rotate --host "
+                                f"{host}` first)")
+        return self._with_host(current, host, [new, next(k for k in keys if k != new)])
+
+    def finish_host_rotation(self, host: str) -> AllowList:
+        """The next pair becomes host's pair; the list gives ``[next]`` only."""
+        current, keys = self._host_keys(host)
+        new = self._next_public(host)
+        if new not in keys:
+            raise KeyStoreError(f"{host}: the next key on file is not on the allow-list")
+        nxt = self.hosts / f"{host}.next.key"
+        os.replace(nxt.with_name(nxt.name + "_secret"), self.hosts / f"{host}.key_secret")
+        os.replace(nxt, self.hosts / f"{host}.key")
+        return self._with_host(current, host, [new])
+
+    def _next_public(self, host: str) -> str:
+        path = self.hosts / f"{host}.next.key"
+        if not path.is_file():
+            raise KeyStoreError(f"{path}: no next server key for {host} (start the rotation "
+                                f"with `mesh keys rotate --host {host}`)")
+        return _load(path, secret=False)[0].decode()
+
     # -- what one host needs ---------------------------------------------------------------
     def bundle(self, host: str, identities: list[str], dest: Path) -> list[str]:
         """Copy into dest what host needs: its server pair, the client pairs of identities
@@ -256,6 +327,7 @@ class KeyStore:
         os.chmod(dest, 0o700)
         files = [self.verify_path, self.list_path, *self.hosts.glob("*.key"),
                  *self.clients.glob("*.key"), self.hosts / f"{host}.key_secret",
+                 *self.hosts.glob(f"{host}.next.key_secret"),
                  *(self.clients / f"{name}.key_secret" for name in identities)]
         for path in files:
             shutil.copy2(path, dest / path.relative_to(self.dir))

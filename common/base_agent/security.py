@@ -13,6 +13,11 @@ its agents: ``MESH_KEYS_DIR``, ``MESH_KEY_NAME`` (the identity; ``operator`` by 
 A binding socket serves with its host's server key: the process's host, or else the host whose
 address it binds.  A connecting socket expects the server key the signed allow-list gives the
 host at the endpoint's address (an address of no host: the process's own host's key).
+While a host's server key rotates the list gives it two keys: a binding socket serves with the
+first one whose secret this host has, and :func:`rebind_rotated` (called on the agent's message
+path when the list changes) rebinds it in place when that changes; a connecting socket offers
+the key that last worked for its endpoint, and the next one after :func:`server_key_failed`
+(the Client calls it when an attempt times out, Lazy Pirate), so no idempotent call fails.
 Binding sockets need a ZAP handler in their context (:class:`common.base_agent.zap.ZapResponder`,
 run by BaseAgent); ``ZAP_ENFORCE_DOMAIN`` makes a missing one refuse every client.
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from pathlib import Path
 
 import zmq
@@ -30,8 +36,8 @@ from common.base_agent.allowlist import AllowListView
 from common.base_agent.keystore import KeyRing, KeyStore, KeyStoreError
 
 __all__ = ["ADDRESSES_ENV", "HOST_ENV", "IDENTITY_ENV", "KEYS_ENV", "OPERATOR", "allow_view",
-           "child_env", "configure", "keyring", "keystore", "mode", "secure_client",
-           "secure_server", "server_key_for"]
+           "bound", "child_env", "configure", "keyring", "keystore", "mode", "rebind_rotated",
+           "secure_client", "secure_server", "server_key_failed", "server_key_for"]
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +58,13 @@ class _State:
         self.store: KeyStore | None = None
         self.ring: KeyRing | None = None
         self.view: AllowListView | None = None
-        self.secrets: dict[str, bytes] = {}  # host -> server secret, read at first bind
+        self.secrets: dict[tuple[str, str], bytes] = {}  # (host, public) -> server secret
         self.warned = False
+        # binding sockets of this process: socket -> (endpoint, host, public key served)
+        self.served: weakref.WeakKeyDictionary[zmq.Socket, tuple[str, str, str]] = \
+            weakref.WeakKeyDictionary()
+        self.served_version = 0  # the list version the served keys were last checked against
+        self.offered: dict[str, str] = {}  # endpoint -> the server key a client last offered
 
 
 _state = _State()
@@ -74,7 +85,8 @@ def configure(keys_dir: str | Path | None, identity: str = OPERATOR, host: str |
         view = AllowListView(store.list_path, store.verify_path)
     with _state.lock:
         _state.store, _state.ring, _state.view, _state.loaded = store, ring, view, True
-        _state.secrets = {}
+        _state.secrets, _state.offered = {}, {}
+        _state.served = weakref.WeakKeyDictionary()
     return ring
 
 
@@ -119,15 +131,28 @@ def _address(endpoint: str) -> str:
     return endpoint[len("tcp://"):].rsplit(":", 1)[0]
 
 
-def _server_secret(ring: KeyRing, store: KeyStore, endpoint: str) -> bytes:
+def _serving_host(ring: KeyRing, endpoint: str) -> str:
     host = ring.host or ring.addresses.get(_address(endpoint))
     if host is None:
         raise KeyStoreError(f"{endpoint}: no host of the mesh has this address, so no server "
                             f"key to serve with (is the process's host or the address right?)")
-    with _state.lock:
-        if host not in _state.secrets:
-            _state.secrets[host] = store.server_secret(host)
-        return _state.secrets[host]
+    return host
+
+
+def _server_pair(store: KeyStore, view: AllowListView | None, host: str) -> tuple[str, bytes]:
+    """(public, secret) host serves with: the list's first key of host whose secret is here
+    (while the key rotates: the next key once the list says so and this host has it), else
+    the host's key file."""
+    for public in view.server_keys(host) if view is not None else []:
+        with _state.lock:
+            secret = _state.secrets.get((host, public))
+        if secret is None:
+            secret = store.server_secret_for(host, public)
+        if secret is not None:
+            with _state.lock:
+                _state.secrets[(host, public)] = secret
+            return public, secret
+    return store.host_public(host), store.server_secret(host)
 
 
 def secure_server(sock: zmq.Socket, endpoint: str) -> None:
@@ -138,25 +163,92 @@ def secure_server(sock: zmq.Socket, endpoint: str) -> None:
     if ring is None or store is None:
         _warn_plain()
         return
+    host = _serving_host(ring, endpoint)
+    public, secret = _server_pair(store, _state.view, host)
     sock.setsockopt(zmq.CURVE_SERVER, 1)
-    sock.setsockopt(zmq.CURVE_SECRETKEY, _server_secret(ring, store, endpoint))
+    sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
     sock.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
     sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
+    with _state.lock:
+        _state.served[sock] = (endpoint, host, public)
 
 
-def server_key_for(endpoint: str) -> str:
-    """The server public key a client expects at endpoint: the signed list's key of the
-    host with that address (an address of no host: this process's own host)."""
+def bound(sock: zmq.Socket, endpoint: str) -> None:
+    """The socket secured for endpoint got the real endpoint (a port picked at bind)."""
+    with _state.lock:
+        found = _state.served.get(sock)
+        if found is not None:
+            _state.served[sock] = (endpoint, *found[1:])
+
+
+def rebind_rotated() -> int:
+    """Rebind, in place, this process's server sockets whose host now serves another key
+    (the list changed while the host's key rotates).  Cheap when the list is unchanged (one
+    int compare); call it from the thread owning the sockets.  Returns how many rebound.
+    Connections of a rebound socket drop; their clients reconnect and retry (the key the
+    socket now serves is one they accept)."""
+    store, view = _state.store, _state.view
+    current = view.latest() if view is not None else None
+    if store is None or current is None or current.version == _state.served_version:
+        return 0
+    _state.served_version = current.version
+    with _state.lock:
+        served = list(_state.served.items())
+    rebound = 0
+    for sock, (endpoint, host, public) in served:
+        if sock.closed:
+            continue
+        wanted, secret = _server_pair(store, view, host)
+        if wanted == public:
+            continue
+        sock.unbind(endpoint)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
+        sock.bind(endpoint)
+        with _state.lock:
+            _state.served[sock] = (endpoint, host, wanted)
+        rebound += 1
+        log.info("server key of %s rotated: %s now serves %s...", host, endpoint, wanted[:12])
+    return rebound
+
+
+def _server_keys(endpoint: str) -> list[str]:
     ring, view = keyring(), _state.view
     assert ring is not None and view is not None, "curve mode only"
     host = ring.addresses.get(_address(endpoint)) or ring.host
-    key = view.server_key(host) if host is not None else None
-    if key is None:
+    keys = view.server_keys(host) if host is not None else []
+    if not keys:
         raise KeyStoreError(f"{endpoint}: no host of the mesh has this address, so no server "
                             f"key to expect (outside the launcher and the config, set "
                             f"{ADDRESSES_ENV}=HOST=ADDRESS,...)" if host is None else
                             f"{endpoint}: the allow-list has no server key for host {host}")
-    return key
+    return keys
+
+
+def server_key_for(endpoint: str) -> str:
+    """The server public key a client expects at endpoint: of the signed list's keys of the
+    host with that address (an address of no host: this process's own host), the one that
+    last worked there, else the first."""
+    keys = _server_keys(endpoint)
+    with _state.lock:
+        offered = _state.offered.get(endpoint)
+    return offered if offered in keys else keys[0]
+
+
+def server_key_failed(endpoint: str) -> None:
+    """An attempt at endpoint got no answer: while its host's key rotates, the next socket
+    to it offers the other key (no-op in plain mode or with a single key)."""
+    if not endpoint.startswith("tcp://") or keyring() is None:
+        return
+    try:
+        keys = _server_keys(endpoint)
+    except KeyStoreError:
+        return
+    if len(keys) < 2:
+        return
+    with _state.lock:
+        offered = _state.offered.get(endpoint)
+        index = keys.index(offered) if offered in keys else 0
+        _state.offered[endpoint] = keys[(index + 1) % len(keys)]
 
 
 def secure_client(sock: zmq.Socket, endpoint: str) -> None:
@@ -165,7 +257,10 @@ def secure_client(sock: zmq.Socket, endpoint: str) -> None:
     ring = keyring() if endpoint.startswith("tcp://") else None
     if ring is None:
         return
-    sock.setsockopt(zmq.CURVE_SERVERKEY, server_key_for(endpoint).encode())
+    key = server_key_for(endpoint)
+    with _state.lock:
+        _state.offered[endpoint] = key
+    sock.setsockopt(zmq.CURVE_SERVERKEY, key.encode())
     sock.setsockopt(zmq.CURVE_PUBLICKEY, ring.public)
     sock.setsockopt(zmq.CURVE_SECRETKEY, ring.secret)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import zmq
 
 from common.base_agent.protocol import MAX_MESSAGE_BYTES, ProtocolError, Reply, decode_reply
-from common.base_agent.security import secure_client, secure_server
+from common.base_agent.security import bound, secure_client, secure_server
 
 __all__ = ["DEFAULT_HWM", "NOBLOCK", "SEND_TIMEOUT_MS", "bind", "connect", "endpoint_host",
            "new_socket", "readable", "recv_frames", "replies", "send_frames"]
@@ -83,7 +83,9 @@ def bind(sock: zmq.Socket, endpoint: str) -> str:
         endpoint = endpoint.rsplit(":", 1)[0] + ":*"
     secure_server(sock, endpoint)
     sock.bind(endpoint)
-    return sock.getsockopt_string(zmq.LAST_ENDPOINT)
+    real = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+    bound(sock, real)  # a rotation of the host's key rebinds this endpoint
+    return real
 
 
 def connect(ctx: zmq.Context, kind: int, endpoint: str, hwm: int = DEFAULT_HWM,

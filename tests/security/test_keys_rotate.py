@@ -1,0 +1,139 @@
+"""Rotation of a host's server key (`mesh keys rotate --host`), on real sockets in one process:
+clients accept the current and the next key while it rotates, the host's sockets rebind in
+place onto the next key, idempotent calls ride through the switch, and after the finish a client
+offering the old server key gets nothing.  The two-host run under `mesh load` is in
+test_keys_rotate_hosts.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+
+from common.base_agent import protocol, security
+from common.base_agent.agent import BaseAgent
+from common.base_agent.client import Client
+from common.base_agent.errors import MeshError
+from common.base_agent.keystore import KeyStore, KeyStoreError
+from common.testing.mesh import free_ports
+from common.testing.wait import wait_until
+
+HOSTS = {"main_pc": "127.0.16.1", "pc2": "127.0.16.2"}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> KeyStore:
+    made = KeyStore(tmp_path / "keys")
+    made.init(list(HOSTS), ["Alpha", "Beta", "launcher-main_pc", "launcher-pc2", "operator"])
+    return made
+
+
+@pytest.fixture
+def agent(store: KeyStore):
+    """Beta serving as pc2 (this process's host is decided by the address it binds)."""
+    security.configure(store.dir, "operator", None, HOSTS)
+    made = BaseAgent("Beta", f"tcp://{HOSTS['pc2']}:{free_ports(1)[0]}")
+    made.start()
+    yield made
+    made.stop()
+    security.configure(None)
+
+
+def answers_with(ctx: zmq.Context, endpoint: str, server_key: str, store: KeyStore,
+                 within_s: float = 1.0) -> bool:
+    """A fresh connection offering server_key gets a health answer within within_s."""
+    ring = store.keyring("operator")
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.curve_serverkey = server_key.encode()
+    sock.curve_publickey, sock.curve_secretkey = ring.public, ring.secret
+    sock.connect(endpoint)
+    try:
+        sock.send_multipart(protocol.encode_request(protocol.Request("health", None)))
+        return bool(sock.poll(int(within_s * 1000)))
+    finally:
+        sock.close(linger=0)
+
+
+class Load:
+    """A thread calling health on endpoint back to back, as a mesh client does."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint, self.ok, self.failed = endpoint, 0, []
+        self.slowest_s = 0.0
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with Client(source="load") as client:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    client.call_endpoint(self.endpoint, "health", timeout_s=0.5, retries=3)
+                    self.ok += 1
+                except MeshError as exc:
+                    self.failed.append(str(exc))
+                self.slowest_s = max(self.slowest_s, time.monotonic() - started)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(10)
+
+
+def test_a_host_key_rotation_under_calls_fails_none_and_the_old_key_is_refused_after(
+        store, agent):
+    pc2 = store.allow_list().hosts["pc2"][0]
+    ctx = zmq.Context()
+    load = Load(agent.endpoint)
+    try:
+        wait_until(lambda: load.ok >= 20, 10, what="the load getting answers")
+        listed = store.rotate_host("pc2")
+        new = listed.hosts["pc2"][1]
+        assert listed.hosts["pc2"] == [pc2, new] and new != pc2
+        wait_until(lambda: load.ok >= 40, 10, what="calls after phase 1")
+        assert answers_with(ctx, agent.endpoint, pc2, store)  # still serving the current key
+        store.serve_next("pc2")
+        wait_until(lambda: answers_with(ctx, agent.endpoint, new, store, 0.3), 10,
+                   interval_s=0, what="Beta serving the next key")
+        done = load.ok
+        wait_until(lambda: load.ok >= done + 20, 10, what="calls after the switch")
+        store.finish_host_rotation("pc2")
+        assert store.allow_list().hosts["pc2"] == [new]
+        assert store.host_public("pc2") == new
+        assert not (store.hosts / "pc2.next.key_secret").exists()
+        done = load.ok
+        wait_until(lambda: load.ok >= done + 20, 10, what="calls after the finish")
+    finally:
+        load.stop()
+    assert load.failed == []
+    print(f"{load.ok} calls, none failed; slowest {load.slowest_s:.2f} s")
+    assert not answers_with(ctx, agent.endpoint, pc2, store)  # the old server key: nothing
+    assert answers_with(ctx, agent.endpoint, new, store)
+    ctx.destroy(linger=0)
+
+
+def test_rotation_steps_refuse_out_of_order_and_the_bundle_holds_only_its_own_next_secret(
+        store, tmp_path):
+    with pytest.raises(KeyStoreError, match="no next server key"):
+        store.serve_next("pc2")
+    with pytest.raises(KeyStoreError, match="no server key on the allow-list"):
+        store.rotate_host("nowhere")
+    store.rotate_host("pc2")
+    store.rotate_host("main_pc")
+    with pytest.raises(KeyStoreError, match="already rotating"):
+        store.rotate_host("pc2")
+    mid = store.bundle("pc2", ["Beta", "launcher-pc2", "operator"], tmp_path / "mid")
+    assert "hosts/pc2.next.key_secret" in mid and "hosts/main_pc.next.key" in mid
+    assert not [f for f in mid if f.startswith("hosts/main_pc") and f.endswith("_secret")]
+    store.serve_next("pc2")
+    store.finish_host_rotation("pc2")
+    after = store.bundle("pc2", ["Beta", "launcher-pc2", "operator"], tmp_path / "after")
+    secrets = sorted(f for f in after if f.startswith("hosts/") and f.endswith("_secret"))
+    assert secrets == ["hosts/pc2.key_secret"]
+    assert (tmp_path / "after" / "hosts/pc2.key_secret").read_bytes() == \
+        (store.hosts / "pc2.key_secret").read_bytes()
+    assert KeyStore(tmp_path / "after").host_public("pc2") == store.allow_list().hosts["pc2"][0]
