@@ -262,12 +262,18 @@ class BaseAgent:
         log.info("%s serving on %s (pid %d)", self.name, self.endpoint, os.getpid())
         try:
             while not self._stopping.is_set():
-                if self.stamp is not None:
-                    self.stamp.beat()
+                if self.stamp is not None and not self.stamp.beat():
+                    self._unvouch()  # its launcher is gone or stuck: beat on our own
                 self._tick_links(self._poller, polled)
                 self._wake(dict(self._poller.poll(self._poll_timeout_ms())), polled)
         finally:
             self._teardown()
+
+    def _unvouch(self) -> None:
+        for link in self.links:
+            unvouch = getattr(link, "unvouch", None)
+            if unvouch is not None:
+                unvouch()
 
     def _poll_timeout_ms(self) -> int:
         """Sleep until the next thing is due: a tick, or a link's beat; input wakes us."""

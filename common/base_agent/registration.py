@@ -83,6 +83,12 @@ class RegistryLink:
         elif self.heartbeat.send_due():
             self._send(protocol.ACTION_HEARTBEAT, {"instance_id": self.record["instance_id"]})
 
+    def unvouch(self) -> None:
+        """The launcher that vouched for us is stuck: beat on our own, the first beat now."""
+        if self._vouched_until:
+            self._vouched_until = 0.0
+            self.heartbeat.reset()
+
     def vouched(self, request: dict[str, Any], health: dict[str, Any]) -> dict[str, Any]:
         """A launcher probe vouching for us (common.base_agent.vouch): no beats of our own
         for hold_s; register again if the registry told the launcher it lost us."""

@@ -7,6 +7,11 @@ loop runs: no message, no wake-up of anyone else.  The launcher reads every slot
 heartbeat interval (common.launcher.stamps) and puts the agents with fresh stamps in its
 batched liveness report; an agent whose loop hangs stops stamping, drops out of the batches
 and is probed at once.  CLOCK_MONOTONIC is one clock for every process of a machine.
+
+Slot 0 is the launcher's own stamp, written every turn of its loop: while it is older than
+``every_s`` (half a heartbeat interval; the launcher stamps every 20 ms) the launcher is stuck,
+its vouches count for nothing, and the agent beats to the registry and hub on its own again,
+at once (its links' ``unvouch``).
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ import os
 import struct
 import time
 
-__all__ = ["SLOT", "LivenessStamp"]
+__all__ = ["LAUNCHER_SLOT", "SLOT", "LivenessStamp"]
 
 SLOT = struct.Struct("d")  # one double per agent: its loop's last turn, monotonic seconds
+LAUNCHER_SLOT = 0  # the launcher's own; agents' slots start at 1
 
 
 class LivenessStamp:
@@ -34,8 +40,11 @@ class LivenessStamp:
             self._map.close()
             raise ValueError(f"liveness slot {slot} is outside {path}")
 
-    def beat(self) -> None:
-        SLOT.pack_into(self._map, self._offset, time.monotonic())
+    def beat(self) -> bool:
+        """Stamp now; whether the launcher's own stamp is fresh (its vouches hold)."""
+        now = time.monotonic()
+        SLOT.pack_into(self._map, self._offset, now)
+        return now - SLOT.unpack_from(self._map, LAUNCHER_SLOT * SLOT.size)[0] <= self.every_s
 
     def close(self) -> None:
         self._map.close()

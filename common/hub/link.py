@@ -92,6 +92,12 @@ class HubLink:
             self.seq += 1
             self._send(build_report(self.agent, self.seq, failover=self.index != 0))
 
+    def unvouch(self) -> None:
+        """The launcher that vouched for us is stuck: report on our own, the first now."""
+        if self._vouched_until:
+            self._vouched_until = 0.0
+            self.heartbeat.reset()
+
     def vouched(self, request: dict[str, Any], health: dict[str, Any]) -> dict[str, Any]:
         """A launcher probe vouching for us (common.base_agent.vouch): our next report goes
         in the probe's reply, for the launcher's ``hub_report_batch``; none of our own for

@@ -137,6 +137,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Fai
 
     def on_tick(self) -> None:
         now = time.monotonic()
+        self.stamps.beat(now)  # our agents read it: our vouches hold while it is fresh
         self._on_fork_events()
         if self.supervisor.stopping:
             if self.supervisor.stop_step(now):

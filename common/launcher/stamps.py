@@ -1,7 +1,8 @@
 """The launcher's side of liveness stamps (common.base_agent.stamp): one slot per agent key.
 
 ``assign(key)`` gives key a slot (the same one across its restarts) and clears it; ``age_s``
-reads how long ago the agent's loop last turned (infinity before its first turn).  The file
+reads how long ago the agent's loop last turned (infinity before its first turn); ``beat``
+stamps the launcher's own slot (0), which its agents read to know its vouches hold.  The file
 lives on /dev/shm when the machine has it (memory only), else in the run folder, and is removed
 when the launcher stops.
 """
@@ -12,7 +13,7 @@ import mmap
 import os
 from pathlib import Path
 
-from common.base_agent.stamp import SLOT
+from common.base_agent.stamp import LAUNCHER_SLOT, SLOT
 
 __all__ = ["MAX_SLOTS", "StampBoard"]
 
@@ -36,11 +37,14 @@ class StampBoard:
         """key's slot, cleared for a new process; None when every slot is taken."""
         slot = self._slots.get(key)
         if slot is None:
-            if len(self._slots) >= MAX_SLOTS:
+            if len(self._slots) >= MAX_SLOTS - 1:
                 return None
-            slot = self._slots[key] = len(self._slots)
+            slot = self._slots[key] = len(self._slots) + 1  # after the launcher's own
         SLOT.pack_into(self._map, slot * SLOT.size, 0.0)
         return slot
+
+    def beat(self, now: float) -> None:
+        SLOT.pack_into(self._map, LAUNCHER_SLOT * SLOT.size, now)
 
     def age_s(self, key: str, now: float) -> float:
         slot = self._slots.get(key)

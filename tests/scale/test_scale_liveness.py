@@ -51,8 +51,7 @@ def test_three_hosts_batched_liveness_keeps_detection_bounds(procs, tmp_path):
     run = MeshRun(procs, tmp_path, config)
     client = Client(source="test")
     try:
-        for host in HOSTS:  # `mesh up --host NAME` for each, the third as the first two
-            run.up(host)
+        launchers = {host: run.up(host) for host in HOSTS}  # `mesh up --host NAME` each
         agents = run.wait_ready(HOSTS, timeout_s=40)
         names = [a["name"] for a in config["agents"]]
         # the central hub tracks every agent of the three hosts, each on its own host
@@ -94,6 +93,24 @@ def test_three_hosts_batched_liveness_keeps_detection_bounds(procs, tmp_path):
             "events", []) if e["event"] == "hung" and e["agent"] == hung), None), 10,
             what="the hung agent killed")
         assert hung_at - t_hang <= 2 * INTERVAL_S + 3 * INTERVAL_S + 0.5, hung_at - t_hang
+        # a stuck launcher vouches for nobody: its agents beat on their own, none expires
+        run.wait(("pc3",), lambda a: all(x["ready"] for x in a.values()), timeout_s=10,
+                 what="pc3's agents ready again")
+
+        def pc3_instances():
+            listed = client.call_endpoint(_endpoint(config, "ServiceRegistry"), ACTION_LIST,
+                                          timeout_s=2.0)
+            return {r["name"]: (r["instance_id"], r["registered_at"]) for r in listed
+                    if r["name"] in on_pc3}
+
+        before = wait_until(lambda: (lambda i: i if len(i) == len(on_pc3) else None)(
+            pc3_instances()), 10, what="pc3's agents registered")
+        launchers["pc3"].signal(signal.SIGSTOP)
+        try:
+            time.sleep(6 * INTERVAL_S)  # the registry expires a silent instance after 2.5
+            assert pc3_instances() == before  # none expired (nor registered again)
+        finally:
+            launchers["pc3"].signal(signal.SIGCONT)
     finally:
         client.close()
         run.close()
