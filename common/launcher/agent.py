@@ -64,7 +64,7 @@ QUIET_STEP_S = 0.2  # the supervisor's round once every agent is ready or stoppe
 
 class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, FailoverControl,
                BaseAgent):
-    tick_interval_s = STEP_S  # the loop wakes this often; the round itself is gated (on_tick)
+    tick_interval_s = STEP_S  # the loop wakes this often while agents start (see on_tick)
 
     def __init__(self, plan: HostPlan, run_dir: str = "run",
                  preload: tuple[str, ...] = DEFAULT_PRELOAD,
@@ -151,6 +151,8 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Fai
         busy = self.supervisor.step(now)
         quiet = min(QUIET_STEP_S, self.plan.config.global_.heartbeat_interval_s / 5)
         self._next_step = now + (STEP_S if busy else quiet)
+        self.tick_interval_s = STEP_S if busy else quiet  # a settled launcher wakes less: each
+        # wake polls every probe socket (and stamps slot 0, well within half an interval)
         self._step_now = False
         if self.failover is not None:
             self.failover.tick(now)
