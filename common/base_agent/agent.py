@@ -33,12 +33,14 @@ from common.base_agent.metrics import AgentMetrics
 from common.base_agent.parked import ParkedRequest, ParkedRequests
 from common.base_agent.registration import RegistryLink
 from common.base_agent.requests import RequestHandler
+from common.base_agent.security import rebind_rotated
 from common.base_agent.settings import AgentSettings, parse_settings
 from common.base_agent.sockets import (
     NOBLOCK,
     bind,
     endpoint_host,
     new_socket,
+    readable,
     send_frames,
 )
 from common.base_agent.stamp import LivenessStamp
@@ -301,6 +303,9 @@ class BaseAgent:
     def _wake(self, ready: dict, polled: list[zmq.Socket | None]) -> None:
         if self._router in ready or self._backlog:
             self._drain()
+        if self.zap is not None and self._router is not None and not self._backlog \
+                and not readable(self._router):
+            rebind_rotated()  # the host's server key rotating; every answer is out
         for link, sock in zip(self.links, polled, strict=True):
             if sock in ready:
                 link.on_readable()

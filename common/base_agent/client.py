@@ -32,9 +32,10 @@ from common.base_agent.errors import (
     NotFoundError,
     remote_error,
 )
+from common.base_agent.key_switch import ServerKeyWatch
 from common.base_agent.protocol import Reply, Request
 from common.base_agent.registries import RegistryRing
-from common.base_agent.security import server_key_failed
+from common.base_agent.security import rotating, server_key_failed
 from common.base_agent.sockets import NOBLOCK, connect, readable, recv_frames, send_frames
 
 __all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT_S", "REGISTRY_PEER", "Client", "registry_from_env"]
@@ -43,6 +44,8 @@ DEFAULT_TIMEOUT_S = 2.0  # per attempt
 DEFAULT_RETRIES = 2
 RETRY_BACKOFF_S = 0.05  # doubles per retry
 WAIT_SLICE_S = 0.1  # with on_wait: how long a wait for a reply goes without calling it
+KEY_SLICE_S = 0.01  # while the host's server key rotates: how often a wait checks handshakes
+KEY_RESENDS = 4  # resends of a request that was never delivered (the other server key)
 REGISTRY_PEER = "ServiceRegistry"
 
 
@@ -61,6 +64,7 @@ class Client:
         self._ctx = ctx or zmq.Context.instance()
         self._socks: dict[str, zmq.Socket] = {}
         self._rcvtimeo: dict[zmq.Socket, int] = {}
+        self._key_watch: dict[zmq.Socket, ServerKeyWatch] = {}  # while a host key rotates
         self._cache: dict[str, str] = {}  # name -> endpoint: names without weights
         self._choices: dict[str, Choice] = {}  # names whose instances have weights
         self._legacy: set[str] = set()  # endpoints of legacy scripts (one JSON frame each way)
@@ -131,7 +135,7 @@ class Client:
                 reply = self._legacy_roundtrip(endpoint, action, payload, timeout_s)
             else:
                 reply = self._roundtrip(endpoint, Request(action, payload, source=self.source),
-                                        timeout_s)
+                                        timeout_s, idempotent)
             if reply is not None:
                 breaker.succeeded()
                 return self._result(name, action, reply)
@@ -208,30 +212,85 @@ class Client:
         sock = self._socks.get(endpoint)
         if sock is None:
             sock = self._socks[endpoint] = connect(self._ctx, zmq.DEALER, endpoint)
+            if rotating(endpoint):
+                self._key_watch[sock] = ServerKeyWatch(sock)
         return sock
 
     def _drop(self, endpoint: str) -> None:
         sock = self._socks.pop(endpoint, None)
         if sock is not None:
             self._rcvtimeo.pop(sock, None)
+            watch = self._key_watch.pop(sock, None)
             sock.close(linger=0)
+            if watch is not None:
+                watch.close()
 
-    def _roundtrip(self, endpoint: str, req: Request, timeout_s: float) -> Reply | None:
-        """One attempt; None on timeout (the socket is then replaced: Lazy Pirate)."""
+    def _send_switching(self, endpoint: str,
+                        frames: list[bytes]) -> tuple[zmq.Socket, int | None]:
+        """Send on endpoint's socket; while its host key rotates, a socket whose last
+        handshake failed is first replaced by one offering the other key.  Returns the socket
+        and, if the request is only queued (no connection: safe to send again until a
+        handshake succeeds), the socket's count of successful handshakes at the send."""
         sock = self._socket(endpoint)
+        watch = self._key_watch.get(sock)
+        if watch is None and rotating(endpoint):  # opened before the rotation: reopen watched
+            self._drop(endpoint)
+            sock = self._socket(endpoint)
+            watch = self._key_watch.get(sock)
+        if watch is not None and watch.update().failed:
+            self._drop(endpoint)
+            server_key_failed(endpoint)
+            sock = self._socket(endpoint)
+            watch = self._key_watch.get(sock)
+        send_frames(sock, frames)
+        if watch is None or watch.update().connected:
+            return sock, None
+        return sock, watch.successes
+
+    def _roundtrip(self, endpoint: str, req: Request, timeout_s: float,
+                   idempotent: bool = True) -> Reply | None:
+        """One attempt; None on timeout (the socket is then replaced: Lazy Pirate).  While
+        the host's server key rotates, a request never delivered because the handshake failed
+        is sent again at once offering the other key (common.base_agent.key_switch)."""
+        frames = protocol.encode_request(req)
         try:
-            send_frames(sock, protocol.encode_request(req))
+            sock, queued = self._send_switching(endpoint, frames)
         except zmq.Again:  # high-water mark reached: the peer is not reading
             self._drop(endpoint)
             return None
+        resends = 0
+        drops = self._drops(sock)
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
-            self._set_rcvtimeo(sock, left if self.on_wait is None else min(left, WAIT_SLICE_S))
+            watch = self._key_watch.get(sock)
+            slice_s = left if self.on_wait is None else min(left, WAIT_SLICE_S)
+            self._set_rcvtimeo(sock, slice_s if watch is None else min(slice_s, KEY_SLICE_S))
             try:
                 reply = protocol.decode_reply(recv_frames(sock))
             except zmq.Again:
+                if watch is not None and queued is not None and resends < KEY_RESENDS \
+                        and watch.update().failed and watch.successes == queued:
+                    resends += 1  # never delivered: the handshake failed before any success
+                    try:
+                        sock, queued = self._send_switching(endpoint, frames)
+                    except zmq.Again:
+                        break
+                    drops = self._drops(sock)
+                    continue
+                if watch is not None and idempotent and resends < KEY_RESENDS \
+                        and watch.update().drops > drops:
+                    resends += 1  # its connection dropped: again now, not at the deadline
+                    self._drop(endpoint)
+                    try:
+                        sock, queued = self._send_switching(endpoint, frames)
+                    except zmq.Again:
+                        break
+                    drops = self._drops(sock)
+                    continue
                 if self.on_wait is None:
-                    break
+                    if watch is None or time.monotonic() >= deadline:
+                        break
+                    continue
                 self.on_wait()
                 continue
             except protocol.ProtocolError:
@@ -241,6 +300,10 @@ class Client:
         self._drop(endpoint)
         server_key_failed(endpoint)  # the host's key rotating: the next try offers the other
         return None
+
+    def _drops(self, sock: zmq.Socket) -> int:
+        watch = self._key_watch.get(sock)
+        return watch.update().drops if watch is not None else 0
 
     def _legacy_roundtrip(self, endpoint: str, action: str, payload: Any,
                           timeout_s: float) -> Reply | None:

@@ -14,19 +14,21 @@ A binding socket serves with its host's server key: the process's host, or else 
 address it binds.  A connecting socket expects the server key the signed allow-list gives the
 host at the endpoint's address (an address of no host: the process's own host's key).
 While a host's server key rotates the list gives it two keys: a binding socket serves with the
-first one whose secret this host has, and :func:`rebind_rotated` (called on the agent's message
-path when the list changes) rebinds it in place when that changes; a connecting socket offers
-the key that last worked for its endpoint, and the next one after :func:`server_key_failed`
-(the Client calls it when an attempt times out, Lazy Pirate), so no idempotent call fails.
+first one whose secret this host has, and :func:`rebind_rotated` (called by the agent's loop
+between requests) rebinds it in place when that changes; a connecting socket offers the key
+that last worked for its endpoint, and the other one after :func:`server_key_failed` (the
+Client calls it when an attempt times out) or a failed handshake (common.base_agent.key_switch).
 Binding sockets need a ZAP handler in their context (:class:`common.base_agent.zap.ZapResponder`,
 run by BaseAgent); ``ZAP_ENFORCE_DOMAIN`` makes a missing one refuse every client.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -37,7 +39,7 @@ from common.base_agent.keystore import KeyRing, KeyStore, KeyStoreError
 
 __all__ = ["ADDRESSES_ENV", "HOST_ENV", "IDENTITY_ENV", "KEYS_ENV", "OPERATOR", "allow_view",
            "bound", "child_env", "configure", "keyring", "keystore", "mode", "rebind_rotated",
-           "secure_client", "secure_server", "server_key_failed", "server_key_for"]
+           "rotating", "secure_client", "secure_server", "server_key_failed", "server_key_for"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ HOST_ENV = "MESH_KEY_HOST"
 ADDRESSES_ENV = "MESH_HOST_ADDRESSES"
 OPERATOR = "operator"
 ZAP_DOMAIN = b"mesh"
+REBIND_S = 2.0  # how long a rotated server socket retries binding its port again
 PLAIN_WARNING = ("security: plain - sockets are neither encrypted nor authenticated; "
                  "use this only on a single trusted machine (set global.security: curve)")
 
@@ -201,14 +204,33 @@ def rebind_rotated() -> int:
         wanted, secret = _server_pair(store, view, host)
         if wanted == public:
             continue
+        linger = sock.getsockopt(zmq.LINGER)
+        sock.setsockopt(zmq.LINGER, int(REBIND_S * 1000))  # answers sent are flushed first
         sock.unbind(endpoint)
+        sock.setsockopt(zmq.LINGER, linger)
         sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
-        sock.bind(endpoint)
+        if not _bind_again(sock, endpoint):
+            continue
         with _state.lock:
             _state.served[sock] = (endpoint, host, wanted)
         rebound += 1
         log.info("server key of %s rotated: %s now serves %s...", host, endpoint, wanted[:12])
     return rebound
+
+
+def _bind_again(sock: zmq.Socket, endpoint: str) -> bool:
+    """Bind endpoint again after unbind: the I/O thread frees the port asynchronously, so
+    EADDRINUSE is retried for up to REBIND_S."""
+    deadline = time.monotonic() + REBIND_S
+    while True:
+        try:
+            sock.bind(endpoint)
+            return True
+        except zmq.ZMQError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                log.error("%s: could not bind again with the rotated key: %s", endpoint, exc)
+                return False
+            time.sleep(0.001)  # the port is freed by zmq's I/O thread: nothing to wait on
 
 
 def _server_keys(endpoint: str) -> list[str]:
@@ -232,6 +254,16 @@ def server_key_for(endpoint: str) -> str:
     with _state.lock:
         offered = _state.offered.get(endpoint)
     return offered if offered in keys else keys[0]
+
+
+def rotating(endpoint: str) -> bool:
+    """The host at endpoint has two server keys on the list (its key is rotating)."""
+    if not endpoint.startswith("tcp://") or keyring() is None:
+        return False
+    try:
+        return len(_server_keys(endpoint)) > 1
+    except KeyStoreError:
+        return False
 
 
 def server_key_failed(endpoint: str) -> None:

@@ -87,7 +87,6 @@ class ZapResponder:
         frames = [first.bytes]
         while sock.get(_RCVMORE):
             frames.append(sock.recv(NOBLOCK))
-        security.rebind_rotated()  # the host's server key rotating: serve the listed one
         try:
             user = str(first.get("User-Id"))
         except zmq.ZMQError:  # not from a CURVE connection (ipc, inproc): the file system's

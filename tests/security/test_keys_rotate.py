@@ -73,7 +73,7 @@ class Load:
             while not self._stop.is_set():
                 started = time.monotonic()
                 try:
-                    client.call_endpoint(self.endpoint, "health", timeout_s=0.5, retries=3)
+                    client.call_endpoint(self.endpoint, "health", timeout_s=2.0, retries=0)
                     self.ok += 1
                 except MeshError as exc:
                     self.failed.append(str(exc))

@@ -1,0 +1,52 @@
+"""A client socket's handshakes while its server's host key rotates.
+
+While the signed list gives a host two server keys (common.base_agent.security), the Client
+watches each socket it opens to that host with a socket monitor: a failed handshake (the
+server serves the other key) is seen within a millisecond, not at the call's deadline.  A
+request sent while the socket had no connection was only queued, never delivered, so the
+Client may send it again on a new socket that offers the other key, even a call that is not
+idempotent; a request sent on an open connection that then drops is resent at once only if
+the call is idempotent (it may have been delivered), instead of at its deadline.
+Outside a rotation no socket is watched and the call path is unchanged.
+"""
+
+from __future__ import annotations
+
+import zmq
+from zmq.utils.monitor import parse_monitor_message
+
+__all__ = ["ServerKeyWatch"]
+
+_EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+           | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+           | zmq.EVENT_DISCONNECTED)
+_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+           | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+
+
+class ServerKeyWatch:
+    """The handshake state of one connecting socket, from its monitor (read without
+    blocking, in the socket's thread)."""
+
+    def __init__(self, sock: zmq.Socket) -> None:
+        self.monitor = sock.get_monitor_socket(_EVENTS)
+        self.connected = False  # the last handshake succeeded and no disconnect since
+        self.failed = False  # the last handshake failed: the server serves another key
+        self.successes = 0  # handshakes that succeeded: a request sent before one may be out
+        self.drops = 0  # connections lost (the server rebinding onto its other key drops them)
+
+    def update(self) -> ServerKeyWatch:
+        while self.monitor.poll(0):
+            event = parse_monitor_message(self.monitor.recv_multipart())["event"]
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.connected, self.failed = True, False
+                self.successes += 1
+            elif event & _FAILED:
+                self.connected, self.failed = False, True
+            elif event == zmq.EVENT_DISCONNECTED:
+                self.drops += self.connected
+                self.connected = False
+        return self
+
+    def close(self) -> None:
+        self.monitor.close(linger=0)
