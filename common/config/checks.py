@@ -57,7 +57,8 @@ def check_config(config: MeshConfig) -> list[ConfigIssue]:
 def check_view(view: ConfigView) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     for check in (_duplicate_names, _host_refs, _roles, _services, _derived_settings,
-                  _dependencies, _cycles, _ports, _secrets, _slos, _external):
+                  _dependencies, _cycles, _ports, _secrets, _slos, _external, _failover,
+                  _registry_pair):
         issues.extend(check(view))
     return issues
 
@@ -141,7 +142,10 @@ DERIVED_SETTINGS: dict[str, dict[str, str]] = {
         "hosts": "hosts.*.gpu",
         "local_host": "the model manager agent's host",
     },
-    "registry": {},
+    "registry": {
+        "role": "hosts.*.roles (registry or registry_replica) of the registry's host",
+        "peer": "the other registry agent's host address and port",
+    },
 }
 
 
@@ -156,6 +160,39 @@ def _derived_settings(view: ConfigView) -> Iterator[ConfigIssue]:
         if agent.service == "hub" and "http_port" not in agent.ports:
             yield ConfigIssue(_at(index, "ports"), "a hub declares its dashboard and /metrics "
                               "port as ports.http_port")
+
+
+def _failover(view: ConfigView) -> Iterator[ConfigIssue]:
+    """``failover.host``: another known host, the one holding ``registry`` (the tie-breaker
+    of a partition: common.config.failover); the mesh's own services fail over otherwise."""
+    for index, agent in view.agents:
+        target = agent.failover.host if agent.failover else None
+        if target is None:
+            continue
+        path = _at(index, "failover.host")
+        if target not in view.hosts:
+            yield ConfigIssue(path, f"unknown host; hosts are: {', '.join(view.hosts)}", target)
+        elif target == agent.host:
+            yield ConfigIssue(path, "is the agent's own host; name the host to move to", target)
+        elif "registry" not in view.hosts[target].roles:
+            yield ConfigIssue(path, "an agent fails over only to the host holding the registry "
+                              "role (it decides a partition: docs/DR.md)", target)
+        if agent.service is not None:
+            yield ConfigIssue(_at(index, "failover"), "the mesh's own services fail over by "
+                              "their roles (registry_replica, hub_edge), not failover:",
+                              agent.service)
+
+
+def _registry_pair(view: ConfigView) -> Iterator[ConfigIssue]:
+    """A replica registry follows a primary: no ``registry_replica`` agent without one."""
+    hosts = {agent.host for _, agent in view.agents if agent.service == "registry"}
+    primary = any("registry" in view.hosts[h].roles for h in hosts if h in view.hosts)
+    for index, agent in view.agents:
+        if agent.service == "registry" and agent.host in view.hosts and not primary \
+                and "registry_replica" in view.hosts[agent.host].roles:
+            yield ConfigIssue(_at(index, "service"), "a registry replica needs a primary: no "
+                              "service: registry agent on the host holding the registry role",
+                              agent.host)
 
 
 def _dependencies(view: ConfigView) -> Iterator[ConfigIssue]:

@@ -15,7 +15,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from common.config.agent_classes import class_issues
 from common.config.anomaly import AnomalyConfig
+from common.config.backup import BackupConfig
 from common.config.checks import ConfigView, check_view
+from common.config.failover import FailoverTimings
 from common.config.fields import HostName
 from common.config.history import AlertmanagerConfig, EventsConfig
 from common.config.issues import ConfigError, ConfigIssue, format_path, path_sort_key
@@ -42,7 +44,7 @@ M = TypeVar("M", bound=BaseModel)
 logger = logging.getLogger(__name__)
 
 _TOP_KEYS = ("version", "global", "hosts", "agents", "services", "slos", "events", "alertmanager",
-             "anomaly", "registry")
+             "anomaly", "registry", "failover", "backup")
 _HOST_NAME: TypeAdapter[str] = TypeAdapter(HostName)
 _LEGACY_ORDER = ("main_pc", "pc2")
 
@@ -136,6 +138,8 @@ def validate_data(data: Any, *, port_offset: int | None = None, classes: bool = 
         AlertmanagerConfig, data["alertmanager"], "alertmanager", context, issues)
     anomaly = _piece(AnomalyConfig, _section(data, "anomaly"), "anomaly", context, issues)
     registry = _piece(RegistryConfig, _section(data, "registry"), "registry", context, issues)
+    failover = _piece(FailoverTimings, _section(data, "failover"), "failover", context, issues)
+    backup = _piece(BackupConfig, _section(data, "backup"), "backup", context, issues)
     view = ConfigView(hosts, agents, frozenset(host_names),
                       frozenset(agent_names) | frozenset(external_names), objectives, external)
     issues.extend(check_view(view))
@@ -149,7 +153,7 @@ def validate_data(data: Any, *, port_offset: int | None = None, classes: bool = 
               "services": [service for _, service in external],
               "slos": slos.model_copy(update={"objectives": [o for _, o in objectives]}),
               "events": events, "alertmanager": alertmanager, "anomaly": anomaly,
-              "registry": registry}
+              "registry": registry, "failover": failover, "backup": backup}
     return MeshConfig(**fields), []
 
 
