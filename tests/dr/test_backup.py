@@ -14,6 +14,7 @@ import time
 import pytest
 import yaml
 
+from common.backup import verify
 from common.base_agent.client import Client
 from common.testing.mesh import free_ports
 from common.testing.wait import wait_until
@@ -32,6 +33,7 @@ def mesh_config():
         "global": {"heartbeat_interval_s": 0.5, "stop_timeout_s": 3, "log_dir": "logs",
                    "health": {"interval_s": 0.3, "timeout_s": 0.5, "retries": 3,
                               "start_period_s": 15}},
+        "backup": {"every": 3, "keep": 2},
         "hosts": {"main_pc": {"address": A, "roles": ["registry", "hub_central"],
                               "launcher_port": ports[0], "env": {"MESH_STATE_DIR": "state"}},
                   "pc2": {"address": B, "launcher_port": ports[1],
@@ -84,6 +86,7 @@ def test_backup_under_load_then_wipe_restore_up(tmp_path):
         assert {"registry", "hub", "store", "journal", "config", "vram"} <= kinds, kinds
         stop.set()
         writer.join(5)
+        _scheduled_backups_kept(tmp_path)
         assert mesh(tmp_path, "down").returncode == 0
         for folder in STATE:
             shutil.rmtree(tmp_path / folder, ignore_errors=True)
@@ -123,6 +126,21 @@ def _refused_each_way(tmp_path):
         out = mesh(tmp_path, "restore", name)
         assert out.returncode == 2 and words in out.stderr, (name, out.stderr)
         assert not any((tmp_path / folder).exists() for folder in STATE), name
+
+
+def _scheduled_backups_kept(tmp_path):
+    """backup: {every: 3, keep: 2}: each launcher's own backups, the newest two, each whole."""
+    def kept(host):
+        found = sorted((tmp_path / "backups").glob(f"{host}-*"))
+        return found if len(found) == 2 and not any(p.suffix == ".partial" for p in found) \
+            else None
+
+    for host in ("main_pc", "pc2"):
+        for folder in wait_until(lambda h=host: kept(h), 15, interval_s=0.2,
+                                 what=f"{host}'s scheduled backups"):
+            kinds = {e["kind"] for e in verify(folder)["files"]}
+            assert ("journal" in kinds) == (host == "main_pc"), kinds
+            assert ("store" in kinds) == (host == "pc2"), kinds
 
 
 def _restored_files_hold_the_past(tmp_path):
