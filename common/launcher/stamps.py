@@ -4,7 +4,8 @@
 reads how long ago the agent's loop last turned (infinity before its first turn); ``beat``
 stamps the launcher's own slot (0), which its agents read to know its vouches hold.  The file
 lives on /dev/shm when the machine has it (memory only), else in the run folder, and is removed
-when the launcher stops.
+when the launcher stops; a launcher starting removes the files of its host's launchers that
+died without removing theirs (SIGKILL).
 """
 
 from __future__ import annotations
@@ -21,9 +22,23 @@ MAX_SLOTS = 16_384  # agents and instances one launcher stamps (128 KiB)
 SHM = Path("/dev/shm")
 
 
+def _remove_orphans(folder: Path, host: str) -> None:
+    for path in folder.glob(f"agentmesh-{host}-*.stamps"):
+        pid = path.name[len(f"agentmesh-{host}-"):-len(".stamps")]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:  # its launcher is gone
+            path.unlink(missing_ok=True)
+        except PermissionError:  # someone else's live process
+            pass
+
+
 class StampBoard:
     def __init__(self, run_dir: str, host: str) -> None:
         folder = SHM if SHM.is_dir() and os.access(SHM, os.W_OK) else Path(run_dir)
+        _remove_orphans(folder, host)
         self.path = str(folder / f"agentmesh-{host}-{os.getpid()}.stamps")
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:

@@ -3,6 +3,8 @@ take any number of hosts."""
 
 from __future__ import annotations
 
+import os
+
 import yaml
 
 from common.config import load_config
@@ -50,3 +52,19 @@ def test_a_four_host_config_plans_every_host(tmp_path):
     derived = plans["main_pc"].derived(hub)
     assert set(derived["hosts"].values()) == set(host_names(4))
     assert set(derived["launchers"]) == set(host_names(4))
+
+
+def test_a_launcher_removes_the_stamp_files_of_its_dead_predecessors(tmp_path):
+    import subprocess
+    import sys
+
+    from common.launcher import stamps
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True, timeout=30)
+    dead = tmp_path / f"agentmesh-hx-{gone.stdout.strip()}.stamps"  # its launcher was SIGKILLed
+    live = tmp_path / f"agentmesh-hx-{os.getppid()}.stamps"  # another launcher, running
+    dead.write_bytes(b"\0" * 8)
+    live.write_bytes(b"\0" * 8)
+    stamps._remove_orphans(tmp_path, "hx")
+    assert not dead.exists() and live.exists()
