@@ -43,6 +43,7 @@ class ConfigView:
     known_agents: frozenset[str]
     objectives: Sequence[tuple[int, SloObjective]] = ()  # slos.objectives that passed
     external: Sequence[tuple[int, ExternalService]] = ()  # services: that passed
+    registry_backend: str = "sqlite"  # etcd: the registry and the model manager on many hosts
 
 
 def check_config(config: MeshConfig) -> list[ConfigIssue]:
@@ -50,7 +51,8 @@ def check_config(config: MeshConfig) -> list[ConfigIssue]:
     view = ConfigView(config.hosts, list(enumerate(config.agents)), frozenset(config.hosts),
                       frozenset(agent.name for agent in config.agents)
                       | frozenset(service.name for service in config.services),
-                      list(enumerate(config.slos.objectives)), list(enumerate(config.services)))
+                      list(enumerate(config.slos.objectives)), list(enumerate(config.services)),
+                      config.registry.backend)
     return check_view(view)
 
 
@@ -87,8 +89,13 @@ def _host_refs(view: ConfigView) -> Iterator[ConfigIssue]:
             yield ConfigIssue(_at(index, "host"), f"unknown host; hosts are: {hosts}", agent.host)
 
 
+ELECTED_ROLES = ("registry", "model_manager")  # with etcd: one per host / elected standbys
+
+
 def _roles(view: ConfigView) -> Iterator[ConfigIssue]:
     for role in SINGLETON_ROLES:
+        if view.registry_backend == "etcd" and role in ELECTED_ROLES:
+            continue
         holders = [name for name, host in view.hosts.items() if role in host.roles]
         for name in holders[1:]:
             yield ConfigIssue(f"hosts.{name}.roles", f"role {role!r} is already held by host "
@@ -137,14 +144,18 @@ DERIVED_SETTINGS: dict[str, dict[str, str]] = {
         "events": "the config's events: section",
         "alertmanager": "the config's alertmanager: section",
         "launchers": "hosts.*.address and hosts.*.launcher_port",
+        "election": "the config's registry: section (backend etcd)",
     },
     "model_manager": {
         "hosts": "hosts.*.gpu",
         "local_host": "the model manager agent's host",
+        "election": "the config's registry: section (backend etcd)",
     },
     "registry": {
         "role": "hosts.*.roles (registry or registry_replica) of the registry's host",
         "peer": "the other registry agent's host address and port",
+        "etcd_endpoints": "registry.endpoints",
+        "etcd_timeout_s": "registry.timeout_s",
     },
 }
 

@@ -141,7 +141,8 @@ def validate_data(data: Any, *, port_offset: int | None = None, classes: bool = 
     failover = _piece(FailoverTimings, _section(data, "failover"), "failover", context, issues)
     backup = _piece(BackupConfig, _section(data, "backup"), "backup", context, issues)
     view = ConfigView(hosts, agents, frozenset(host_names),
-                      frozenset(agent_names) | frozenset(external_names), objectives, external)
+                      frozenset(agent_names) | frozenset(external_names), objectives, external,
+                      registry.backend if registry is not None else "sqlite")
     issues.extend(check_view(view))
     if classes:
         issues.extend(class_issues(agents))
