@@ -32,7 +32,7 @@ from common.base_agent.errors import (
     NotFoundError,
     remote_error,
 )
-from common.base_agent.key_switch import ServerKeyWatch
+from common.base_agent.key_switch import ServerKeyWatch, watch_if_rotating
 from common.base_agent.protocol import Reply, Request
 from common.base_agent.registries import RegistryRing
 from common.base_agent.security import rotating, server_key_failed
@@ -212,8 +212,9 @@ class Client:
         sock = self._socks.get(endpoint)
         if sock is None:
             sock = self._socks[endpoint] = connect(self._ctx, zmq.DEALER, endpoint)
-            if rotating(endpoint):
-                self._key_watch[sock] = ServerKeyWatch(sock)
+            watch = watch_if_rotating(sock, endpoint)
+            if watch is not None:
+                self._key_watch[sock] = watch
         return sock
 
     def _drop(self, endpoint: str) -> None:
@@ -239,7 +240,7 @@ class Client:
             watch = self._key_watch.get(sock)
         if watch is not None and watch.update().failed:
             self._drop(endpoint)
-            server_key_failed(endpoint)
+            server_key_failed(endpoint, watch.offered)
             sock = self._socket(endpoint)
             watch = self._key_watch.get(sock)
         send_frames(sock, frames)
@@ -297,8 +298,10 @@ class Client:
                 continue
             if reply.id == req.id:
                 return reply
+        watch = self._key_watch.get(sock)
+        offered = watch.offered if watch is not None else None
         self._drop(endpoint)
-        server_key_failed(endpoint)  # the host's key rotating: the next try offers the other
+        server_key_failed(endpoint, offered)  # the host's key rotating: the next try, the other
         return None
 
     def _drops(self, sock: zmq.Socket) -> int:

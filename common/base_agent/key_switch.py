@@ -7,7 +7,8 @@ request sent while the socket had no connection was only queued, never delivered
 Client may send it again on a new socket that offers the other key, even a call that is not
 idempotent; a request sent on an open connection that then drops is resent at once only if
 the call is idempotent (it may have been delivered), instead of at its deadline.
-Outside a rotation no socket is watched and the call path is unchanged.
+Outside a rotation no socket is watched and the call path is unchanged.  A long-lived socket
+(the launcher's health probes) asks :func:`key_stale` before each use and reopens when true.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from __future__ import annotations
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
-__all__ = ["ServerKeyWatch"]
+from common.base_agent.security import rotating, server_key_failed, server_key_for
+
+__all__ = ["ServerKeyWatch", "key_stale", "watch_if_rotating"]
 
 _EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
            | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
@@ -28,7 +31,8 @@ class ServerKeyWatch:
     """The handshake state of one connecting socket, from its monitor (read without
     blocking, in the socket's thread)."""
 
-    def __init__(self, sock: zmq.Socket) -> None:
+    def __init__(self, sock: zmq.Socket, offered: str) -> None:
+        self.offered = offered  # the server key the socket offers
         self.monitor = sock.get_monitor_socket(_EVENTS)
         self.connected = False  # the last handshake succeeded and no disconnect since
         self.failed = False  # the last handshake failed: the server serves another key
@@ -50,3 +54,20 @@ class ServerKeyWatch:
 
     def close(self) -> None:
         self.monitor.close(linger=0)
+
+
+def watch_if_rotating(sock: zmq.Socket, endpoint: str) -> ServerKeyWatch | None:
+    """A watch for a socket just connected to endpoint (it offers server_key_for now)."""
+    return ServerKeyWatch(sock, server_key_for(endpoint)) if rotating(endpoint) else None
+
+
+def key_stale(watch: ServerKeyWatch | None, endpoint: str) -> bool:
+    """True when a socket to endpoint should be reopened: it was opened before its host's
+    key began rotating (unwatched), or its last handshake failed (then the next socket
+    offers the other key)."""
+    if watch is None:
+        return rotating(endpoint)
+    if watch.update().failed:
+        server_key_failed(endpoint, watch.offered)
+        return True
+    return False

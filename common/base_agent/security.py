@@ -16,7 +16,7 @@ host at the endpoint's address (an address of no host: the process's own host's 
 While a host's server key rotates the list gives it two keys: a binding socket serves with the
 first one whose secret this host has, and :func:`rebind_rotated` (called by the agent's loop
 between requests) rebinds it in place when that changes; a connecting socket offers the key
-that last worked for its endpoint, and the other one after :func:`server_key_failed` (the
+the host serves first, and the other one after :func:`server_key_failed` (the
 Client calls it when an attempt times out) or a failed handshake (common.base_agent.key_switch).
 Binding sockets need a ZAP handler in their context (:class:`common.base_agent.zap.ZapResponder`,
 run by BaseAgent); ``ZAP_ENFORCE_DOMAIN`` makes a missing one refuse every client.
@@ -67,7 +67,7 @@ class _State:
         self.served: weakref.WeakKeyDictionary[zmq.Socket, tuple[str, str, str]] = \
             weakref.WeakKeyDictionary()
         self.served_version = 0  # the list version the served keys were last checked against
-        self.offered: dict[str, str] = {}  # endpoint -> the server key a client last offered
+        self.switched: dict[str, str] = {}  # endpoint -> the other key, after a failed try
 
 
 _state = _State()
@@ -88,7 +88,7 @@ def configure(keys_dir: str | Path | None, identity: str = OPERATOR, host: str |
         view = AllowListView(store.list_path, store.verify_path)
     with _state.lock:
         _state.store, _state.ring, _state.view, _state.loaded = store, ring, view, True
-        _state.secrets, _state.offered = {}, {}
+        _state.secrets, _state.switched = {}, {}
         _state.served = weakref.WeakKeyDictionary()
     return ring
 
@@ -248,12 +248,12 @@ def _server_keys(endpoint: str) -> list[str]:
 
 def server_key_for(endpoint: str) -> str:
     """The server public key a client expects at endpoint: of the signed list's keys of the
-    host with that address (an address of no host: this process's own host), the one that
-    last worked there, else the first."""
+    host with that address (an address of no host: this process's own host), the first (the
+    one the host serves), unless an attempt there failed with it (:func:`server_key_failed`)."""
     keys = _server_keys(endpoint)
     with _state.lock:
-        offered = _state.offered.get(endpoint)
-    return offered if offered in keys else keys[0]
+        switched = _state.switched.get(endpoint)
+    return switched if switched in keys else keys[0]
 
 
 def rotating(endpoint: str) -> bool:
@@ -266,21 +266,16 @@ def rotating(endpoint: str) -> bool:
         return False
 
 
-def server_key_failed(endpoint: str) -> None:
-    """An attempt at endpoint got no answer: while its host's key rotates, the next socket
-    to it offers the other key (no-op in plain mode or with a single key)."""
-    if not endpoint.startswith("tcp://") or keyring() is None:
+def server_key_failed(endpoint: str, offered: str | None = None) -> None:
+    """An attempt at endpoint offering ``offered`` (default: what a new socket would offer)
+    failed (no answer, or a failed handshake): while its host's key rotates, the next socket
+    to it offers another key (no-op with a single key)."""
+    if not rotating(endpoint):
         return
-    try:
-        keys = _server_keys(endpoint)
-    except KeyStoreError:
-        return
-    if len(keys) < 2:
-        return
+    failed = offered or server_key_for(endpoint)
+    others = [key for key in _server_keys(endpoint) if key != failed]
     with _state.lock:
-        offered = _state.offered.get(endpoint)
-        index = keys.index(offered) if offered in keys else 0
-        _state.offered[endpoint] = keys[(index + 1) % len(keys)]
+        _state.switched[endpoint] = others[0]
 
 
 def secure_client(sock: zmq.Socket, endpoint: str) -> None:
@@ -289,10 +284,7 @@ def secure_client(sock: zmq.Socket, endpoint: str) -> None:
     ring = keyring() if endpoint.startswith("tcp://") else None
     if ring is None:
         return
-    key = server_key_for(endpoint)
-    with _state.lock:
-        _state.offered[endpoint] = key
-    sock.setsockopt(zmq.CURVE_SERVERKEY, key.encode())
+    sock.setsockopt(zmq.CURVE_SERVERKEY, server_key_for(endpoint).encode())
     sock.setsockopt(zmq.CURVE_PUBLICKEY, ring.public)
     sock.setsockopt(zmq.CURVE_SECRETKEY, ring.secret)
 

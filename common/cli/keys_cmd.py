@@ -11,6 +11,8 @@
     mesh keys allow NAME [--dir DIR]   put a revoked NAME back
     mesh keys rotate --identity NAME [--finish]   a new key pair for NAME, old and new allowed
                                        until --finish
+    mesh keys rotate --host HOST [--finish] [--json]   a new server pair for HOST with no failed
+                                       request (common.cli.keys_rotate); --finish drops the old
 
 DIR defaults to the config's ``global.keys_dir`` (``keys``).  Changes of the list are signed
 with the operator's key and carried to every host by the launchers (see docs/SECURITY.md).
@@ -19,16 +21,19 @@ with the operator's key and carried to every host by the launchers (see docs/SEC
 from __future__ import annotations
 
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 
+from common.base_agent import security
 from common.base_agent.allowlist import AllowList
 from common.base_agent.keystore import KeyStore, KeyStoreError
 from common.base_agent.security import OPERATOR
-from common.cli.hosts import CONFIG_OPTION, read_config
+from common.cli.hosts import ADDRESS_OPTION, CONFIG_OPTION, launcher_plan, read_config
+from common.cli.keys_rotate import HostRotation, RotationStalled
 from common.cli.output import fail, print_json, print_table
 from common.config import ConfigError, MeshConfig, load_config
 
@@ -167,22 +172,75 @@ def allow(name: str, directory: DirOption = None, config: str = CONFIG_OPTION) -
 
 
 @keys_app.command("rotate")
-def rotate(identity: Annotated[str, typer.Option("--identity", help="The identity whose key "
-                                                 "pair to replace.")],
+def rotate(identity: Annotated[str | None, typer.Option(
+               "--identity", help="The identity whose key pair to replace.")] = None,
+           host: Annotated[str | None, typer.Option(
+               "--host", help="The host whose server key pair to replace, with no failed "
+                              "request: every client accepts old and new, the host's sockets "
+                              "switch to the new key in place; --finish then drops the "
+                              "old key everywhere.")] = None,
            finish: Annotated[bool, typer.Option(
-               "--finish", help="Drop the old key: once the identity runs with the new one "
-                                "(restart it).")] = False,
-           directory: DirOption = None, config: str = CONFIG_OPTION) -> None:
-    """A new key pair for IDENTITY; the list allows old and new, so nothing it holds breaks.
-    Restart the identity's process (it then uses the new key), then run with --finish."""
+               "--finish", help="Drop the old key (--identity: once the identity runs with "
+                                "the new one; --host: checked: every host holds the list and "
+                                "the host serves the new key).")] = False,
+           wait: Annotated[float, typer.Option(
+               "--wait", min=1, help="--host: seconds each step waits for every host "
+                                     "(then it stops; run it again to go on).")] = 30.0,
+           address: list[str] = ADDRESS_OPTION,
+           directory: DirOption = None, config: str = CONFIG_OPTION,
+           as_json: AsJson = False) -> None:
+    """A new key pair for IDENTITY or HOST; old and new overlap, so nothing breaks.
+    IDENTITY: restart its process (it then uses the new key), then run with --finish.
+    HOST: the command waits until every host has the new key and HOST serves it; then run
+    with --finish (needs the mesh up, and this host's operator signing key)."""
+    if (identity is None) == (host is None):
+        raise fail("give exactly one of --identity NAME or --host HOST", 2)
+    if host is not None:
+        _rotate_host(host, finish, wait, address, directory, config, as_json)
+        return
+    assert identity is not None
     store = _store(directory, config)
     signed = _edit(store.finish_rotation if finish else store.rotate, identity)
-    if finish:
+    if as_json:
+        print_json({"identity": identity, "finished": finish, "list_version": signed.version,
+                    "keys": signed.clients.get(identity, [])})
+    elif finish:
         typer.echo(f"{identity}: only the new key allowed (allow-list version {signed.version})")
     else:
         typer.echo(f"{identity}: new key pair; old and new allowed (allow-list version "
                    f"{signed.version}). Restart it (`mesh restart {identity}`, or its bundle "
                    f"to its host first), then `mesh keys rotate --identity {identity} --finish`.")
+
+
+def _rotate_host(host: str, finish: bool, wait: float, address: list[str],
+                 directory: Path | None, config: str, as_json: bool) -> None:
+    plan = launcher_plan(config, address)
+    if host not in plan.config.hosts:
+        raise fail(f"unknown host {host!r}; {config} has: {', '.join(plan.config.hosts)}", 2)
+    if plan.config.global_.security != "curve":
+        raise fail(f"{config}: global.security is not curve; there is no server key to rotate",
+                   2)
+    store = KeyStore(directory or plan.config.global_.keys_dir)
+    if directory is not None:
+        security.configure(directory, OPERATOR, None, dict(plan.addresses))
+    rotation = HostRotation(store, plan, host, wait)
+    started = time.monotonic()
+    try:
+        signed = _run(rotation.finish if finish else rotation.start_and_switch)
+    except RotationStalled as exc:
+        raise fail(str(exc), 1) from None
+    took = round(time.monotonic() - started, 2)
+    if as_json:
+        print_json({"host": host, "finished": finish, "list_version": signed.version,
+                    "server_keys": signed.hosts[host], "steps": rotation.steps,
+                    "took_s": took})
+    elif finish:
+        typer.echo(f"{host}: only the new server key is allowed (allow-list version "
+                   f"{signed.version}, on every host; {took} s)")
+    else:
+        typer.echo(f"{host}: serves its new server key; every host accepts old and new "
+                   f"(allow-list version {signed.version}; {took} s). Run `mesh keys rotate "
+                   f"--host {host} --finish` to drop the old key.")
 
 
 def _edit(change: Callable[[str], AllowList], name: str) -> AllowList:

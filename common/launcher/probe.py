@@ -14,6 +14,7 @@ from typing import Any
 import zmq
 
 from common.base_agent import protocol
+from common.base_agent.key_switch import ServerKeyWatch, key_stale, watch_if_rotating
 from common.base_agent.protocol import Request
 from common.base_agent.sockets import connect
 
@@ -24,11 +25,12 @@ LEGACY_PROBE = [b"", json.dumps({"action": protocol.ACTION_LEGACY_HEALTH}).encod
 
 
 class _Target:
-    __slots__ = ("endpoint", "legacy", "sent_at", "sock")
+    __slots__ = ("endpoint", "legacy", "sent_at", "sock", "watch")
 
     def __init__(self, sock: zmq.Socket, endpoint: str, legacy: bool) -> None:
         self.sock, self.endpoint, self.legacy = sock, endpoint, legacy
         self.sent_at = 0.0  # 0: no probe outstanding
+        self.watch: ServerKeyWatch | None = watch_if_rotating(sock, endpoint)
 
 
 class Prober:
@@ -44,9 +46,11 @@ class Prober:
     def probe(self, key: str, endpoint: str, legacy: bool = False,
               payload: dict[str, Any] | None = None) -> None:
         target = self._targets.get(key)
-        if target is None or target.endpoint != endpoint:
+        if target is None or target.endpoint != endpoint or key_stale(target.watch, endpoint):
+            sent_at = target.sent_at if target is not None else 0.0
             self.forget(key)
             target = self._open(key, endpoint, legacy)
+            target.sent_at = sent_at  # a new socket for its host's rotating key: same wait
         if not int(target.sock.getsockopt(zmq.EVENTS)) & zmq.POLLOUT:
             return  # not connected yet (the agent is still starting): nothing to encode
         frames = LEGACY_PROBE if legacy else protocol.encode_request(
@@ -75,6 +79,8 @@ class Prober:
         if target is not None:
             self._unwatch(target.sock)
             target.sock.close(linger=0)
+            if target.watch is not None:
+                target.watch.close()
 
     def close(self) -> None:
         for key in list(self._targets):
