@@ -6,11 +6,14 @@ test_keys_rotate_hosts.py."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 import zmq
 
 from common.base_agent import protocol, security
@@ -18,7 +21,7 @@ from common.base_agent.agent import BaseAgent
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
 from common.base_agent.keystore import KeyStore, KeyStoreError
-from common.testing.mesh import free_ports
+from common.testing.mesh import free_ports, two_host_config
 from common.testing.wait import wait_until
 
 HOSTS = {"main_pc": "127.0.16.1", "pc2": "127.0.16.2"}
@@ -137,3 +140,21 @@ def test_rotation_steps_refuse_out_of_order_and_the_bundle_holds_only_its_own_ne
     assert (tmp_path / "after" / "hosts/pc2.key_secret").read_bytes() == \
         (store.hosts / "pc2.key_secret").read_bytes()
     assert KeyStore(tmp_path / "after").host_public("pc2") == store.allow_list().hosts["pc2"][0]
+
+
+def test_rotate_cli_names_what_is_wrong(tmp_path):
+    config = two_host_config(tmp_path, [])
+    path = tmp_path / "mesh.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    def rotate(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "common.cli.main", "keys", "rotate",
+                               "--config", str(path), *args], capture_output=True, text=True,
+                              timeout=60, cwd=tmp_path)
+
+    both = rotate("--host", "pc2", "--identity", "Beta")
+    assert both.returncode == 2 and "exactly one of --identity NAME or --host HOST" in both.stderr
+    plain = rotate("--host", "pc2")
+    assert plain.returncode == 2 and "global.security is not curve" in plain.stderr
+    unknown = rotate("--host", "nowhere")
+    assert unknown.returncode == 2 and "unknown host 'nowhere'" in unknown.stderr
