@@ -78,7 +78,8 @@ class Harness:
                                      clock=self.clock, watch_registry=False)
         self.mgr = agents(ModelManagerAgent("ModelManagerAgent", settings=settings_))
         self.client = Client(ctx=zmq_ctx)
-        self.client.resolve = lambda name, timeout_s=0, session_key=None: self.mgr.endpoint  # no registry here
+        # no registry here: every name resolves to the manager
+        self.client.resolve = lambda name, timeout_s=0, session_key=None: self.mgr.endpoint
         self.leases = LeaseClient(self.client)
         self.mine: dict[str, dict] = {}  # lease id -> the view the test last saw
         self.pinned: set[str] = set()
