@@ -305,7 +305,7 @@ class BaseAgent:
             self._drain()
         if self.zap is not None and self._router is not None and not self._backlog \
                 and not readable(self._router):
-            rebind_rotated()  # the host's server key rotating; every answer is out
+            rebind_rotated(self._router.context)  # the host's key rotating; answers are out
         for link, sock in zip(self.links, polled, strict=True):
             if sock in ready:
                 link.on_readable()

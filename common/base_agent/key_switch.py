@@ -13,6 +13,9 @@ Outside a rotation no socket is watched and the call path is unchanged.  A long-
 
 from __future__ import annotations
 
+import itertools
+import os
+
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
@@ -23,6 +26,7 @@ __all__ = ["ServerKeyWatch", "key_stale", "watch_if_rotating"]
 _EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
            | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
            | zmq.EVENT_DISCONNECTED)
+_SERIAL = itertools.count()  # pyzmq's default monitor address reuses a closed socket's fd
 _FAILED = (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
            | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 
@@ -33,7 +37,8 @@ class ServerKeyWatch:
 
     def __init__(self, sock: zmq.Socket, offered: str) -> None:
         self.offered = offered  # the server key the socket offers
-        self.monitor = sock.get_monitor_socket(_EVENTS)
+        self.monitor = sock.get_monitor_socket(
+            _EVENTS, f"inproc://server-key-watch-{os.getpid()}-{next(_SERIAL)}")
         self.connected = False  # the last handshake succeeded and no disconnect since
         self.failed = False  # the last handshake failed: the server serves another key
         self.successes = 0  # handshakes that succeeded: a request sent before one may be out

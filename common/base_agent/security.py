@@ -66,7 +66,7 @@ class _State:
         # binding sockets of this process: socket -> (endpoint, host, public key served)
         self.served: weakref.WeakKeyDictionary[zmq.Socket, tuple[str, str, str]] = \
             weakref.WeakKeyDictionary()
-        self.served_version = 0  # the list version the served keys were last checked against
+        self.served_version: dict[int, int] = {}  # id(context) -> list version last checked
         self.switched: dict[str, str] = {}  # endpoint -> the other key, after a failed try
 
 
@@ -89,7 +89,7 @@ def configure(keys_dir: str | Path | None, identity: str = OPERATOR, host: str |
     with _state.lock:
         _state.store, _state.ring, _state.view, _state.loaded = store, ring, view, True
         _state.secrets, _state.switched = {}, {}
-        _state.served = weakref.WeakKeyDictionary()
+        _state.served, _state.served_version = weakref.WeakKeyDictionary(), {}
     return ring
 
 
@@ -184,22 +184,24 @@ def bound(sock: zmq.Socket, endpoint: str) -> None:
             _state.served[sock] = (endpoint, *found[1:])
 
 
-def rebind_rotated() -> int:
-    """Rebind, in place, this process's server sockets whose host now serves another key
+def rebind_rotated(ctx: zmq.Context) -> int:
+    """Rebind, in place, ctx's server sockets whose host now serves another key
     (the list changed while the host's key rotates).  Cheap when the list is unchanged (one
-    int compare); call it from the thread owning the sockets.  Returns how many rebound.
+    int compare); call it from the thread owning ctx's sockets (an agent's loop: one context
+    per agent).  Returns how many rebound.
     Connections of a rebound socket drop; their clients reconnect and retry (the key the
     socket now serves is one they accept)."""
     store, view = _state.store, _state.view
     current = view.latest() if view is not None else None
-    if store is None or current is None or current.version == _state.served_version:
+    if store is None or current is None or \
+            current.version == _state.served_version.get(id(ctx)):
         return 0
-    _state.served_version = current.version
+    _state.served_version[id(ctx)] = current.version
     with _state.lock:
         served = list(_state.served.items())
     rebound = 0
     for sock, (endpoint, host, public) in served:
-        if sock.closed:
+        if sock.closed or sock.context is not ctx:
             continue
         wanted, secret = _server_pair(store, view, host)
         if wanted == public:
