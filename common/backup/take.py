@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from common.backup.manifest import FORMAT, MANIFEST, package_version, sha256_of
+from common.launcher.shipping import copy_sqlite
 from common.launcher.state_files import StateFile
 
 __all__ = ["take_backup"]
@@ -59,13 +59,7 @@ def _copy(state: StateFile, target: Path) -> None:
     if not state.sqlite:
         shutil.copyfile(state.path, target)
         return
-    source = sqlite3.connect(state.path, timeout=5.0)
-    copy = sqlite3.connect(target)
-    try:
-        source.backup(copy)
-    finally:
-        copy.close()
-        source.close()
+    copy_sqlite(state.path, target)
 
 
 def _entry(state: StateFile, path: Path) -> dict[str, Any]:

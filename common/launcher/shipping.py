@@ -31,7 +31,8 @@ from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
 from common.config import AgentConfig, MeshConfig
 
-__all__ = ["ACTION_SHIP", "CHUNK_BYTES", "Receiver", "Shipper", "snapshot", "state_file"]
+__all__ = ["ACTION_SHIP", "CHUNK_BYTES", "Receiver", "Shipper", "copy_sqlite", "snapshot",
+           "state_file"]
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +54,25 @@ def state_file(config: MeshConfig, cfg: AgentConfig, base_dir: str) -> Path:
     return Path(base_dir, env.get("MESH_STATE_DIR", "state"), f"{cfg.name}.db")
 
 
+def copy_sqlite(source: str | Path, target: Path, timeout_s: float = 5.0) -> None:
+    """A consistent copy of the SQLite database at source into target, by SQLite's online
+    backup API: one read transaction, so in WAL mode no writer waits.  The source is opened
+    read-only: a missing one is an error, never an empty database made on the spot."""
+    uri = Path(source).resolve().as_uri() + "?mode=ro"
+    src = sqlite3.connect(uri, uri=True, timeout=timeout_s)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
 def snapshot(path: Path) -> bytes:
-    """A consistent copy of the SQLite database at path (online backup API)."""
+    """A consistent copy of the SQLite database at path, as bytes to ship."""
     with tempfile.TemporaryDirectory(prefix="mesh-ship-") as tmp:
         copy = Path(tmp, "copy.db")
-        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
-        target = sqlite3.connect(copy)
-        try:
-            source.backup(target)
-        finally:
-            target.close()
-            source.close()
+        copy_sqlite(path, copy, timeout_s=1.0)
         return copy.read_bytes()
 
 
