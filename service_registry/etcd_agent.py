@@ -77,6 +77,8 @@ class EtcdRegistry(ServiceRegistry):
 
     def on_setup(self) -> None:
         self._pub = new_socket(self._ctx, zmq.PUB, hwm=EVENTS_HWM)  # type: ignore[arg-type]
+        if self.zap is not None:  # a subscriber revoked while connected is cut
+            self.zap.guard(self._pub)
         host = self.endpoint.rsplit(":", 1)[0]
         port = self.ports.get("events_port", 0)
         self.events_endpoint = bind(self._pub, self.events_endpoint or f"{host}:{port}")

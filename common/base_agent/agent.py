@@ -286,6 +286,8 @@ class BaseAgent:
             wait = min(wait, self.stamp.every_s)
         for link in self.links:
             wait = min(wait, link.due_in_s())
+        if self.zap is not None:
+            wait = min(wait, self.zap.due_in_s())
         return max(1, int(wait * 1000))
 
     def _tick_links(self, poller: zmq.Poller, polled: list[zmq.Socket | None]) -> None:
@@ -306,6 +308,8 @@ class BaseAgent:
         if self.zap is not None and self._router is not None and not self._backlog \
                 and not readable(self._router):
             rebind_rotated(self._router.context)  # the host's key rotating; answers are out
+        if self.zap is not None:
+            self.zap.cut_revoked()  # a revoked key's subscriptions to our PUB sockets
         for link, sock in zip(self.links, polled, strict=True):
             if sock in ready:
                 link.on_readable()

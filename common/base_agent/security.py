@@ -38,8 +38,9 @@ from common.base_agent.allowlist import AllowListView
 from common.base_agent.keystore import KeyRing, KeyStore, KeyStoreError
 
 __all__ = ["ADDRESSES_ENV", "HOST_ENV", "IDENTITY_ENV", "KEYS_ENV", "OPERATOR", "allow_view",
-           "bound", "child_env", "configure", "keyring", "keystore", "mode", "rebind_rotated",
-           "rotating", "secure_client", "secure_server", "server_key_failed", "server_key_for"]
+           "bound", "child_env", "configure", "keyring", "keystore", "mode", "rebind",
+           "rebind_rotated", "rotating", "secure_client", "secure_server", "server_key_failed",
+           "server_key_for"]
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,8 @@ def secure_server(sock: zmq.Socket, endpoint: str) -> None:
     public, secret = _server_pair(store, _state.view, host)
     sock.setsockopt(zmq.CURVE_SERVER, 1)
     sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
-    sock.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
+    if not sock.getsockopt(zmq.ZAP_DOMAIN):  # a domain of its own (ZapResponder.guard) stays
+        sock.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
     sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
     with _state.lock:
         _state.served[sock] = (endpoint, host, public)
@@ -204,20 +206,32 @@ def rebind_rotated(ctx: zmq.Context) -> int:
         if sock.closed or sock.context is not ctx:
             continue
         wanted, secret = _server_pair(store, view, host)
-        if wanted == public:
-            continue
-        linger = sock.getsockopt(zmq.LINGER)
-        sock.setsockopt(zmq.LINGER, int(REBIND_S * 1000))  # answers sent are flushed first
-        sock.unbind(endpoint)
-        sock.setsockopt(zmq.LINGER, linger)
-        sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
-        if not _bind_again(sock, endpoint):
+        if wanted == public or not rebind(sock, secret):
             continue
         with _state.lock:
             _state.served[sock] = (endpoint, host, wanted)
         rebound += 1
         log.info("server key of %s rotated: %s now serves %s...", host, endpoint, wanted[:12])
     return rebound
+
+
+def rebind(sock: zmq.Socket, secret: bytes | None = None, linger_s: float = REBIND_S) -> bool:
+    """Unbind a server socket's endpoint and bind it again in place (with ``secret``, a new
+    server key): every connection to it drops, its clients reconnect and handshake again
+    (through ZAP).  Messages already queued are flushed for up to linger_s first.  False if
+    sock is no server socket of this process or the endpoint could not be bound again."""
+    with _state.lock:
+        found = _state.served.get(sock)
+    if found is None:
+        return False
+    endpoint = found[0]
+    linger = sock.getsockopt(zmq.LINGER)
+    sock.setsockopt(zmq.LINGER, int(linger_s * 1000))
+    sock.unbind(endpoint)
+    sock.setsockopt(zmq.LINGER, linger)
+    if secret is not None:
+        sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
+    return _bind_again(sock, endpoint)
 
 
 def _bind_again(sock: zmq.Socket, endpoint: str) -> bool:

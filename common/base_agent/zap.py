@@ -9,6 +9,15 @@ connection by its public key (the ZAP ``User-Id``, which libzmq attaches to ever
 connection), so :meth:`ZapResponder.recv` can check every request against the current list: a
 key revoked while connected gets nothing more from the next refresh on (``REFRESH_S``).
 Refusals are counted and the recent ones kept (address, key, identity if known) for the hub.
+
+A PUB socket cannot drop a message per subscriber, so a PUB's owner hands it to
+:meth:`ZapResponder.guard` before binding it: the socket gets a ZAP domain of its own, and the
+handler remembers which keys it admitted on it.  When the list changes so that one of them is
+no longer allowed, :meth:`ZapResponder.cut_revoked` (the agent's loop, at least every
+``REFRESH_S``) rebinds that socket in place (:func:`security.rebind`): every connection to it
+drops, the allowed subscribers reconnect and are admitted again within their reconnect
+interval (a Clone subscriber re-syncs from a snapshot on the sequence gap), the revoked one is
+refused.  Such cuts are counted in ``sub_cut`` (keys) and ``pub_rebinds``.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import zmq
 from zmq.utils import z85
 
 from common.base_agent import security
-from common.base_agent.allowlist import AllowListView
+from common.base_agent.allowlist import REFRESH_S, AllowListView
 from common.base_agent.handshakes import HandshakeWatch
 from common.base_agent.keystore import KeyStore, KeyStoreError
 from common.base_agent.sockets import NOBLOCK, new_socket, readable, recv_frames, send_frames
@@ -36,6 +45,15 @@ RECENT = 20
 LOG_FIRST, LOG_EVERY = 10, 100
 NOT_ALLOWED = "key not on the allow-list"
 _RCVMORE = int(zmq.RCVMORE)
+PUB_DOMAIN = "mesh.pub.{}"  # the ZAP domain of a guarded PUB socket (a number per socket)
+
+
+class _Guarded:
+    """A PUB socket whose subscribers are cut when their key is revoked."""
+
+    def __init__(self, sock: zmq.Socket) -> None:
+        self.sock = sock
+        self.admitted: set[str] = set()  # keys admitted since the socket was (re)bound
 
 
 class ZapResponder:
@@ -47,6 +65,10 @@ class ZapResponder:
         self._clients: dict[str, str] | None = None
         self.watches: list[HandshakeWatch] = []  # failed handshakes of the watched sockets
         self.only: frozenset[str] | None = None  # see restrict()
+        self.guarded: dict[bytes, _Guarded] = {}  # ZAP domain -> PUB socket (see guard())
+        self.sub_cut = 0  # keys admitted on a guarded PUB and cut when revoked
+        self.pub_rebinds = 0
+        self._cut_version = -1
         self.socket = new_socket(ctx, zmq.REP, hwm=100)
         try:
             self.socket.bind(ZAP_ENDPOINT)
@@ -59,6 +81,47 @@ class ZapResponder:
         """Admit only these identities of the allow-list (the launcher: the operator)."""
         self.only = frozenset(identities)
 
+    def guard(self, sock: zmq.Socket) -> None:
+        """Cut sock's subscribers whose key gets revoked (call before binding sock)."""
+        domain = PUB_DOMAIN.format(len(self.guarded)).encode()
+        sock.setsockopt(zmq.ZAP_DOMAIN, domain)
+        self.guarded[domain] = _Guarded(sock)
+
+    def due_in_s(self) -> float:
+        """How soon the loop must call cut_revoked() again."""
+        return REFRESH_S if self.guarded else float("inf")
+
+    def cut_revoked(self) -> int:
+        """Rebind each guarded socket that admitted a key the list no longer allows (from
+        the thread owning the sockets).  Cheap when the list is unchanged (an int compare).
+        Returns how many keys were cut."""
+        current = self.view.latest() if self.guarded else None
+        if current is None or current.version == self._cut_version:
+            return 0
+        self._cut_version = current.version
+        cut = 0
+        for guarded in self.guarded.values():
+            gone = {key for key in guarded.admitted if not self._admits(key)}
+            if not gone or guarded.sock.closed:
+                continue
+            if not security.rebind(guarded.sock, linger_s=0):  # queued ones are not sent
+                log.error("could not rebind a PUB socket to cut %d revoked subscriber(s)",
+                          len(gone))
+                continue
+            guarded.admitted.clear()  # whoever is allowed is admitted again on reconnect
+            self.pub_rebinds += 1
+            cut += len(gone)
+            log.warning("cut the subscriptions of %s: revoked while connected (list "
+                        "version %d; the other subscribers reconnect)",
+                        ", ".join(self._known(key) or key[:12] for key in sorted(gone)),
+                        current.version)
+        self.sub_cut += cut
+        return cut
+
+    def _admits(self, public: str) -> bool:
+        name = self.view.name_of(public) if public else None
+        return name is not None and (self.only is None or name in self.only)
+
     def on_readable(self) -> None:
         while readable(self.socket):
             frames = recv_frames(self.socket, NOBLOCK)
@@ -67,12 +130,15 @@ class ZapResponder:
     def _answer(self, frames: list[bytes]) -> list[bytes]:
         if len(frames) < 6:
             return [b"1.0", b"", b"500", b"malformed ZAP request", b"", b""]
-        version, request_id, _domain, address, _identity, mechanism = frames[:6]
+        version, request_id, domain, address, _identity, mechanism = frames[:6]
         key = frames[6] if mechanism == b"CURVE" and len(frames) > 6 else b""
         public = z85.encode(key) if len(key) == 32 else b""
         self.view.refresh()  # a handshake sees the file as it is now (a stat)
         name = self.view.name_of(public.decode()) if public else None
-        if name is not None and (self.only is None or name in self.only):
+        if self._admits(public.decode()):
+            guarded = self.guarded.get(domain)
+            if guarded is not None:
+                guarded.admitted.add(public.decode())
             return [version, request_id, b"200", b"OK", public, b""]
         reason = NOT_ALLOWED if name is None else \
             f"identity {name} may not use this socket (only {', '.join(sorted(self.only or ()))})"
@@ -91,8 +157,7 @@ class ZapResponder:
             user = str(first.get("User-Id"))
         except zmq.ZMQError:  # not from a CURVE connection (ipc, inproc): the file system's
             return frames
-        if self.view.allows(user) and (self.only is None
-                                       or (self.view.name_of(user) or "") in self.only):
+        if self._admits(user):
             return frames
         self.cut += 1
         if self.cut <= LOG_FIRST or self.cut % LOG_EVERY == 0:
@@ -127,7 +192,8 @@ class ZapResponder:
 
     def summary(self) -> dict[str, Any]:
         watched = [w.snapshot() for w in self.watches]
-        return {"rejected": self.rejected, "cut": self.cut, "recent": list(self.recent),
+        return {"rejected": self.rejected, "cut": self.cut, "sub_cut": self.sub_cut,
+                "pub_rebinds": self.pub_rebinds, "recent": list(self.recent),
                 "list_version": self.view.current.version if self.view.current else 0,
                 "handshake_failed": sum(n for n, _ in watched),
                 "handshake_recent": [r for _, recent in watched for r in recent][-RECENT:]}

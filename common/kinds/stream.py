@@ -53,6 +53,8 @@ class _Publisher(MeshAgent):
         self.published = 0
         if "pub_port" in self.ports:
             self.pub = new_socket(self.ctx, zmq.PUB)
+            if self.zap is not None:  # a subscriber revoked while connected is cut
+                self.zap.guard(self.pub)
             bind(self.pub, f"tcp://{self.host}:{self.ports['pub_port']}")
 
     def publish(self, topic: str, header: dict[str, Any], data: bytes = b"") -> None:
