@@ -1,6 +1,7 @@
 """Issue #19, revocation that cuts: an identity revoked while subscribed to a PUB socket (the
-registry's change events) gets nothing more within 1 s, while the other subscribers keep
-every event (their Clone view re-syncs after the reconnect the cut costs them)."""
+registry's change events, a stream agent's frames) gets nothing more within 1 s, while the
+other subscribers keep receiving (a registry view re-syncs after the reconnect the cut costs
+it)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from common.base_agent import protocol, security
 from common.base_agent.client import Client
 from common.base_agent.discovery import OP_TICK, RegistryView
 from common.base_agent.keystore import KeyStore
+from common.kinds.stream import SignalSource, decode
+from common.testing.mesh import free_ports
 from common.testing.wait import wait_until
 from service_registry.agent import ServiceRegistry
 
@@ -33,14 +36,15 @@ def curve(tmp_path: Path):
     security.configure(None)
 
 
-def subscriber(ctx: zmq.Context, store: KeyStore, identity: str, endpoint: str) -> zmq.Socket:
+def subscriber(ctx: zmq.Context, store: KeyStore, identity: str, endpoint: str,
+               topic: bytes = protocol.TOPIC_REGISTRY) -> zmq.Socket:
     sock = ctx.socket(zmq.SUB)
     sock.linger = 0
     sock.setsockopt(zmq.RECONNECT_IVL, 10)
     ring = store.keyring(identity)
     sock.curve_serverkey = store.allow_list().hosts["main_pc"][0].encode()
     sock.curve_publickey, sock.curve_secretkey = ring.public, ring.secret
-    sock.setsockopt(zmq.SUBSCRIBE, protocol.TOPIC_REGISTRY)
+    sock.setsockopt(zmq.SUBSCRIBE, topic)
     sock.connect(endpoint)
     return sock
 
@@ -108,3 +112,49 @@ def test_a_subscriber_revoked_while_connected_is_cut_within_a_second(curve):
         bad.close(linger=0)
         ctx.destroy(linger=0)
         registry.stop()
+
+
+def frames_of(sock: zmq.Socket, into: list[tuple[float, int]]) -> None:
+    while sock.poll(0):
+        _topic, header, _data = decode(sock.recv_multipart())
+        into.append((time.monotonic(), header["seq"]))
+
+
+@pytest.mark.timeout(30)
+def test_a_stream_subscriber_revoked_while_connected_is_cut_within_a_second(curve):
+    store = curve
+    port = free_ports(1, HOSTS["main_pc"])[0]
+    source = SignalSource("Source", "tcp://127.0.17.1:0", ports={"pub_port": port},
+                          settings={"frame_rate_hz": 20.0})  # a frame a tick
+    source.start()
+    ctx = zmq.Context()
+    endpoint = f"tcp://{HOSTS['main_pc']}:{port}"
+    good = subscriber(ctx, store, "Alpha", endpoint, b"audio")
+    bad = subscriber(ctx, store, "intruder", endpoint, b"audio")
+    got_good: list[tuple[float, int]] = []
+    got_bad: list[tuple[float, int]] = []
+    try:
+        wait_until(lambda: (frames_of(good, got_good), frames_of(bad, got_bad),
+                            len(got_good) >= 10 and len(got_bad) >= 10)[2], 5, 0.01,
+                   what="both subscribers get frames")
+        store.revoke("intruder")
+        revoked_at = time.monotonic()
+        wait_until(lambda: (frames_of(good, got_good), frames_of(bad, got_bad),
+                            time.monotonic() > revoked_at + AFTER_S)[2], 5, 0.01,
+                   what="frames after the revoke")
+        late = max(t for t, _ in got_bad) - revoked_at
+        assert late < 1.0, f"the revoked subscriber got a frame {late:.3f} s after the revoke"
+        assert source.zap is not None and source.zap.sub_cut == 1
+        assert source.zap.pub_rebinds == 1
+        after = [s for t, s in got_good if t > revoked_at + 1.0]
+        assert len(after) >= 5, f"the allowed subscriber got {len(after)} frames in 0.5 s"
+        seqs = [s for _, s in got_good]
+        gaps = [(a, b) for a, b in zip(seqs, seqs[1:], strict=False) if b != a + 1]
+        assert len(gaps) <= 1, f"more than the one reconnect's gap: {gaps}"
+        print(f"\nlast frame to the revoked subscriber {late * 1000:.0f} ms after the revoke;"
+              f" allowed subscriber's gap {gaps}")
+    finally:
+        good.close(linger=0)
+        bad.close(linger=0)
+        ctx.destroy(linger=0)
+        source.stop()
