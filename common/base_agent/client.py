@@ -298,10 +298,7 @@ class Client:
                 continue
             if reply.id == req.id:
                 return reply
-        watch = self._key_watch.get(sock)
-        offered = watch.offered if watch is not None else None
         self._drop(endpoint)
-        server_key_failed(endpoint, offered)  # the host's key rotating: the next try, the other
         return None
 
     def _drops(self, sock: zmq.Socket) -> int:

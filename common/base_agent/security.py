@@ -16,8 +16,8 @@ host at the endpoint's address (an address of no host: the process's own host's 
 While a host's server key rotates the list gives it two keys: a binding socket serves with the
 first one whose secret this host has, and :func:`rebind_rotated` (called by the agent's loop
 between requests) rebinds it in place when that changes; a connecting socket offers the key
-the host serves first, and the other one after :func:`server_key_failed` (the
-Client calls it when an attempt times out) or a failed handshake (common.base_agent.key_switch).
+the host serves first, and for a while the other one after a failed handshake
+(:func:`server_key_failed`, from common.base_agent.key_switch's socket monitor).
 Binding sockets need a ZAP handler in their context (:class:`common.base_agent.zap.ZapResponder`,
 run by BaseAgent); ``ZAP_ENFORCE_DOMAIN`` makes a missing one refuse every client.
 """
@@ -51,6 +51,7 @@ ADDRESSES_ENV = "MESH_HOST_ADDRESSES"
 OPERATOR = "operator"
 ZAP_DOMAIN = b"mesh"
 REBIND_S = 2.0  # how long a rotated server socket retries binding its port again
+SWITCH_HOLD_S = 2.0  # how long a client offers the other key after a failed handshake
 PLAIN_WARNING = ("security: plain - sockets are neither encrypted nor authenticated; "
                  "use this only on a single trusted machine (set global.security: curve)")
 
@@ -68,7 +69,8 @@ class _State:
         self.served: weakref.WeakKeyDictionary[zmq.Socket, tuple[str, str, str]] = \
             weakref.WeakKeyDictionary()
         self.served_version: dict[int, int] = {}  # id(context) -> list version last checked
-        self.switched: dict[str, str] = {}  # endpoint -> the other key, after a failed try
+        # endpoint -> (the other key, until when) after a handshake failed with the first
+        self.switched: dict[str, tuple[str, float]] = {}
 
 
 _state = _State()
@@ -265,11 +267,15 @@ def _server_keys(endpoint: str) -> list[str]:
 def server_key_for(endpoint: str) -> str:
     """The server public key a client expects at endpoint: of the signed list's keys of the
     host with that address (an address of no host: this process's own host), the first (the
-    one the host serves), unless an attempt there failed with it (:func:`server_key_failed`)."""
+    one the host serves), or for SWITCH_HOLD_S after a handshake with it failed there
+    (:func:`server_key_failed`: the host has not rebound yet, or no longer serves it), the
+    other."""
     keys = _server_keys(endpoint)
     with _state.lock:
         switched = _state.switched.get(endpoint)
-    return switched if switched in keys else keys[0]
+    if switched is not None and switched[0] in keys and time.monotonic() < switched[1]:
+        return switched[0]
+    return keys[0]
 
 
 def rotating(endpoint: str) -> bool:
@@ -282,16 +288,14 @@ def rotating(endpoint: str) -> bool:
         return False
 
 
-def server_key_failed(endpoint: str, offered: str | None = None) -> None:
-    """An attempt at endpoint offering ``offered`` (default: what a new socket would offer)
-    failed (no answer, or a failed handshake): while its host's key rotates, the next socket
-    to it offers another key (no-op with a single key)."""
+def server_key_failed(endpoint: str, offered: str) -> None:
+    """A handshake at endpoint offering ``offered`` failed: while its host's key rotates, the
+    sockets opened there for the next SWITCH_HOLD_S offer another key (no-op with one key)."""
     if not rotating(endpoint):
         return
-    failed = offered or server_key_for(endpoint)
-    others = [key for key in _server_keys(endpoint) if key != failed]
+    others = [key for key in _server_keys(endpoint) if key != offered]
     with _state.lock:
-        _state.switched[endpoint] = others[0]
+        _state.switched[endpoint] = (others[0], time.monotonic() + SWITCH_HOLD_S)
 
 
 def secure_client(sock: zmq.Socket, endpoint: str) -> None:
