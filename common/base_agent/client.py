@@ -32,10 +32,9 @@ from common.base_agent.errors import (
     NotFoundError,
     remote_error,
 )
-from common.base_agent.key_switch import ServerKeyWatch, watch_if_rotating
+from common.base_agent.key_switch import ServerKeyWatch, key_stale, watch_if_rotating
 from common.base_agent.protocol import Reply, Request
 from common.base_agent.registries import RegistryRing
-from common.base_agent.security import rotating, server_key_failed
 from common.base_agent.sockets import NOBLOCK, connect, readable, recv_frames, send_frames
 
 __all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT_S", "REGISTRY_PEER", "Client", "registry_from_env"]
@@ -233,16 +232,10 @@ class Client:
         and, if the request is only queued (no connection: safe to send again until a
         handshake succeeds), the socket's count of successful handshakes at the send."""
         sock = self._socket(endpoint)
+        if key_stale(self._key_watch.get(sock), endpoint):  # (un)watched, or the other key
+            self._drop(endpoint)
+            sock = self._socket(endpoint)
         watch = self._key_watch.get(sock)
-        if watch is None and rotating(endpoint):  # opened before the rotation: reopen watched
-            self._drop(endpoint)
-            sock = self._socket(endpoint)
-            watch = self._key_watch.get(sock)
-        if watch is not None and watch.update().failed:
-            self._drop(endpoint)
-            server_key_failed(endpoint, watch.offered)
-            sock = self._socket(endpoint)
-            watch = self._key_watch.get(sock)
         send_frames(sock, frames)
         if watch is None or watch.update().connected:
             return sock, None

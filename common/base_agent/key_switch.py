@@ -37,8 +37,14 @@ class ServerKeyWatch:
 
     def __init__(self, sock: zmq.Socket, offered: str) -> None:
         self.offered = offered  # the server key the socket offers
-        self.monitor = sock.get_monitor_socket(
-            _EVENTS, f"inproc://server-key-watch-{os.getpid()}-{next(_SERIAL)}")
+        address = f"inproc://server-key-watch-{os.getpid()}-{next(_SERIAL)}"
+        sock.monitor(address, _EVENTS)
+        self.monitor = sock.context.socket(zmq.PAIR)
+        # no high-water mark: libzmq's I/O thread sends monitor events blocking, so a full
+        # queue (a server refusing our key every ~17 ms while nobody reads) froze the context
+        self.monitor.rcvhwm = 0
+        self.monitor.linger = 0
+        self.monitor.connect(address)
         self.connected = False  # the last handshake succeeded and no disconnect since
         self.failed = False  # the last handshake failed: the server serves another key
         self.successes = 0  # handshakes that succeeded: a request sent before one may be out
@@ -68,10 +74,11 @@ def watch_if_rotating(sock: zmq.Socket, endpoint: str) -> ServerKeyWatch | None:
 
 def key_stale(watch: ServerKeyWatch | None, endpoint: str) -> bool:
     """True when a socket to endpoint should be reopened: it was opened before its host's
-    key began rotating (unwatched), or its last handshake failed (then the next socket
-    offers the other key)."""
-    if watch is None:
-        return rotating(endpoint)
+    key began rotating (unwatched), the rotation is over (watched: no longer needed), or its
+    last handshake failed (then the next socket offers the other key)."""
+    now = rotating(endpoint)
+    if watch is None or not now:
+        return (watch is None) == now  # unwatched while rotating, or watched after it
     if watch.update().failed:
         server_key_failed(endpoint, watch.offered)
         return True
