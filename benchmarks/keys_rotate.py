@@ -91,7 +91,7 @@ def main() -> None:
         out["load"] = json.loads(stdout) if stdout else {"error": stderr[-500:]}
         new = json.loads((work / "keys" / "allowlist.json").read_text())["hosts"]
         out["keys_changed"] = {h: old[h] != new[h] and len(new[h]) == 1 for h in HOSTS}
-        logs = list((work / "logs").rglob("*.log"))
+        logs = [*(work / "logs").rglob("*.log"), *(work / "run").rglob("*.log")]  # launchers
         out["taken_for_hung"] = [line for log in logs for line in log.read_text(
             errors="replace").splitlines() if "killing it as hung" in line]
         out["ready_after"] = ready(work)
