@@ -48,6 +48,7 @@ class Arm:
     new_id: str
     old_endpoint: str
     canary: dict[str, Any]
+    old_records: bool = True  # the old instance answers `traffic` (a legacy script does not)
     cursor: dict[str, float] = field(default_factory=dict)  # endpoint -> instance's wall time
     old: list[Sample] = field(default_factory=list)
     new: list[Sample] = field(default_factory=list)
@@ -62,6 +63,12 @@ class Arm:
     def weight(self, step: int) -> float:
         steps = self.canary["steps"]
         return float(steps[min(step, len(steps) - 1)])
+
+    def recording(self) -> list[str]:
+        """The endpoints whose requests can be read (``traffic``): the new instance's, and the
+        old one's unless it is a legacy script, which is then judged from probes."""
+        return [self.old_endpoint, self.target.endpoint] if self.old_records \
+            else [self.target.endpoint]
 
 
 def _pull(mesh: MeshControl, arm: Arm, endpoint: str) -> list[Sample]:
@@ -107,7 +114,7 @@ def _bake(mesh: MeshControl, arms: list[Arm], seconds: float) -> None:
 def _decide(mesh: MeshControl, arm: Arm, step: int, extension: int,
             window_s: float) -> dict[str, Any]:
     arm.target.check_process(mesh)  # a crashed instance is a breach, not a source of samples
-    pulled_old = _pull(mesh, arm, arm.old_endpoint)
+    pulled_old = _pull(mesh, arm, arm.old_endpoint) if arm.old_records else []
     pulled_new = _pull(mesh, arm, arm.target.endpoint)
     arm.old += pulled_old
     arm.new += pulled_new
@@ -122,9 +129,11 @@ def _decide(mesh: MeshControl, arm: Arm, step: int, extension: int,
     errors = (arm.all_old, arm.all_new)
     if len(arm.new) < t["min_samples"] or len(old) < t["min_samples"]:
         old, new = _probe_both(mesh, arm, int(t["min_samples"]))
-        source = (f"probes: real traffic too thin ({real['n_old']} old, {real['n_new']} new "
-                  f"requests < {t['min_samples']}); {len(new)} `{arm.target.probe['action']}` "
-                  "probes to each instance")
+        thin = (f"real traffic too thin ({real['n_old']} old, {real['n_new']} new requests < "
+                f"{t['min_samples']})" if arm.old_records else
+                "the old instance is a legacy script, which keeps no record of its requests")
+        source = (f"probes: {thin}; {len(new)} `{arm.target.probe['action']}` probes to each "
+                  "instance")
         if min(len(arm.all_old), len(arm.all_new)) < t["min_samples"]:
             errors = (old, new)
     else:
@@ -151,7 +160,7 @@ def run_canary(mesh: MeshControl, arms: list[Arm], record: Record,
                 raise GateBreach(arm.agent, f"an instance left the registry: {exc}") from None
             arm.reference = arm.old if arm.old else arm.reference
             arm.old, arm.new = [], []
-            for endpoint in (arm.old_endpoint, arm.target.endpoint):
+            for endpoint in arm.recording():
                 arm.cursor[endpoint] = mesh.traffic(endpoint, 1e18)["now"]  # from now on
         progress(", ".join(f"{a.agent} {a.weight(step):g} %" for a in arms)
                  + f" (step {step + 1}/{steps})")

@@ -175,7 +175,8 @@ class Executor:
             if c.agent.get("canary") is None:  # a reversal: back to the known version at once
                 self.mesh.set_weights(c.name, {c.data["new_instance_id"]: 100})
         arms = [Arm(targets[c.name], c.data["old_instance_id"], c.data["new_instance_id"],
-                    c.agent["old_endpoint"], c.agent["canary"])
+                    c.agent["old_endpoint"], c.agent["canary"],
+                    old_records=not c.agent["old"].get("script_path"))
                 for c in blue_green if c.agent.get("canary") is not None]
         watched = [targets[c.name] for c in ctxs if c.agent["strategy"] != "blue_green"]
         if arms:
