@@ -36,6 +36,7 @@ def charts(html):
     return {(title, signal): int(n) for signal, n, title in found}
 
 
+@pytest.mark.slow
 def test_charts_and_timeline_calm_and_during_an_incident(hub_pair, zmq_ctx):
     agents, hosts, deps = roster()
     settings = {"dependencies": deps, "hosts": {**hosts, SLOW: "main_pc", "HubC": "main_pc",

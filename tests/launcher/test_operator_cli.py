@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 
 from tests.launcher.conftest import agent
 
@@ -17,6 +18,7 @@ def _mesh(run, *args, timeout=30):
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_detached_mesh_is_operated_from_the_cli(mesh, ports):
     run = mesh([agent("ServiceRegistry", "main_pc", ports[0],
                       module="service_registry.agent:ServiceRegistry", service="registry"),

@@ -6,12 +6,14 @@ import os
 import subprocess
 import sys
 
+import pytest
 from legacy_helpers import IDENTITY, legacy_entry
 
 from common.config import parse_config
 from common.launcher.port_audit import local_addresses, port_issues
 
 
+@pytest.mark.slow
 def test_undeclared_port_and_wildcard_bind_are_reported(mesh, ports):
     entry = legacy_entry("DynamicIdentityAgent", "main_pc", IDENTITY, ports[0], ports[1],
                          args=["--port", "${PORT}", "--health-port", "${HEALTH_PORT}"])

@@ -39,6 +39,7 @@ def test_bad_change_is_rolled_back_automatically(worker_mesh, ports, bad):
     _rolled_back(*worker_mesh, ports, bad)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("worker_settings", [{"delay_ms": 50}])
 def test_tripled_latency_is_rolled_back_on_a_loaded_machine(worker_mesh, ports):
     """3x of 5 ms passed the 2x gate when load added ~5 ms to every probe; 3x of 50 ms

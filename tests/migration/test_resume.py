@@ -64,6 +64,7 @@ def test_kill9_at_each_step_is_recovered_by_resume(worker_mesh, ports):
     assert [m["state"] for m in history] == ["done"] * len(STEPS)
 
 
+@pytest.mark.slow
 def test_manual_rollback_of_a_finished_migration(worker_mesh, ports):
     run, migrate = worker_mesh
     path = migrate.change([{"agent": "Worker", "settings": {"n": 1}, "port": ports[2],
