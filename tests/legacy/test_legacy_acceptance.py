@@ -14,6 +14,7 @@ import pytest
 from legacy_helpers import IDENTITY, MEMORY, legacy_entry, model_loader
 
 from common.base_agent.client import Client
+from common.base_agent.errors import NoInstanceError
 from common.testing.mesh import free_ports
 from common.testing.wait import wait_until
 
@@ -56,6 +57,14 @@ def _dashboard_dom(url):
                               capture_output=True, text=True, timeout=60).stdout
 
 
+def _registered(client: Client, name: str) -> bool:
+    try:
+        client.resolve(name, timeout_s=1.0)
+    except NoInstanceError:
+        return False
+    return True
+
+
 @pytest.mark.timeout(120)
 def test_three_original_scripts_are_first_class_agents(mesh, ports, legacy_venv):
     http_port = free_ports(1)[0]
@@ -64,6 +73,9 @@ def test_three_original_scripts_are_first_class_agents(mesh, ports, legacy_venv)
     run.up("all")
     run.wait_ready(("main_pc", "pc2"), timeout_s=40)
     with Client(f"tcp://127.0.0.1:{ports[0]}", source="test") as client:
+        # ready at its launcher, then registered by it (common.launcher.presence): one step on
+        wait_until(lambda: all(_registered(client, name) for name in SCRIPTS), 10,
+                   what="every script registered by its launcher")
         assert client.call("ModelLoaderAgent", "echo", {"text": "x"})["echo"] == "x"
         assert client.call("DynamicIdentityAgent", "set_persona",
                            {"persona": "calm"})["persona"] == "calm"
