@@ -9,7 +9,10 @@ record of the requests it served in that window (its ``traffic`` action) goes to
 Where the new instance served fewer than ``min_samples`` real requests the
 executor probes old and new alike (``probe.action``, timed the same way) and the judge compares
 the probes instead; the decision says so (``source``).  At 100 % the old instance serves
-nothing, so the new one is compared with the old one's requests of the step before.
+nothing: latency is not compared there (an idle instance against one under the whole load
+measures the load, not the version: on a busy machine that rolled good changes back), so its
+verdict is the one of the last step both served; the full step judges errors over every step's
+requests and watches for a crash.
 
 Every decision is handed to ``record`` with the numbers behind it.  ``rollback`` raises
 GateBreach; ``confirm`` (a High not far past its floor) judges a fresh window of the same step
@@ -52,7 +55,6 @@ class Arm:
     cursor: dict[str, float] = field(default_factory=dict)  # endpoint -> instance's wall time
     old: list[Sample] = field(default_factory=list)
     new: list[Sample] = field(default_factory=list)
-    reference: list[Sample] = field(default_factory=list)  # old's requests, the step before
     all_old: list[Sample] = field(default_factory=list)  # every step's, for the error metric
     all_new: list[Sample] = field(default_factory=list)
 
@@ -111,6 +113,10 @@ def _bake(mesh: MeshControl, arms: list[Arm], seconds: float) -> None:
         time.sleep(min(STATUS_INTERVAL_S, left))  # pacing of the crash watch
 
 
+FULL_STEP = ("at 100 % the old instance serves nothing: latency was judged at the last step "
+             "both served")
+
+
 def _decide(mesh: MeshControl, arm: Arm, step: int, extension: int,
             window_s: float) -> dict[str, Any]:
     arm.target.check_process(mesh)  # a crashed instance is a breach, not a source of samples
@@ -121,25 +127,25 @@ def _decide(mesh: MeshControl, arm: Arm, step: int, extension: int,
     arm.all_old += pulled_old
     arm.all_new += pulled_new
     weight = arm.weight(step)
-    old = arm.old if weight < 100 or not arm.reference else arm.reference
+    full = weight >= 100
     t = arm.canary["judge"]
-    source = "traffic" if weight < 100 or not arm.reference else \
-        "traffic (old: its requests of the step before)"
-    real = {"n_old": len(old), "n_new": len(arm.new)}
+    real = {"n_old": len(arm.old), "n_new": len(arm.new)}
+    old, new = arm.old, arm.new
     errors = (arm.all_old, arm.all_new)
-    if len(arm.new) < t["min_samples"] or len(old) < t["min_samples"]:
+    source = "traffic"
+    thin = min(len(arm.all_old), len(arm.all_new)) if full else min(len(old), len(new))
+    if thin < t["min_samples"] or not arm.old_records:
         old, new = _probe_both(mesh, arm, int(t["min_samples"]))
-        thin = (f"real traffic too thin ({real['n_old']} old, {real['n_new']} new requests < "
-                f"{t['min_samples']})" if arm.old_records else
-                "the old instance is a legacy script, which keeps no record of its requests")
-        source = (f"probes: {thin}; {len(new)} `{arm.target.probe['action']}` probes to each "
+        why = (f"real traffic too thin ({real['n_old']} old, {real['n_new']} new requests < "
+               f"{t['min_samples']})" if arm.old_records else
+               "the old instance is a legacy script, which keeps no record of its requests")
+        source = (f"probes: {why}; {len(new)} `{arm.target.probe['action']}` probes to each "
                   "instance")
         if min(len(arm.all_old), len(arm.all_new)) < t["min_samples"]:
             errors = (old, new)
-    else:
-        new = arm.new
-    verdict = judge(old, new, t, errors)
+    verdict = judge(old, new, t, errors, latency_skipped=FULL_STEP if full else None)
     source += "; errors: every step's requests so far" if errors[0] is arm.all_old else ""
+    source += "; latency: not at 100 %" if full else ""
     return {"step": step + 1, "steps": len(arm.canary["steps"]), "weight_pct": weight,
             "extension": extension, "window_s": round(window_s, 3), "source": source,
             "real": real, **verdict}
@@ -158,7 +164,6 @@ def run_canary(mesh: MeshControl, arms: list[Arm], record: Record,
                 mesh.set_weights(arm.agent, weights)
             except NotFoundError as exc:
                 raise GateBreach(arm.agent, f"an instance left the registry: {exc}") from None
-            arm.reference = arm.old if arm.old else arm.reference
             arm.old, arm.new = [], []
             for endpoint in arm.recording():
                 arm.cursor[endpoint] = mesh.traffic(endpoint, 1e18)["now"]  # from now on

@@ -136,15 +136,24 @@ def _clear(r: MetricResult, t: dict[str, Any]) -> bool:
     return bool(r.numbers["diff"] >= CLEAR * t["error_diff_min"])
 
 
+def _not_judged(why: str) -> MetricResult:
+    return MetricResult("latency", Verdict.NODATA, False, {"n_old": 0, "n_new": 0, "why": why})
+
+
 def judge(old: list[Sample], new: list[Sample], thresholds: dict[str, Any],
-          errors: tuple[list[Sample], list[Sample]] | None = None) -> dict[str, Any]:
+          errors: tuple[list[Sample], list[Sample]] | None = None,
+          latency_skipped: str | None = None) -> dict[str, Any]:
     """Verdicts, score and decision (``promote`` / ``extend`` / ``confirm`` / ``rollback``)
     with the numbers behind them, JSON-ready.  ``errors``: other (old, new) samples for the
     error metric (the executor passes every step's so far: an error rate does not depend on
-    the traffic share, so all of them count, while latency is compared within one window)."""
+    the traffic share, so all of them count, while latency is compared within one window).
+    ``latency_skipped``: why latency is not compared in this window (NoData that asks for no
+    more samples: at 100 % the old instance serves nothing, and an idle instance against a
+    loaded one measures the load, not the version)."""
     t = {**JUDGE_DEFAULTS, **thresholds}
     e_old, e_new = errors or (old, new)
     results = [
+        _not_judged(latency_skipped) if latency_skipped else
         judge_latency([s for s, ok in old if ok], [s for s, ok in new if ok], t),
         judge_errors(sum(not ok for _, ok in e_old), len(e_old),
                      sum(not ok for _, ok in e_new), len(e_new), t),
@@ -154,7 +163,8 @@ def judge(old: list[Sample], new: list[Sample], thresholds: dict[str, Any],
                   / len(scored), 1) if scored else None
     high = [r.metric for r in results if r.verdict == Verdict.HIGH]
     clear = [r.metric for r in results if r.verdict == Verdict.HIGH and _clear(r, t)]
-    unsure = [r.metric for r in results if r.verdict == Verdict.NODATA or r.suspect]
+    unsure = [r.metric for r in results if r.suspect or r.verdict == Verdict.NODATA and not (
+        r.metric == "latency" and latency_skipped)]
     if clear:
         decision, reason = "rollback", f"{', '.join(clear)} High (clear)"
     elif high:

@@ -66,3 +66,18 @@ def test_bad_traffic_steps_in_weights_yaml_are_refused_naming_the_band(tmp_path)
         load_weights(path)
     assert [b["traffic"]["steps"] for b in load_weights()["bands"]] == [
         [25, 100], [10, 50, 100], [5, 25, 50, 100], [1, 5, 25, 50, 100]]
+
+
+def test_at_the_full_step_latency_is_not_compared_and_errors_still_decide():
+    """At 100 % the old instance is idle: an idle instance against a loaded one measures the
+    load, so latency is NoData (without asking for more samples) and errors decide alone."""
+    idle, loaded = samples(40, 0.0025, 0, 13), samples(40, 0.005, 0, 14)
+    assert judge(idle, loaded, T)["decision"] == "rollback"  # what compared latency would say
+    got = judge(idle, loaded, T, latency_skipped="at 100 % the old instance serves nothing")
+    lat = got["metrics"]["latency"]
+    assert lat["verdict"] == "NoData" and "serves nothing" in lat["why"]
+    assert got["decision"] == "promote" and got["score"] == 100.0
+    bad = judge(idle, samples(400, 0.005, 0.05, 15), T, (samples(1200, 0.005, 0, 16),
+                                                        samples(400, 0.005, 0.05, 15)),
+                latency_skipped="full step")
+    assert bad["decision"] == "rollback" and bad["metrics"]["errors"]["verdict"] == "High"
