@@ -27,14 +27,16 @@ from common.base_agent.batch import BATCH_HEADER, MAX_BATCH, decode_batch_replie
 from common.base_agent.breaker import Breaker
 from common.base_agent.choice import Choice
 from common.base_agent.errors import (
+    MeshError,
     MeshTimeoutError,
     NoInstanceError,
     NotFoundError,
     remote_error,
 )
 from common.base_agent.key_switch import ServerKeyWatch, key_stale, watch_if_rotating
-from common.base_agent.protocol import Reply, Request
+from common.base_agent.protocol import ErrorCode, Reply, Request
 from common.base_agent.registries import RegistryRing
+from common.base_agent.retry_budget import RetryBudget
 from common.base_agent.sockets import NOBLOCK, connect, readable, recv_frames, send_frames
 
 __all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT_S", "REGISTRY_PEER", "Client", "registry_from_env"]
@@ -46,6 +48,7 @@ WAIT_SLICE_S = 0.1  # with on_wait: how long a wait for a reply goes without cal
 KEY_SLICE_S = 0.01  # while the host's server key rotates: how often a wait checks handshakes
 KEY_RESENDS = 4  # resends of a request that was never delivered (the other server key)
 REGISTRY_PEER = "ServiceRegistry"
+FAIL_OVER_CODES = (ErrorCode.INTERNAL, ErrorCode.UNAVAILABLE)  # answers worth another instance
 
 
 def registry_from_env(registry: str | None) -> str | None:
@@ -70,6 +73,8 @@ class Client:
         self._breakers: dict[str, Breaker] = {}
         self._breaker_args = (breaker_threshold, breaker_reset_s)
         self._registries: RegistryRing | None = None
+        self.budget = RetryBudget()  # fail-over retries to another instance (call)
+        self.route: list[str] = []  # the endpoints the last call() went to, in order
 
     # -- resolution --------------------------------------------------------------------------
     def resolve(self, name: str, timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -124,25 +129,61 @@ class Client:
              timeout_s: float = DEFAULT_TIMEOUT_S, retries: int = DEFAULT_RETRIES,
              idempotent: bool = True, session_key: str | None = None) -> Any:
         """Call action on the agent called name; retries only idempotent calls.
-        ``session_key``: calls with the same key reach the same instance of a weighted name."""
+        ``session_key``: calls with the same key reach the same instance of a weighted name.
+
+        An idempotent call to a weighted name (a canary in progress) that times out or is
+        answered ``internal`` / ``unavailable`` is sent once more at once to another instance
+        with a weight, the heaviest (Envoy's retry with previous-host exclusion), within the
+        client's retry budget (common.base_agent.retry_budget); that instance's own record still
+        holds the failure, so the judge sees it.  ``route``: the endpoints the call went to."""
+        self.route = []
         breaker = self.breaker(name)
         breaker.before_call()
+        self.budget.deposit()
         attempts = 1 + (retries if idempotent else 0)
-        for attempt in range(attempts):
-            endpoint = self.resolve(name, timeout_s, session_key)
-            if endpoint in self._legacy:
-                reply = self._legacy_roundtrip(endpoint, action, payload, timeout_s)
-            else:
-                reply = self._roundtrip(endpoint, Request(action, payload, source=self.source),
-                                        timeout_s, idempotent)
+        attempt = 0
+        endpoint = self.resolve(name, timeout_s, session_key)
+        failed_over = not idempotent or name not in self._choices  # once, weighted names only
+        while True:
+            self.route.append(endpoint)
+            reply = self._attempt(endpoint, action, payload, timeout_s, idempotent)
+            if not failed_over and (reply is None or reply.code in FAIL_OVER_CODES):
+                other = self._other_instance(name, endpoint, timeout_s)
+                if other is not None and self.budget.withdraw():
+                    failed_over, endpoint = True, other
+                    continue
             if reply is not None:
                 breaker.succeeded()
                 return self._result(name, action, reply)
             self.invalidate(name)
-            if attempt + 1 < attempts:
-                time.sleep(RETRY_BACKOFF_S * 2**attempt)
+            attempt += 1
+            if attempt >= attempts:
+                break
+            time.sleep(RETRY_BACKOFF_S * 2**(attempt - 1))
+            endpoint = self.resolve(name, timeout_s, session_key)
         breaker.failed()
-        raise MeshTimeoutError(name, action, timeout_s, attempts)
+        raise MeshTimeoutError(name, action, timeout_s, len(self.route))
+
+    def _attempt(self, endpoint: str, action: str, payload: Any, timeout_s: float,
+                 idempotent: bool) -> Reply | None:
+        if endpoint in self._legacy:
+            return self._legacy_roundtrip(endpoint, action, payload, timeout_s)
+        return self._roundtrip(endpoint, Request(action, payload, source=self.source),
+                               timeout_s, idempotent)
+
+    def _other_instance(self, name: str, failed: str, timeout_s: float) -> str | None:
+        """The endpoint of name's heaviest weighted instance other than failed, if any (as
+        the registry has them now, if they changed while the call waited: a crash, a
+        rollback)."""
+        if name not in self._choices:
+            try:
+                self.resolve(name, timeout_s)
+            except MeshError:
+                return None
+        choice = self._choices.get(name)
+        others = [r for r in choice.records if r["endpoint"] != failed
+                  and float(r.get("weight") or 0) > 0] if choice is not None else []
+        return max(others, key=lambda r: float(r["weight"]))["endpoint"] if others else None
 
     def call_endpoint(self, endpoint: str, action: str, payload: Any = None, *,
                       timeout_s: float = DEFAULT_TIMEOUT_S, retries: int = DEFAULT_RETRIES,

@@ -1,4 +1,5 @@
-"""Weighted traffic: the registry's weights are honoured by clients, a session key sticks."""
+"""Weighted traffic: the registry's weights are honoured by clients, a session key sticks, a
+call failing on one instance fails over once to another within the retry budget."""
 
 from collections import Counter
 
@@ -7,8 +8,10 @@ import pytest
 from common.base_agent.choice import Choice
 from common.base_agent.discovery import WatchingClient
 from common.base_agent.errors import RemoteError
+from common.base_agent.retry_budget import RetryBudget
 from common.hub.report import action_stats
 from common.testing.agents import EchoAgent
+from common.testing.versions import TunableAgent
 from common.testing.wait import wait_until
 
 INTERVAL_S = 0.2
@@ -92,3 +95,71 @@ def test_rendezvous_moves_few_sessions_when_a_weight_changes():
     assert all(before[k] == "old" and after[k] == "new" for k in moved)
     assert 0.12 < len(moved) / len(keys) < 0.18
     assert 0.08 < sum(v == "new" for v in before.values()) / len(keys) < 0.12
+
+
+def test_a_call_failing_on_the_canary_fails_over_once_to_the_stable_instance(registry, agents):
+    """Envoy's retry with previous-host exclusion: an idempotent call answered ``internal`` by
+    one weighted instance is sent once to the other; the failing instance still records the
+    error (the judge sees it), and the retry budget bounds the extra load."""
+    stable = agents(EchoAgent("Canary", registry=registry.endpoint, multi_instance=True,
+                              heartbeat_interval_s=INTERVAL_S))
+    broken = agents(TunableAgent("Canary", registry=registry.endpoint, multi_instance=True,
+                                 heartbeat_interval_s=INTERVAL_S, settings={"error_rate": 1.0}))
+    with WatchingClient(registry.endpoint, source="test") as client:
+        wait_until(lambda: len(client.view.endpoints("Canary")) == 2, 10, what="both listed")
+        _set(client, registry, {stable.instance_id: 50, broken.instance_id: 50})
+        wait_until(lambda: all(r.get("weight") == 50 for r in client.view.instances.values()
+                               if r["name"] == "Canary"), 10, what="weights seen")
+        routes = []
+        for i in range(20):
+            assert client.call("Canary", "echo", i, timeout_s=2.0, retries=0) == i
+            routes.append(tuple(client.route))
+        assert Counter(routes) == {(stable.endpoint,): 10,
+                                   (broken.endpoint, stable.endpoint): 10}
+        assert broken.metrics.traffic.since(0.0, "echo")["error"] == ["internal"] * 10
+        # not idempotent: never sent twice
+        with pytest.raises(RemoteError, match="injected error"):
+            for i in range(2):
+                client.call("Canary", "echo", i, timeout_s=2.0, idempotent=False)
+        assert client.route == [broken.endpoint]
+        # a budget spent: the failure is the user's (no token, no second instance)
+        client.budget = RetryBudget(ratio=0.0, min_per_s=0.0, burst=1.0)
+        outcomes = Counter()
+        for i in range(4):
+            try:
+                client.call("Canary", "echo", i, timeout_s=2.0, retries=0)
+                outcomes["ok"] += 1
+            except RemoteError:
+                outcomes["failed"] += 1
+        assert outcomes == {"ok": 3, "failed": 1} and client.budget.refused == 1
+
+
+def test_the_retry_budget_allows_a_ratio_of_the_calls_plus_a_floor_per_second():
+    now = [0.0]
+    budget = RetryBudget(ratio=0.25, min_per_s=10.0, burst=10.0, clock=lambda: now[0])
+    assert sum(budget.withdraw() for _ in range(15)) == 10  # the burst, then nothing
+    for _ in range(40):
+        budget.deposit()
+    assert sum(budget.withdraw() for _ in range(15)) == 10  # 40 calls x 0.25
+    now[0] += 0.5
+    assert sum(budget.withdraw() for _ in range(15)) == 5  # 0.5 s x 10 a second
+    with pytest.raises(ValueError, match="burst 0.5 >= 1"):
+        RetryBudget(burst=0.5)
+
+
+def test_a_call_the_canary_does_not_answer_in_time_is_answered_by_the_stable_one(registry,
+                                                                                agents):
+    stable = agents(EchoAgent("Canary", registry=registry.endpoint, multi_instance=True,
+                              heartbeat_interval_s=INTERVAL_S))
+    hung = agents(TunableAgent("Canary", registry=registry.endpoint, multi_instance=True,
+                               heartbeat_interval_s=INTERVAL_S, settings={"delay_ms": 2000}))
+    with WatchingClient(registry.endpoint, source="test") as client:
+        wait_until(lambda: len(client.view.endpoints("Canary")) == 2, 10, what="both listed")
+        _set(client, registry, {stable.instance_id: 50, hung.instance_id: 50})
+        wait_until(lambda: all(r.get("weight") == 50 for r in client.view.instances.values()
+                               if r["name"] == "Canary"), 10, what="weights seen")
+        routes = Counter()
+        for i in range(4):
+            assert client.call("Canary", "echo", i, timeout_s=0.3, retries=0) == i
+            routes[tuple(client.route)] += 1
+    assert routes == {(stable.endpoint,): 2, (hung.endpoint, stable.endpoint): 2}
