@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 5.0
 POLL_MS = 50  # the default tick of an agent with on_tick; a stop wakes the loop at once
-IDLE_POLL_S = 1.0  # an agent without on_tick wakes only for input, its links, or a stop
+IDLE_POLL_S = 5.0  # an agent without on_tick wakes only for input, its links, a stop, or
+# (under a launcher) the fork server's SIGUSR1 when the launcher is stuck (common.spawn.stall)
 DRAIN_MAX = 256  # requests handled per wake-up before timers get a turn
 DRAIN_BUDGET_S = 0.1  # ... or this long: heartbeats and acks must not wait behind a queue
 
@@ -152,6 +153,8 @@ class BaseAgent:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.request_stop())
+            signal.signal(signal.SIGUSR1, lambda *_: self._waker.wake())  # a turn: check the
+            # launcher's stamp (common.base_agent.stamp)
         self._serve()
 
     def request_stop(self) -> None:
@@ -263,13 +266,22 @@ class BaseAgent:
         self.ready.set()
         log.info("%s serving on %s (pid %d)", self.name, self.endpoint, os.getpid())
         try:
+            self._beat()
             while not self._stopping.is_set():
-                if self.stamp is not None and not self.stamp.beat():
-                    self._unvouch()  # its launcher is gone or stuck: beat on our own
                 self._tick_links(self._poller, polled)
-                self._wake(dict(self._poller.poll(self._poll_timeout_ms())), polled)
+                timeout_ms = self._poll_timeout_ms()
+                if self.stamp is not None:
+                    self.stamp.idle()  # waiting for input: live while the process runs
+                ready = dict(self._poller.poll(timeout_ms))
+                self._beat()
+                self._wake(ready, polled)
         finally:
             self._teardown()
+
+    def _beat(self) -> None:
+        """Stamp the turn (common.base_agent.stamp); a stuck launcher vouches for nobody."""
+        if self.stamp is not None and not self.stamp.beat():
+            self._unvouch()  # its launcher is gone or stuck: beat on our own
 
     def _unvouch(self) -> None:
         for link in self.links:
@@ -282,8 +294,6 @@ class BaseAgent:
         if self._backlog:
             return 0
         wait = self.tick_interval_s if self._ticks else IDLE_POLL_S
-        if self.stamp is not None:
-            wait = min(wait, self.stamp.every_s)
         for link in self.links:
             wait = min(wait, link.due_in_s())
         if self.zap is not None:

@@ -229,16 +229,16 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Fai
                    if m.state is AgentState.WAITING)
 
     def _stamped(self, now: float) -> dict[str, float] | None:
-        """When a batch is due: the ready mesh agents whose loops stamped within the heartbeat
-        interval (key -> age); the others are probed at once (a hang shows as a stale stamp
-        first)."""
+        """When a batch is due: the ready mesh agents whose loops wait for input or turned
+        within the heartbeat interval (key -> age); the others are probed at once (a hang
+        shows as a stale stamp first)."""
         if not self.liveness.due(now):
             return None
         interval = self.plan.config.global_.heartbeat_interval_s
         out = {}
         for key, m in self.supervisor.agents.items():
             if m.state is AgentState.READY and not m.cfg.script_path:
-                age = self.stamps.age_s(key, now)
+                age = self.stamps.age_s(key, now, m.pid)
                 if age <= interval:
                     out[key] = age
                 else:

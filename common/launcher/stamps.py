@@ -1,7 +1,9 @@
 """The launcher's side of liveness stamps (common.base_agent.stamp): one slot per agent key.
 
 ``assign(key)`` gives key a slot (the same one across its restarts) and clears it; ``age_s``
-reads how long ago the agent's loop last turned (infinity before its first turn); ``beat``
+says how long the agent's loop has been turning without waiting for input again (0 while it
+waits in its poll and its process runs; infinity before its first turn, or while its process
+is stopped: ``/proc/PID/stat`` says ``T``, a SIGSTOP or a debugger); ``beat``
 stamps the launcher's own slot (0), which its agents read to know its vouches hold.  The file
 lives on /dev/shm when the machine has it (memory only), else in the run folder, and is removed
 when the launcher stops; a launcher starting removes the files of its host's launchers that
@@ -16,10 +18,21 @@ from pathlib import Path
 
 from common.base_agent.stamp import LAUNCHER_SLOT, SLOT
 
-__all__ = ["MAX_SLOTS", "StampBoard"]
+__all__ = ["MAX_SLOTS", "StampBoard", "running"]
 
 MAX_SLOTS = 16_384  # agents and instances one launcher stamps (128 KiB)
 SHM = Path("/dev/shm")
+
+
+def running(pid: int) -> bool:
+    """Whether pid exists and is neither stopped nor a zombie (its /proc state)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    state = stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3]
+    return state not in (b"T", b"t", b"Z", b"X", b"x", b"")
 
 
 def _remove_orphans(folder: Path, host: str) -> None:
@@ -61,12 +74,15 @@ class StampBoard:
     def beat(self, now: float) -> None:
         SLOT.pack_into(self._map, LAUNCHER_SLOT * SLOT.size, now)
 
-    def age_s(self, key: str, now: float) -> float:
+    def age_s(self, key: str, now: float, pid: int) -> float:
+        """Seconds key's loop (process pid) has been busy: 0 while it waits for input."""
         slot = self._slots.get(key)
         if slot is None:
             return float("inf")
         stamp = SLOT.unpack_from(self._map, slot * SLOT.size)[0]
-        return now - stamp if stamp else float("inf")
+        if stamp > 0:  # turning since then
+            return now - stamp
+        return 0.0 if stamp < 0 and running(pid) else float("inf")
 
     def close(self) -> None:
         self._map.close()

@@ -95,7 +95,8 @@ def _run_agent(spec: AgentSpec) -> int:
     if spec.stamps:
         from common.base_agent.stamp import LivenessStamp
 
-        agent.stamp = LivenessStamp(spec.stamps, spec.stamp_slot, spec.heartbeat_interval_s / 2)
+        agent.stamp = LivenessStamp(spec.stamps, spec.stamp_slot,
+                                    stale_s=spec.heartbeat_interval_s / 2)
     if spec.secrets:
         from common.base_agent.secret_check import SecretsCheck
 
@@ -116,6 +117,7 @@ def script_environment(spec: AgentSpec, inherited: Mapping[str, str]) -> dict[st
 def _exec_script(spec: AgentSpec, script: str) -> NoReturn:
     """Become the legacy script: its interpreter, its argv, its environment."""
     python = spec.python or sys.executable
+    signal.signal(signal.SIGUSR1, signal.SIG_DFL)  # the fork server's SIG_IGN is not theirs
     os.execve(python, [python, script, *spec.args],
               script_environment(spec, os.environ))
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from common.spawn import child
 from common.spawn.spec import AgentSpec
+from common.spawn.stall import StallWatch
 
 __all__ = ["ForkServer"]
 
@@ -149,6 +150,7 @@ class _Server:
     def __init__(self, sock: socket.socket, preload: Sequence[str]) -> None:
         self.sock = sock
         self.children: set[int] = set()
+        self.stall = StallWatch()  # wakes idle agents when their launcher stalls
         self._buffer = b""
         for name in preload:
             try:
@@ -159,12 +161,15 @@ class _Server:
         os.set_blocking(wake_w, False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # inherited: an agent ignores the
+        # stall watch's wake-up until its loop installs its handler (BaseAgent.run)
         signal.set_wakeup_fd(wake_w)
 
     def serve(self) -> None:
         while True:
             watched: list[Any] = [self.sock, self._wake_r]
-            ready, _, _ = select.select(watched, [], [], 1.0)
+            ready, _, _ = select.select(watched, [], [], self.stall.wait_s())
+            self.stall.check()
             if self._wake_r in ready:
                 os.read(self._wake_r, 4096)
             if self.sock in ready and not self._handle_input():
@@ -194,6 +199,8 @@ class _Server:
         if pid == 0:
             child.enter(spec, close_fds=(self.sock.fileno(), self._wake_r))
         self.children.add(pid)
+        if spec.stamps and spec.module is not None:
+            self.stall.add(pid, spec.stamps, spec.heartbeat_interval_s)
         self._send({"op": "spawned", "id": msg["id"], "pid": pid})
 
     def _reap(self) -> None:
@@ -205,6 +212,7 @@ class _Server:
             if pid == 0:
                 return
             self.children.discard(pid)
+            self.stall.discard(pid)
             self._send({"op": "exited", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
 
     def _send(self, msg: dict[str, Any]) -> None:
