@@ -2,6 +2,9 @@
 
 A probe is the agent's own ``health`` request (or the legacy one-JSON-frame ``health_check``
 for an unmigrated script), so "ready" means the agent answers, not that a process exists.
+A target's socket is in the launcher's poll set only while a probe of it awaits its answer:
+every turn of the loop polls every socket in that set (about half a microsecond each), and
+hundreds of idle agents' sockets made each turn cost more than the turn's work.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ LEGACY_PROBE = [b"", json.dumps({"action": protocol.ACTION_LEGACY_HEALTH}).encod
 
 
 class _Target:
-    __slots__ = ("endpoint", "legacy", "sent_at", "sock", "watch")
+    __slots__ = ("endpoint", "legacy", "polled", "sent_at", "sock", "watch")
 
     def __init__(self, sock: zmq.Socket, endpoint: str, legacy: bool) -> None:
         self.sock, self.endpoint, self.legacy = sock, endpoint, legacy
         self.sent_at = 0.0  # 0: no probe outstanding
+        self.polled = False  # in the launcher's poll set (while a probe is outstanding)
         self.watch: ServerKeyWatch | None = watch_if_rotating(sock, endpoint)
 
 
@@ -53,6 +57,8 @@ class Prober:
             target.sent_at = sent_at  # a new socket for its host's rotating key: same wait
         if not int(target.sock.getsockopt(zmq.EVENTS)) & zmq.POLLOUT:
             return  # not connected yet (the agent is still starting): nothing to encode
+        while not target.polled and int(target.sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+            target.sock.recv_multipart(zmq.NOBLOCK)  # a late answer to an earlier probe
         frames = LEGACY_PROBE if legacy else protocol.encode_request(
             Request(protocol.ACTION_HEALTH, payload, source="launcher"))
         try:
@@ -61,11 +67,13 @@ class Prober:
             return
         if not target.sent_at:
             target.sent_at = time.monotonic()
+        if not target.polled:
+            target.polled = True
+            self._watch(target.sock, lambda: self._drain(key))
 
     def _open(self, key: str, endpoint: str, legacy: bool) -> _Target:
         sock = connect(self._ctx, zmq.DEALER, endpoint, hwm=16)
         target = self._targets[key] = _Target(sock, endpoint, legacy)
-        self._watch(sock, lambda: self._drain(key))
         return target
 
     def outstanding_s(self, key: str) -> float:
@@ -95,6 +103,9 @@ class Prober:
                 target.sent_at = 0.0
                 self._on_answer(key, report)
             target = self._targets.get(key)  # on_answer may forget key
+        if target is not None and not target.sent_at and target.polled:
+            target.polled = False  # answered: out of the poll set till the next probe
+            self._unwatch(target.sock)
 
     @staticmethod
     def _decode(frames: list[bytes], legacy: bool) -> dict[str, Any] | None:
