@@ -107,7 +107,10 @@ class ObservabilityHub(ReportBatchApi, HistoryApi, HubPagesMixin, BaseAgent):
     def on_setup(self) -> None:
         default_port = hp.CENTRAL_HTTP_PORT if self.role is Role.CENTRAL else hp.EDGE_HTTP_PORT
         s = self.settings
-        host = s.http_host or endpoint_host(self.endpoint) or "127.0.0.1"
+        host = s.http_host or endpoint_host(self.endpoint)
+        if not host:
+            raise ValueError(f"settings.http_host: the hub's endpoint {self.endpoint} is not tcp, "
+                             f"so it names no address to serve the dashboard on; give one")
         token = s.api_token or os.environ.get("MESH_HUB_TOKEN", "")
         port = default_port if s.http_port is None else s.http_port
         self.http = HttpFront(self, host, port, token)

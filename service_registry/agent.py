@@ -88,13 +88,18 @@ class ServiceRegistry(PairHandlers, BatchLiveness, BaseAgent):
 
         handlers[action] = gated
 
-    def on_setup(self) -> None:
+    def _bind_events(self) -> None:
+        """Bind the events PUB on ``ports.events_port`` of the agent's own address (a
+        subscriber revoked while connected is cut)."""
         self._pub = new_socket(self._ctx, zmq.PUB, hwm=EVENTS_HWM)  # type: ignore[arg-type]
-        if self.zap is not None:  # a subscriber revoked while connected is cut
+        if self.zap is not None:
             self.zap.guard(self._pub)
         host = self.endpoint.rsplit(":", 1)[0]
         port = self.ports.get("events_port", 0)
         self.events_endpoint = bind(self._pub, self.events_endpoint or f"{host}:{port}")
+
+    def on_setup(self) -> None:
+        self._bind_events()
         self.seq, records = self._backend.load()
         log.info("registry: %d instances restored at seq %d; events on %s",
                  len(records), self.seq, self.events_endpoint)

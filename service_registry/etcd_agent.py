@@ -17,16 +17,13 @@ import logging
 import time
 from typing import Any
 
-import zmq
-
 from common.base_agent import protocol
 from common.base_agent.discovery import OP_TICK
 from common.base_agent.errors import MeshError
 from common.base_agent.health import CheckResult, Status
-from common.base_agent.sockets import bind, new_socket
 from common.base_agent.waker import Waker
 from common.etcd import EtcdClient, EtcdUnavailable, Watcher
-from service_registry.agent import EVENTS_HWM, REGISTRY_NAME, ServiceRegistry
+from service_registry.agent import REGISTRY_NAME, ServiceRegistry
 from service_registry.etcd_cache import RegistryCache
 from service_registry.etcd_keeper import LeaseKeeper
 from service_registry.etcd_state import EtcdState
@@ -76,12 +73,7 @@ class EtcdRegistry(ServiceRegistry):
         self._own_registered = False
 
     def on_setup(self) -> None:
-        self._pub = new_socket(self._ctx, zmq.PUB, hwm=EVENTS_HWM)  # type: ignore[arg-type]
-        if self.zap is not None:  # a subscriber revoked while connected is cut
-            self.zap.guard(self._pub)
-        host = self.endpoint.rsplit(":", 1)[0]
-        port = self.ports.get("events_port", 0)
-        self.events_endpoint = bind(self._pub, self.events_endpoint or f"{host}:{port}")
+        self._bind_events()
         self.add_check(self)
         self.watch_socket(self._changed.open(), self._on_changes)
         self.watcher.start()

@@ -5,6 +5,7 @@ and a stream source and stage, all on main_pc; and a handle on it once up."""
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,12 @@ class Mesh:
 
 
 def hub_health(mesh: Mesh) -> Any:
-    """GET /api/health from the hub (None unless 200)."""
+    """GET /api/health from the hub (None while it answers 503)."""
     url = f"http://{mesh.http[0]}:{mesh.http[1]}/api/health"
-    with urllib.request.urlopen(url, timeout=3) as resp:
-        return json.loads(resp.read()) if resp.status == 200 else None
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:  # 503: its HTTP front still busy with fuzz connections
+        if exc.code == 503:
+            return None
+        raise
