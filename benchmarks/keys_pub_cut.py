@@ -26,18 +26,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from curve_hosts import two_curve_hosts  # noqa: E402
+
 from common.base_agent import security  # noqa: E402
 from common.base_agent.client import Client  # noqa: E402
 from common.base_agent.keystore import KeyStore  # noqa: E402
 from common.testing.mesh import free_ports  # noqa: E402
-from common.testing.processes import ProcessTracker  # noqa: E402
 from common.testing.wait import wait_until  # noqa: E402
 
 HOSTS = {"main_pc": "127.0.17.1", "pc2": "127.0.17.2"}
@@ -129,22 +129,8 @@ def one_round(main: Path, keys: KeyStore, events: str) -> dict[str, Any]:
 
 def run(work: Path, rounds: int) -> list[dict[str, Any]]:
     config = mesh_config()
-    folders = {h: work / h for h in HOSTS}
-    for folder in folders.values():
-        folder.mkdir()
-        (folder / "startup_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    main, pc2 = folders["main_pc"], folders["pc2"]
-    for args in (("keys", "init", "--identity", "intruder"),
-                 ("keys", "bundle", "--host", "pc2", "--to", str(pc2 / "keys"))):
-        made = subprocess.run([*MESH, *args], cwd=main, capture_output=True, text=True,
-                              timeout=120)
-        assert made.returncode == 0, made.stderr
-    procs = ProcessTracker(str(work))
-    for host, folder in folders.items():
-        procs.mesh("up", "--host", host, ready=False, cwd=str(folder))
-    security.configure(main / "keys", "operator", "main_pc", HOSTS)
-    registry = f"tcp://{HOSTS['main_pc']}:{config['agents'][0]['port']}"
-    try:
+    with two_curve_hosts(work, config, HOSTS) as (main, _pc2):
+        registry = f"tcp://{HOSTS['main_pc']}:{config['agents'][0]['port']}"
         with Client(source="bench") as client:
             info: dict[str, Any] = {}
 
@@ -162,12 +148,6 @@ def run(work: Path, rounds: int) -> list[dict[str, Any]]:
             results.append(one_round(main, KeyStore(main / "keys"), info["events_endpoint"]))
             print(json.dumps(results[-1]), flush=True)
         return results
-    finally:
-        for host, folder in folders.items():
-            subprocess.run([*MESH, "down", "--host", host], cwd=folder, capture_output=True,
-                           timeout=120)
-        procs.close()
-        security.configure(None)
 
 
 def main() -> None:

@@ -38,6 +38,8 @@ import zmq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from curve_hosts import two_curve_hosts  # noqa: E402
+
 from common.base_agent import protocol, security  # noqa: E402
 from common.base_agent.client import Client  # noqa: E402
 from common.base_agent.keystore import KeyStore  # noqa: E402
@@ -235,55 +237,39 @@ def revocation(work: Path, rounds: int) -> dict[str, Any]:
                          {"name": "B", "host": "pc2", "port": ports[2],
                           "module": "common.testing.agents:EchoAgent",
                           "dependencies": ["ServiceRegistry"]}]}
-    folders = {h: work / h for h in HOSTS}
-    for folder in folders.values():
-        folder.mkdir()
-        (folder / "startup_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    main, pc2 = folders["main_pc"], folders["pc2"]
-    for args in (("keys", "init", "--identity", "intruder"),
-                 ("keys", "bundle", "--host", "pc2", "--to", str(pc2 / "keys"))):
-        made = subprocess.run([*MESH, *args], cwd=main, capture_output=True, text=True,
-                              timeout=120)
-        assert made.returncode == 0, made.stderr
-    procs = ProcessTracker(str(work))
-    for host, folder in folders.items():
-        procs.mesh("up", "--host", host, ready=False, cwd=str(folder))
-    security.configure(main / "keys", "operator", "main_pc", HOSTS)
+    with two_curve_hosts(work, config, HOSTS) as (main, pc2):
+        return _revocations(main, pc2, ports, rounds)
+
+
+def _revocations(main: Path, pc2: Path, ports: list[int], rounds: int) -> dict[str, Any]:
     keys = KeyStore(main / "keys")
     b_endpoint = f"tcp://{HOSTS['pc2']}:{ports[2]}"
     reached, cut, allowed = [], [], []
-    try:
-        with Client(source="bench") as client:
-            wait_until(lambda: _answers(client, b_endpoint), 60, 0.2, "PC2's agent B up")
-        for _ in range(rounds):
-            stream = _Stream(b_endpoint, keys)
-            wait_until(lambda s=stream: s.step() or len(s.answered) > 10, 10, 0,
-                       "B answering the intruder")
-            before = _version(pc2)
-            cli = subprocess.Popen([*MESH, "keys", "revoke", "intruder"], cwd=main,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            while cli.poll() is None:
-                stream.step()
-            signed = (main / "keys" / "allowlist.json").stat().st_mtime
-            end = time.time() + 3.0
-            while time.time() < end:
-                stream.step()
-            wait_until(lambda b=before: _version(pc2) > b, 10, 0.01, "PC2 has the list")
-            reached.append((pc2 / "keys" / "allowlist.json").stat().st_mtime - signed)
-            cut.append(max(stream.answered) - signed)
-            stream.close()
-            before = _version(pc2)
-            subprocess.run([*MESH, "keys", "allow", "intruder"], cwd=main, timeout=60,
-                           capture_output=True, check=True)
-            signed = (main / "keys" / "allowlist.json").stat().st_mtime
-            wait_until(lambda b=before: _version(pc2) > b, 10, 0.01, "PC2 has the list")
-            allowed.append((pc2 / "keys" / "allowlist.json").stat().st_mtime - signed)
-    finally:
-        for host, folder in folders.items():
-            subprocess.run([*MESH, "down", "--host", host], cwd=folder, capture_output=True,
-                           timeout=120)
-        procs.close()
-        security.configure(None)
+    with Client(source="bench") as client:
+        wait_until(lambda: _answers(client, b_endpoint), 60, 0.2, "PC2's agent B up")
+    for _ in range(rounds):
+        stream = _Stream(b_endpoint, keys)
+        wait_until(lambda s=stream: s.step() or len(s.answered) > 10, 10, 0,
+                   "B answering the intruder")
+        before = _version(pc2)
+        cli = subprocess.Popen([*MESH, "keys", "revoke", "intruder"], cwd=main,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while cli.poll() is None:
+            stream.step()
+        signed = (main / "keys" / "allowlist.json").stat().st_mtime
+        end = time.time() + 3.0
+        while time.time() < end:
+            stream.step()
+        wait_until(lambda b=before: _version(pc2) > b, 10, 0.01, "PC2 has the list")
+        reached.append((pc2 / "keys" / "allowlist.json").stat().st_mtime - signed)
+        cut.append(max(stream.answered) - signed)
+        stream.close()
+        before = _version(pc2)
+        subprocess.run([*MESH, "keys", "allow", "intruder"], cwd=main, timeout=60,
+                       capture_output=True, check=True)
+        signed = (main / "keys" / "allowlist.json").stat().st_mtime
+        wait_until(lambda b=before: _version(pc2) > b, 10, 0.01, "PC2 has the list")
+        allowed.append((pc2 / "keys" / "allowlist.json").stat().st_mtime - signed)
 
     def summary(values: list[float]) -> dict[str, float]:
         return {"median_s": round(statistics.median(values), 3),
