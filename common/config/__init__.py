@@ -9,8 +9,16 @@ together with `load_legacy_pair`. Ports are one space across all hosts (see
 `common.config.checks`).
 """
 
+from common.config.agent_schema import (
+    AgentConfig,
+    HealthProbe,
+    Resources,
+    RestartPolicy,
+    SecretRef,
+)
 from common.config.checks import check_config
 from common.config.expressions import PORT_MAX, PORT_MIN, resolve_port
+from common.config.host_schema import GpuConfig, GpuDevice, HostConfig
 from common.config.issues import ConfigError, ConfigIssue
 from common.config.loader import (
     load_config,
@@ -19,19 +27,7 @@ from common.config.loader import (
     validate_data,
     validate_files,
 )
-from common.config.schema import (
-    AgentConfig,
-    GlobalSettings,
-    GpuConfig,
-    GpuDevice,
-    HealthProbe,
-    HostConfig,
-    LogRotation,
-    MeshConfig,
-    Resources,
-    RestartPolicy,
-    SecretRef,
-)
+from common.config.schema import GlobalSettings, LogRotation, MeshConfig
 from common.config.waves import dependency_waves
 
 __all__ = [

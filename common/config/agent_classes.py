@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from common.base_agent.agent import BaseAgent
 from common.base_agent.loader import load_agent_class
 from common.base_agent.settings import problems
+from common.config.agent_schema import AgentConfig
 from common.config.checks import DERIVED_SETTINGS
 from common.config.issues import NO_VALUE, REDACTED, ConfigIssue, format_path, looks_secret
-from common.config.schema import AgentConfig
 
 __all__ = ["class_issues"]
 

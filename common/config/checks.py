@@ -16,18 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.base_agent.metrics import LATENCY_BUCKETS_S
+from common.config.agent_schema import SERVICE_ROLES, AgentConfig
+from common.config.external import ExternalService
 from common.config.graph import find_cycles
+from common.config.host_schema import SINGLETON_ROLES, HostConfig
 from common.config.issues import REDACTED, ConfigIssue, join_path, looks_secret
-from common.config.schema import (
-    SERVICE_ROLES,
-    SINGLETON_ROLES,
-    AgentConfig,
-    ExternalService,
-    HostConfig,
-    MeshConfig,
-    SloObjective,
-)
+from common.config.schema import MeshConfig
 from common.config.slo_targets import covered_agents
+from common.config.slos import SloObjective
 
 __all__ = ["ConfigView", "check_config", "check_view"]
 

@@ -14,27 +14,22 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from common.config.agent_classes import class_issues
+from common.config.agent_schema import AgentConfig
 from common.config.anomaly import AnomalyConfig
 from common.config.backup import BackupConfig
 from common.config.checks import ConfigView, check_view
+from common.config.external import ExternalService
 from common.config.failover import FailoverTimings
 from common.config.fields import HostName
 from common.config.history import AlertmanagerConfig, EventsConfig
+from common.config.host_schema import HostConfig
 from common.config.issues import ConfigError, ConfigIssue, format_path, path_sort_key
 from common.config.legacy import detect_schema, read_legacy
 from common.config.legacy_merge import combine_legacy
 from common.config.reader import read_yaml
 from common.config.registry import RegistryConfig
-from common.config.schema import (
-    AgentConfig,
-    ExternalService,
-    GlobalSettings,
-    HostConfig,
-    MeshConfig,
-    SloObjective,
-    SlosConfig,
-    peek_port_offset,
-)
+from common.config.schema import GlobalSettings, MeshConfig, peek_port_offset
+from common.config.slos import SloObjective, SlosConfig
 from common.config.validation import issues_from_validation_error, unknown_key_message
 
 __all__ = ["load_config", "load_legacy_pair", "parse_config", "validate_data", "validate_files"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from common.config.schema import AgentConfig
+from common.config.agent_schema import AgentConfig
 from common.config.slos import SloObjective
 
 __all__ = ["covered_agents", "of_kind"]

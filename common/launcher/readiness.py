@@ -15,7 +15,7 @@ import socket
 from typing import Any
 
 from common.config import AgentConfig
-from common.config.schema import DEFAULT_HEALTHY
+from common.config.agent_schema import DEFAULT_HEALTHY
 
 __all__ = ["CONNECT_TIMEOUT_S", "verdict"]
 

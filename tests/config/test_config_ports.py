@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from common.cli.main import app
 from common.config import ConfigError, load_config
-from common.config.schema import LAUNCHER_PORT_BASE
+from common.config.host_schema import LAUNCHER_PORT_BASE
 
 ROOT = Path(__file__).parents[2]
 REFERENCE = ROOT / "startup_config.yaml"
