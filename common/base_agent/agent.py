@@ -40,7 +40,6 @@ from common.base_agent.sockets import (
     bind,
     endpoint_host,
     new_socket,
-    readable,
     send_frames,
 )
 from common.base_agent.stamp import LivenessStamp
@@ -107,7 +106,8 @@ class BaseAgent:
         self._poller = zmq.Poller()
         self._waker = Waker()  # a stop wakes the loop out of its poll at once
         self._ticks = type(self).on_tick is not BaseAgent.on_tick
-        self._backlog = Backlog()  # requests read by pump() while a handler waits
+        self._backlog = Backlog(self._respond, self._respond.unserved)  # requests read by
+        # pump() while a handler waits; it settles the ROUTER before a key rebind
         self.stamp: LivenessStamp | None = None  # set by the launcher's child (stamp module)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -315,9 +315,9 @@ class BaseAgent:
     def _wake(self, ready: dict, polled: list[zmq.Socket | None]) -> None:
         if self._router in ready or self._backlog:
             self._drain()
-        if self.zap is not None and self._router is not None and not self._backlog \
-                and not readable(self._router):
-            rebind_rotated(self._router.context)  # the host's key rotating; answers are out
+        if self.zap is not None and self._router is not None:  # the host's key rotating:
+            rebind_rotated(self._router.context,  # no handler is running now
+                           {self._router: self._backlog})
         if self.zap is not None:
             self.zap.cut_revoked()  # a revoked key's subscriptions to our PUB sockets
         for link, sock in zip(self.links, polled, strict=True):

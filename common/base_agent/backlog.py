@@ -9,10 +9,16 @@ request is kept, in arrival order, for the loop to serve after the handler.  The
 links (registry, hub) read their replies and beat meanwhile, so the registry does not expire a
 live agent either.  Only the loop thread pumps (``owner``), and never from inside a pump.
 Parked requests that are to be served again (common.base_agent.parked) are kept here too.
+Before the ROUTER rebinds onto its host's next server key (common.base_agent.security.rebind:
+its connections drop, and a reply sent after that reaches nobody) the backlog settles it:
+health is answered, every other request read or queued but not served is refused with
+``rebinding`` (not served: the client sends it again), and what still arrived on the old
+connections before the unbind is dropped (counted; never served).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -26,9 +32,12 @@ from common.base_agent.sockets import NOBLOCK, readable, recv_frames, send_frame
 
 __all__ = ["Backlog"]
 
+log = logging.getLogger(__name__)
+
 PUMP_MAX = 256  # requests read per pump
 HEALTH_ACTIONS = frozenset({protocol.ACTION_HEALTH, protocol.ACTION_LEGACY_HEALTH})
 Respond = Callable[[list[bytes]], list[bytes] | None]
+REBINDING = "not served: this server is rebinding onto its next key; send it again"
 
 
 def _recv(router: zmq.Socket) -> list[bytes]:
@@ -43,7 +52,10 @@ def _is_health(frames: list[bytes]) -> bool:
 
 
 class Backlog:
-    def __init__(self) -> None:
+    def __init__(self, respond: Respond | None = None,
+                 refuse: Callable[[list[bytes], str, str], list[bytes] | None] | None = None
+                 ) -> None:
+        self._respond, self._refuse = respond, refuse  # for a rebind (before_unbind)
         self._kept: deque[list[bytes]] = deque()
         # reads one message; None drops it (curve: its sender's key was revoked, see zap)
         self.recv: Callable[[zmq.Socket], list[bytes] | None] = _recv
@@ -106,3 +118,40 @@ class Backlog:
             out = respond(frames)
             if out is not None:
                 send_frames(router, out, NOBLOCK)
+
+    # -- a server key rebind (common.base_agent.security.Rebinding) ------------------------
+    def before_unbind(self, router: zmq.Socket) -> None:
+        """Answer, while its connections stand, all the ROUTER has read or queued: health
+        served, every other request refused as ``rebinding`` (a batch or a bad frame served
+        as usual)."""
+        assert self._respond is not None and self._refuse is not None, "give respond, refuse"
+        refused = 0
+        while self._kept:
+            out = self._refuse(self._kept.popleft(), protocol.ErrorCode.REBINDING, REBINDING)
+            refused += out is not None
+            if out is not None:
+                send_frames(router, out, NOBLOCK)
+        while readable(router):
+            frames = self.recv(router)
+            if frames is None:
+                continue
+            out = None if _is_health(frames) else \
+                self._refuse(frames, protocol.ErrorCode.REBINDING, REBINDING)
+            refused += out is not None
+            out = out if out is not None else self._respond(frames)
+            if out is not None:
+                send_frames(router, out, NOBLOCK)
+        if refused:
+            log.info("rebinding onto the next server key: %d requests not served, refused "
+                     "as rebinding (their clients send them again)", refused)
+
+    def after_unbind(self, router: zmq.Socket) -> None:
+        """Drop what arrived on the old connections after before_unbind: never served, and
+        their connections are gone (a client resends what it sees unanswered at the drop
+        only if the call is idempotent)."""
+        dropped = 0
+        while readable(router):
+            dropped += self.recv(router) is not None
+        if dropped:
+            log.warning("rebinding onto the next server key: %d requests arrived as the old "
+                        "connections closed: dropped, not served", dropped)

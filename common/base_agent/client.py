@@ -33,7 +33,13 @@ from common.base_agent.errors import (
     NotFoundError,
     remote_error,
 )
-from common.base_agent.key_switch import ServerKeyWatch, key_stale, watch_if_rotating
+from common.base_agent.key_switch import (
+    ServerKeyWatch,
+    key_stale,
+    record_failure,
+    server_leaving,
+    watch_if_rotating,
+)
 from common.base_agent.protocol import ErrorCode, Reply, Request
 from common.base_agent.registries import RegistryRing
 from common.base_agent.retry_budget import RetryBudget
@@ -187,16 +193,18 @@ class Client:
 
     def call_endpoint(self, endpoint: str, action: str, payload: Any = None, *,
                       timeout_s: float = DEFAULT_TIMEOUT_S, retries: int = DEFAULT_RETRIES,
-                      peer: str | None = None, legacy: bool = False) -> Any:
+                      peer: str | None = None, legacy: bool = False,
+                      idempotent: bool = True) -> Any:
         """Call an endpoint directly (no name resolution); idempotent retries, breaker.
         ``legacy``: the endpoint is a legacy script's (one JSON frame each way)."""
         peer = peer or endpoint
         breaker = self.breaker(peer)
         breaker.before_call()
+        retries = retries if idempotent else 0
         for attempt in range(1 + retries):
             reply = self._legacy_roundtrip(endpoint, action, payload, timeout_s) if legacy \
                 else self._roundtrip(endpoint, Request(action, payload, source=self.source),
-                                     timeout_s)
+                                     timeout_s, idempotent)
             if reply is not None:
                 breaker.succeeded()
                 return self._result(peer, action, reply)
@@ -262,9 +270,10 @@ class Client:
         if sock is not None:
             self._rcvtimeo.pop(sock, None)
             watch = self._key_watch.pop(sock, None)
-            sock.close(linger=0)
+            record_failure(watch, endpoint)  # a socket dropped at a timeout keeps its lesson
             if watch is not None:
-                watch.close()
+                watch.close()  # first: its monitor stops while the socket is open
+            sock.close(linger=0)
 
     def _send_switching(self, endpoint: str,
                         frames: list[bytes]) -> tuple[zmq.Socket, int | None]:
@@ -312,9 +321,13 @@ class Client:
                         break
                     drops = self._drops(sock)
                     continue
-                if watch is not None and idempotent and resends < KEY_RESENDS \
-                        and watch.update().drops > drops:
-                    resends += 1  # its connection dropped: again now, not at the deadline
+                if watch is not None and resends < KEY_RESENDS and watch.update().drops > drops \
+                        and (idempotent or watch.failed):
+                    # its connection dropped: again now, not at the deadline; even a call
+                    # that is not idempotent when the server has moved to its other key (the
+                    # reconnect's handshake failed): a server answers all it read before it
+                    # rebinds (as `rebinding` what it did not serve), so this was not served
+                    resends += 1
                     self._drop(endpoint)
                     try:
                         sock, queued = self._send_switching(endpoint, frames)
@@ -329,6 +342,18 @@ class Client:
                 self.on_wait()
                 continue
             except protocol.ProtocolError:
+                continue
+            if reply.id == req.id and reply.code == protocol.ErrorCode.REBINDING \
+                    and resends < KEY_RESENDS:
+                resends += 1  # not served: the server moves to its other key; follow it
+                server_leaving(self._key_watch.get(sock), endpoint)
+                self._drop(endpoint)
+                time.sleep(RETRY_BACKOFF_S)  # backoff: the server binds again meanwhile
+                try:
+                    sock, queued = self._send_switching(endpoint, frames)
+                except zmq.Again:
+                    break
+                drops = self._drops(sock)
                 continue
             if reply.id == req.id:
                 return reply

@@ -6,7 +6,9 @@ server serves the other key) is seen within a millisecond, not at the call's dea
 request sent while the socket had no connection was only queued, never delivered, so the
 Client may send it again on a new socket that offers the other key, even a call that is not
 idempotent; a request sent on an open connection that then drops is resent at once only if
-the call is idempotent (it may have been delivered), instead of at its deadline.
+the call is idempotent (it may have been delivered), instead of at its deadline.  A server
+about to rebind answers what it read but did not serve with ``rebinding`` (never served): the
+Client sends that again too, offering the other key (:func:`server_leaving`).
 Outside a rotation no socket is watched and the call path is unchanged.  A long-lived socket
 (the launcher's health probes) asks :func:`key_stale` before each use and reopens when true.
 """
@@ -21,7 +23,8 @@ from zmq.utils.monitor import parse_monitor_message
 
 from common.base_agent.security import rotating, server_key_failed, server_key_for
 
-__all__ = ["ServerKeyWatch", "key_stale", "watch_if_rotating"]
+__all__ = ["ServerKeyWatch", "key_stale", "record_failure", "server_leaving",
+           "watch_if_rotating"]
 
 _EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
            | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
@@ -36,6 +39,7 @@ class ServerKeyWatch:
     blocking, in the socket's thread)."""
 
     def __init__(self, sock: zmq.Socket, offered: str) -> None:
+        self.sock = sock
         self.offered = offered  # the server key the socket offers
         address = f"inproc://server-key-watch-{os.getpid()}-{next(_SERIAL)}"
         sock.monitor(address, _EVENTS)
@@ -64,12 +68,35 @@ class ServerKeyWatch:
         return self
 
     def close(self) -> None:
+        """Stop the monitor, then close its socket: call it before closing the watched
+        socket.  libzmq's I/O thread sends a monitor's events blocking, so events of a socket
+        closing (asynchronously, after zmq_close) to a monitor already closed froze the whole
+        context for good: no socket of it connected again."""
+        if not self.sock.closed:
+            self.sock.disable_monitor()
         self.monitor.close(linger=0)
 
 
 def watch_if_rotating(sock: zmq.Socket, endpoint: str) -> ServerKeyWatch | None:
     """A watch for a socket just connected to endpoint (it offers server_key_for now)."""
     return ServerKeyWatch(sock, server_key_for(endpoint)) if rotating(endpoint) else None
+
+
+def record_failure(watch: ServerKeyWatch | None, endpoint: str) -> bool:
+    """Whether the watched socket's last handshake failed; if so, the sockets opened to
+    endpoint from now on offer the other key.  Call it before closing a watched socket too:
+    a socket closed at a timeout must not take its lesson with it."""
+    if watch is None or not watch.update().failed:
+        return False
+    server_key_failed(endpoint, watch.offered)
+    return True
+
+
+def server_leaving(watch: ServerKeyWatch | None, endpoint: str) -> None:
+    """The server at endpoint answered ``rebinding``: it is leaving the key this socket
+    offers, so the sockets opened there from now on offer the other one."""
+    if watch is not None:
+        server_key_failed(endpoint, watch.offered)
 
 
 def key_stale(watch: ServerKeyWatch | None, endpoint: str) -> bool:
@@ -79,7 +106,4 @@ def key_stale(watch: ServerKeyWatch | None, endpoint: str) -> bool:
     now = rotating(endpoint)
     if watch is None or not now:
         return (watch is None) == now  # unwatched while rotating, or watched after it
-    if watch.update().failed:
-        server_key_failed(endpoint, watch.offered)
-        return True
-    return False
+    return record_failure(watch, endpoint)

@@ -104,6 +104,7 @@ class ErrorCode:
     DEADLINE = "deadline"  # the request's own deadline cannot be met (the message says why)
     UNAVAILABLE = "unavailable"  # circuit open, or the service is stopping
     PASSIVE = "passive"  # the passive registry of a pair refuses writes: try the next
+    REBINDING = "rebinding"  # not served: the server is rebinding onto its next key; send again
 
 
 class ProtocolError(Exception):

@@ -95,11 +95,25 @@ class RequestHandler:
 
     def refuse(self, parked: ParkedRequest, error: MeshError) -> list[bytes]:
         """The error reply to a parked request, counted like any answer."""
-        incoming = protocol.decode_incoming(parked.frames)  # it decoded when it was parked
-        reply = protocol.Reply(incoming.request.id, False, code=error.code,
-                               message=error.message)
+        out = self.unserved(parked.frames, error.code, error.message, parked.parked_at)
+        assert out is not None, "a parked request decoded when it was parked"
+        return out
+
+    def unserved(self, frames: list[bytes], code: str, message: str,
+                 since: float | None = None) -> list[bytes] | None:
+        """The error reply (code, message) to a request that is not served, counted like any
+        answer; None when frames are no single decodable request (a batch, a bad frame):
+        those are for __call__."""
+        if len(frames) == 3 and frames[1] == BATCH_HEADER:
+            return None
+        try:
+            incoming = protocol.decode_incoming(frames)
+        except protocol.ProtocolError:
+            return None
+        reply = protocol.Reply(incoming.request.id, False, code=code, message=message)
         self.metrics.observe(self._label(incoming.request.action),
-                             time.monotonic() - parked.parked_at, reply.code)
+                             time.monotonic() - since if since is not None else 0.0,
+                             reply.code)
         return incoming.route + _encode(incoming, reply)
 
     def _dispatch_in_batch(self, req: protocol.Request) -> protocol.Reply:

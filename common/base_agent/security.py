@@ -16,7 +16,8 @@ host at the endpoint's address (an address of no host: the process's own host's 
 While a host's server key rotates the list gives it two keys: a binding socket serves with the
 first one whose secret this host has, and :func:`rebind_rotated` (called by the agent's loop
 between requests) rebinds it in place when that changes; a connecting socket offers the key
-the host serves first, and for a while the other one after a failed handshake
+the host serves first, and after a handshake with it failed at that endpoint (or the server
+said it is leaving it) the other one, until a handshake with that one fails in turn
 (:func:`server_key_failed`, from common.base_agent.key_switch's socket monitor).
 Binding sockets need a ZAP handler in their context (:class:`common.base_agent.zap.ZapResponder`,
 run by BaseAgent); ``ZAP_ENFORCE_DOMAIN`` makes a missing one refuse every client.
@@ -30,7 +31,9 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 import zmq
 
@@ -38,7 +41,7 @@ from common.base_agent.allowlist import AllowListView
 from common.base_agent.keystore import KeyRing, KeyStore, KeyStoreError
 
 __all__ = ["ADDRESSES_ENV", "HOST_ENV", "IDENTITY_ENV", "KEYS_ENV", "OPERATOR", "allow_view",
-           "bound", "child_env", "configure", "keyring", "keystore", "mode", "rebind",
+           "Rebinding", "bound", "child_env", "configure", "keyring", "keystore", "mode", "rebind",
            "rebind_rotated", "rotating", "secure_client", "secure_server", "server_key_failed",
            "server_key_for"]
 
@@ -51,7 +54,6 @@ ADDRESSES_ENV = "MESH_HOST_ADDRESSES"
 OPERATOR = "operator"
 ZAP_DOMAIN = b"mesh"
 REBIND_S = 2.0  # how long a rotated server socket retries binding its port again
-SWITCH_HOLD_S = 2.0  # how long a client offers the other key after a failed handshake
 PLAIN_WARNING = ("security: plain - sockets are neither encrypted nor authenticated; "
                  "use this only on a single trusted machine (set global.security: curve)")
 
@@ -69,8 +71,8 @@ class _State:
         self.served: weakref.WeakKeyDictionary[zmq.Socket, tuple[str, str, str]] = \
             weakref.WeakKeyDictionary()
         self.served_version: dict[int, int] = {}  # id(context) -> list version last checked
-        # endpoint -> (the other key, until when) after a handshake failed with the first
-        self.switched: dict[str, tuple[str, float]] = {}
+        # endpoint -> the key to offer there, after a handshake failed with the other one
+        self.switched: dict[str, str] = {}
 
 
 _state = _State()
@@ -188,13 +190,16 @@ def bound(sock: zmq.Socket, endpoint: str) -> None:
             _state.served[sock] = (endpoint, *found[1:])
 
 
-def rebind_rotated(ctx: zmq.Context) -> int:
+def rebind_rotated(ctx: zmq.Context, settle: Mapping[zmq.Socket, Rebinding] | None = None
+                   ) -> int:
     """Rebind, in place, ctx's server sockets whose host now serves another key
     (the list changed while the host's key rotates).  Cheap when the list is unchanged (one
     int compare); call it from the thread owning ctx's sockets (an agent's loop: one context
-    per agent).  Returns how many rebound.
-    Connections of a rebound socket drop; their clients reconnect and retry (the key the
-    socket now serves is one they accept)."""
+    per agent), between requests.  Returns how many rebound.
+    Connections of a rebound socket drop; their clients reconnect offering the other key.
+    ``settle`` gives a socket's owner (the agent's backlog, for its ROUTER) that answers on
+    the old connections what was read but not served (see :func:`rebind`), so that no
+    request is lost with them."""
     store, view = _state.store, _state.view
     current = view.latest() if view is not None else None
     if store is None or current is None or \
@@ -208,7 +213,8 @@ def rebind_rotated(ctx: zmq.Context) -> int:
         if sock.closed or sock.context is not ctx:
             continue
         wanted, secret = _server_pair(store, view, host)
-        if wanted == public or not rebind(sock, secret):
+        if wanted == public or not rebind(sock, secret,
+                                          settle=(settle or {}).get(sock)):
             continue
         with _state.lock:
             _state.served[sock] = (endpoint, host, wanted)
@@ -217,7 +223,20 @@ def rebind_rotated(ctx: zmq.Context) -> int:
     return rebound
 
 
-def rebind(sock: zmq.Socket, secret: bytes | None = None, linger_s: float = REBIND_S) -> bool:
+class Rebinding(Protocol):
+    """What the owner of a server socket does around its rebind (the agent's loop)."""
+
+    def before_unbind(self, sock: zmq.Socket) -> None:
+        """Answer every request read or queued but not served (a refusal that says: not
+        served, send it again), while the connections that brought them still stand."""
+
+    def after_unbind(self, sock: zmq.Socket) -> None:
+        """Messages still queued from the dropped connections (they arrived after
+        before_unbind looked): never served, and no way left to answer them."""
+
+
+def rebind(sock: zmq.Socket, secret: bytes | None = None, linger_s: float = REBIND_S,
+           settle: Rebinding | None = None) -> bool:
     """Unbind a server socket's endpoint and bind it again in place (with ``secret``, a new
     server key): every connection to it drops, its clients reconnect and handshake again
     (through ZAP).  Messages already queued are flushed for up to linger_s first.  False if
@@ -227,10 +246,14 @@ def rebind(sock: zmq.Socket, secret: bytes | None = None, linger_s: float = REBI
     if found is None:
         return False
     endpoint = found[0]
+    if settle is not None:
+        settle.before_unbind(sock)
     linger = sock.getsockopt(zmq.LINGER)
     sock.setsockopt(zmq.LINGER, int(linger_s * 1000))
     sock.unbind(endpoint)
     sock.setsockopt(zmq.LINGER, linger)
+    if settle is not None:  # nothing new arrives until the bind: what is queued is theirs
+        settle.after_unbind(sock)
     if secret is not None:
         sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
     return _bind_again(sock, endpoint)
@@ -267,15 +290,15 @@ def _server_keys(endpoint: str) -> list[str]:
 def server_key_for(endpoint: str) -> str:
     """The server public key a client expects at endpoint: of the signed list's keys of the
     host with that address (an address of no host: this process's own host), the first (the
-    one the host serves), or for SWITCH_HOLD_S after a handshake with it failed there
-    (:func:`server_key_failed`: the host has not rebound yet, or no longer serves it), the
-    other."""
+    one the host serves), or the other once a handshake offering it failed there or the server
+    said it leaves it (:func:`server_key_failed`: the host has not rebound yet, or no longer
+    serves it), until the same happens to that one.  Only the server's refusal flips the
+    choice, never a timeout, and one server switches once per rotation, so a client flips
+    at most about once per endpoint."""
     keys = _server_keys(endpoint)
     with _state.lock:
         switched = _state.switched.get(endpoint)
-    if switched is not None and switched[0] in keys and time.monotonic() < switched[1]:
-        return switched[0]
-    return keys[0]
+    return switched if switched is not None and switched in keys else keys[0]
 
 
 def rotating(endpoint: str) -> bool:
@@ -289,13 +312,15 @@ def rotating(endpoint: str) -> bool:
 
 
 def server_key_failed(endpoint: str, offered: str) -> None:
-    """A handshake at endpoint offering ``offered`` failed: while its host's key rotates, the
-    sockets opened there for the next SWITCH_HOLD_S offer another key (no-op with one key)."""
+    """A handshake at endpoint offering ``offered`` failed, or the server there answered that
+    it is leaving that key: while its host's key rotates, the sockets opened there from now
+    on offer the other key (no-op with one key)."""
     if not rotating(endpoint):
         return
     others = [key for key in _server_keys(endpoint) if key != offered]
-    with _state.lock:
-        _state.switched[endpoint] = (others[0], time.monotonic() + SWITCH_HOLD_S)
+    if others:
+        with _state.lock:
+            _state.switched[endpoint] = others[0]
 
 
 def secure_client(sock: zmq.Socket, endpoint: str) -> None:
@@ -307,6 +332,12 @@ def secure_client(sock: zmq.Socket, endpoint: str) -> None:
     sock.setsockopt(zmq.CURVE_SERVERKEY, server_key_for(endpoint).encode())
     sock.setsockopt(zmq.CURVE_PUBLICKEY, ring.public)
     sock.setsockopt(zmq.CURVE_SECRETKEY, ring.secret)
+    # a refused handshake is not retried by libzmq every RECONNECT_IVL with the same key: its
+    # owner opens a new socket when it finds the peer silent (the Client at its timeout or at
+    # once from its key watch, links on silence).  On the live mesh, idle sockets whose server
+    # had rebound onto its next key retried ~100 times a second each, for good: ~1,000
+    # refused handshakes a second at the registry alone, starving a 2-core host
+    sock.setsockopt(zmq.RECONNECT_STOP, zmq.RECONNECT_STOP_HANDSHAKE_FAILED)
 
 
 def _warn_plain() -> None:

@@ -28,6 +28,13 @@ from typing import Any
 import zmq
 
 from common.base_agent import protocol
+from common.base_agent.key_switch import (
+    ServerKeyWatch,
+    key_stale,
+    record_failure,
+    server_leaving,
+    watch_if_rotating,
+)
 from common.base_agent.protocol import ErrorCode, Request
 from common.base_agent.registries import registry_endpoints
 from common.base_agent.sockets import connect, replies
@@ -50,18 +57,24 @@ class _Peer:
         self.endpoints, self.index = endpoints, 0
         self._ctx, self._watch, self._unwatch, self._on_reply = ctx, watch, unwatch, on_reply
         self._sock: zmq.Socket | None = None
+        self._key: ServerKeyWatch | None = None  # its handshakes, while the host key rotates
         self.pending: tuple[str, float, Any] | None = None  # request id, sent at, payload
+        self._request: Request | None = None  # the pending one: sent again if `rebinding`
 
     @property
     def endpoint(self) -> str:
         return self.endpoints[self.index]
 
     def send(self, action: str, payload: Any, source: str) -> None:
+        if self._sock is not None and key_stale(self._key, self.endpoint):
+            self.close()  # its host's key rotates: a socket offering the key it serves now
         if self._sock is None:
             self._sock = connect(self._ctx, zmq.DEALER, self.endpoint, hwm=4)
+            self._key = watch_if_rotating(self._sock, self.endpoint)
             self._watch(self._sock, self._drain)
         req = Request(action, payload, source=source)
         self.pending = (req.id, time.monotonic(), payload)
+        self._request = req
         try:
             self._sock.send_multipart(protocol.encode_request(req), zmq.NOBLOCK)
         except zmq.Again:  # not connected yet: the reply deadline decides
@@ -76,13 +89,24 @@ class _Peer:
         if sock is None:
             return
         for reply in list(replies(sock, self.endpoint)):
-            if self.pending is not None and reply.id == self.pending[0]:
-                self.pending = None
-                self._on_reply(reply)
+            if self.pending is None or reply.id != self.pending[0]:
+                continue
+            if reply.code == ErrorCode.REBINDING and self._request is not None:
+                server_leaving(self._key, self.endpoint)  # not served: to its next key, again
+                req, self._request = self._request, None
+                self.close()
+                self.send(req.action, req.payload, req.source)
+                return
+            self.pending = None
+            self._on_reply(reply)
 
     def close(self) -> None:
         if self._sock is not None:
             self._unwatch(self._sock)
+            record_failure(self._key, self.endpoint)  # the next socket offers the other key
+            if self._key is not None:
+                self._key.close()  # first: its monitor stops while the socket is open
+                self._key = None
             self._sock.close(linger=0)
             self._sock = None
         self.pending = None

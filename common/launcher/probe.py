@@ -17,7 +17,12 @@ from typing import Any
 import zmq
 
 from common.base_agent import protocol
-from common.base_agent.key_switch import ServerKeyWatch, key_stale, watch_if_rotating
+from common.base_agent.key_switch import (
+    ServerKeyWatch,
+    key_stale,
+    record_failure,
+    watch_if_rotating,
+)
 from common.base_agent.protocol import Request
 from common.base_agent.sockets import connect
 
@@ -86,9 +91,10 @@ class Prober:
         target = self._targets.pop(key, None)
         if target is not None:
             self._unwatch(target.sock)
-            target.sock.close(linger=0)
+            record_failure(target.watch, target.endpoint)  # a probe lost to the other key
             if target.watch is not None:
-                target.watch.close()
+                target.watch.close()  # first: its monitor stops while the socket is open
+            target.sock.close(linger=0)
 
     def close(self) -> None:
         for key in list(self._targets):

@@ -20,6 +20,7 @@ from common.base_agent import protocol, security
 from common.base_agent.agent import BaseAgent
 from common.base_agent.client import Client
 from common.base_agent.errors import MeshError
+from common.base_agent.handlers import handler
 from common.base_agent.keystore import KeyStore, KeyStoreError
 from common.testing.mesh import free_ports, two_host_config
 from common.testing.wait import wait_until
@@ -117,6 +118,80 @@ def test_a_host_key_rotation_under_calls_fails_none_and_the_old_key_is_refused_a
     assert not answers_with(ctx, agent.endpoint, pc2, store)  # the old server key: nothing
     assert answers_with(ctx, agent.endpoint, new, store)
     ctx.destroy(linger=0)
+
+
+class Busy(BaseAgent):
+    """An agent whose handler waits on something else for 40 ms, pumping meanwhile (as a
+    Client's on_wait does): under back-to-back calls its backlog is never empty between
+    requests."""
+
+    @handler("work")
+    def work(self, payload=None):
+        until = time.monotonic() + 0.04
+        while time.monotonic() < until:
+            self.pump()
+            time.sleep(0.002)  # the wait on another agent that this handler stands for
+        return payload
+
+
+class Calls:
+    """Threads calling `work` back to back, not idempotent and with no retry (`mesh load`'s
+    calls): a request the server got but never answered fails."""
+
+    def __init__(self, endpoint: str, threads: int) -> None:
+        self.endpoint, self.ok, self.failed = endpoint, 0, []
+        self._stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self) -> None:
+        with Client(source="load") as client:
+            n = 0
+            while not self._stop.is_set():
+                n += 1
+                try:
+                    assert client.call_endpoint(self.endpoint, "work", {"n": n}, timeout_s=2.0,
+                                                idempotent=False) == {"n": n}
+                    self.ok += 1
+                except MeshError as exc:
+                    self.failed.append(str(exc))
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self.threads:
+            thread.join(10)
+
+
+def test_a_busy_agent_rebinds_at_once_and_no_call_that_is_not_idempotent_fails(store):
+    """The agent rebinds between two requests even with requests waiting (they are refused
+    as `rebinding`, never served, and sent again by the Client offering the next key);
+    the clients' calls, none idempotent, all succeed."""
+    security.configure(store.dir, "operator", None, HOSTS)
+    busy = Busy("Busy", f"tcp://{HOSTS['pc2']}:{free_ports(1)[0]}")
+    busy.start()
+    ctx = zmq.Context()
+    calls = Calls(busy.endpoint, 4)
+    try:
+        wait_until(lambda: calls.ok >= 20, 10, what="answers before the rotation")
+        new = store.rotate_host("pc2").hosts["pc2"][1]
+        done = calls.ok
+        wait_until(lambda: calls.ok >= done + 20, 10, what="calls after phase 1")
+        switched_at = time.monotonic()
+        store.serve_next("pc2")
+        wait_until(lambda: answers_with(ctx, busy.endpoint, new, store, 0.3), 10,
+                   interval_s=0, what="Busy serving the next key")
+        switch_s = time.monotonic() - switched_at
+        done = calls.ok
+        wait_until(lambda: calls.ok >= done + 20, 10, what="calls after the switch")
+    finally:
+        calls.stop()
+        busy.stop()
+        security.configure(None)
+        ctx.destroy(linger=0)
+    print(f"{calls.ok} calls, {len(calls.failed)} failed; switched in {switch_s:.2f} s")
+    assert calls.failed == []
+    assert switch_s < 3.0  # the list is read every REFRESH_S; the rebind does not wait
 
 
 def test_rotation_steps_refuse_out_of_order_and_the_bundle_holds_only_its_own_next_secret(
