@@ -43,7 +43,6 @@ __all__ = ["down", "up"]
 
 DETACH_READY_S = 20.0
 DOWN_POLL_S = 0.5  # `mesh down` asks `status` this often until the launcher stops answering
-ZOMBIE_GRACE_S = 5.0
 
 
 def up(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
@@ -248,17 +247,15 @@ def _wait_stopped(client: Client, plan: HostPlan, host: str, deadline: float) ->
 
 
 def _wait_gone(pid: int, deadline: float) -> None:
-    """Until pid is gone; an exited one its parent has not reaped counts as gone after
-    ZOMBIE_GRACE_S (a parent that waits for it only later must not hold us up)."""
-    reaped_by: float | None = None
+    """Until pid has exited: gone, or a zombie its parent has not reaped yet (a parent that
+    waits for it only later must not hold us up; a zombie holds no socket, file or lock).  A
+    leader whose other threads still run also shows as a zombie: it counts once alone."""
     while time.monotonic() < deadline:
         try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                reaped_by = reaped_by or time.monotonic() + ZOMBIE_GRACE_S
-                if time.monotonic() >= reaped_by:
-                    return
+            proc = psutil.Process(pid)
+            if proc.status() == psutil.STATUS_ZOMBIE and proc.num_threads() <= 1:
+                return
         except psutil.NoSuchProcess:
             return
         time.sleep(0.05)
-    if reaped_by is None:
-        raise fail(f"launcher pid {pid} still running after --timeout")
+    raise fail(f"launcher pid {pid} still running after --timeout")
