@@ -52,6 +52,7 @@ class HubCollector:
         yield from self._gauges(snap["view"])
         yield from self._hub(snap["hub"], snap["view"], snap.get("alerts", []))
         yield _refusals(snap["view"])
+        yield from _auth(snap["view"])
 
     def _agents(self, agents: list[dict[str, Any]]) -> Iterator[Metric]:
         up = _gauge("mesh_agent_up", "1 if the agent's heartbeat is fresh", ["agent", "host"])
@@ -177,6 +178,27 @@ def _refusals(view: dict[str, Any]) -> Metric:
     for agent, count in view.get("security", {}).get("by_agent", {}).items():
         refused.add_metric([agent], float(count))
     return refused
+
+
+_AUTH = (("cut", CounterMetricFamily, "mesh_auth_cut",
+          "Messages of a revoked key dropped by an agent (connected before the revoke)"),
+         ("sub_cut", CounterMetricFamily, "mesh_auth_sub_cut",
+          "Revoked subscribers cut from an agent's PUB sockets"),
+         ("handshake_failed", CounterMetricFamily, "mesh_auth_handshake_failed",
+          "Peers that failed the CURVE handshake with an agent (no CURVE, a wrong server key)"),
+         ("list_version", GaugeMetricFamily, "mesh_auth_allowlist_version",
+          "Version of the signed allow-list the agent holds"))
+
+
+def _auth(view: dict[str, Any]) -> Iterator[Metric]:
+    """Each agent's reported auth counts (observability_hub.refusals)."""
+    by_agent = view.get("security", {}).get("auth", {})
+    for key, family, name, doc in _AUTH:
+        metric = family(name, doc, labels=["agent"])
+        for agent, counts in by_agent.items():
+            if key in counts:
+                metric.add_metric([agent], float(counts[key]))
+        yield metric
 
 
 def _histogram() -> HistogramMetricFamily:
