@@ -216,9 +216,9 @@ def down(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
          ) -> None:
     """Stop a host's agents in reverse dependency order (SIGTERM, then SIGKILL after the
     config's stop_timeout_s), then its launcher; from either machine, over tcp.  Request
-    `down`, reply `{stopping, pid, pid_space}`; waits until the launcher stops answering (and,
-    on its own machine, until its process is gone).  A launcher that does not answer is named
-    on stderr: there is nothing to stop there (exit 0)."""
+    `down`, reply `{stopping, pid, pid_space}`; on the launcher's own machine waits until its
+    process has exited, from another until it stops answering.  A launcher that does not
+    answer is named on stderr: there is nothing to stop there (exit 0)."""
     plan = launcher_plan(config, address)
     stopping = {}
     with Client(source="mesh-down", breaker_threshold=10**9) as client:
@@ -229,9 +229,10 @@ def down(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
                 typer.echo(str(exc), err=True)
         deadline = time.monotonic() + timeout_s
         for name, reply in stopping.items():
-            _wait_stopped(client, plan, name, deadline)
             if reply.get("pid_space") == pid_space():  # the same machine: its pid is ours too
                 _wait_gone(reply["pid"], deadline)
+            else:
+                _wait_stopped(client, plan, name, deadline)
             typer.echo(f"{name}: stopped")
 
 

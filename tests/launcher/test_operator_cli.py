@@ -44,7 +44,7 @@ def test_detached_mesh_is_operated_from_the_cli(mesh, ports):
     finally:
         down = _mesh(run, "down", *rd)
     assert down.returncode == 0 and "main_pc: stopped" in down.stdout
-    assert not [p for p in launchers if psutil.pid_exists(p)]
+    assert not [p for p in launchers if _running(p)]
     assert _mesh(run, "status", *rd).returncode == 1
 
 
@@ -54,3 +54,11 @@ def test_status_without_a_launcher_says_so(mesh, ports):
     assert out.returncode == 1
     assert f"main_pc: launcher at {run.launcher_endpoint('main_pc')} not answering" in out.stderr
     assert os.path.exists(run.config_path)
+
+
+def _running(pid: int) -> bool:
+    """pid runs: exists and is not a zombie its parent has yet to reap."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
