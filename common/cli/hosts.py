@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import typer
@@ -16,7 +17,7 @@ from common.config import ConfigError, MeshConfig, load_config
 from common.launcher import HostPlan
 
 __all__ = ["ADDRESS_OPTION", "CONFIG_OPTION", "HOST_OPTION", "IGNORED_RUN_DIR", "RUN_DIR_OPTION",
-           "LauncherUnreachable", "ask_launcher", "launcher_plan", "load_plan",
+           "LauncherUnreachable", "ask_launcher", "ask_launchers", "launcher_plan", "load_plan",
            "parse_addresses", "read_config", "selected_hosts", "use_security"]
 
 HOST_OPTION = typer.Option("all", "--host", help="A host of the config, or `all`.")
@@ -116,3 +117,23 @@ def launcher_plan(config: str, addresses: list[str] | None = None) -> HostPlan:
     pairs applied): for the commands that talk to launchers."""
     cfg = load(config)
     return HostPlan(cfg, next(iter(cfg.hosts)), parse_addresses(addresses or []))
+
+
+def ask_launchers(plan: HostPlan, hosts: list[str], action: str, source: str,
+                  timeout_s: float = 2.0) -> tuple[dict[str, Any], dict[str, str]]:
+    """The same request to several hosts' launchers at once (one client each), so hosts
+    that do not answer cost one timeout, not one each: (replies, errors) by host, in the
+    order of hosts."""
+    def ask(host: str) -> Any:
+        with Client(source=source, breaker_threshold=10**9) as client:
+            return ask_launcher(client, plan, host, action, timeout_s=timeout_s)
+
+    replies, errors = {}, {}
+    with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
+        futures = {host: pool.submit(ask, host) for host in hosts}
+    for host, future in futures.items():
+        try:
+            replies[host] = future.result()
+        except MeshError as exc:
+            errors[host] = str(exc)
+    return replies, errors

@@ -19,6 +19,7 @@ from common.cli.hosts import (
     IGNORED_RUN_DIR,
     LauncherUnreachable,
     ask_launcher,
+    ask_launchers,
     launcher_plan,
     selected_hosts,
 )
@@ -38,14 +39,9 @@ def status(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
     Request `status` to each host's launcher (tcp, either machine); a launcher that does not
     answer is named on stderr, the others are still shown, and the exit code is 1."""
     plan = launcher_plan(config, address)
-    reports, errors = [], {}
-    with Client(source="mesh-status") as client:
-        for name in selected_hosts(config, host):
-            try:
-                reports.append(ask_launcher(client, plan, name, "status",
-                                            timeout_s=STATUS_TIMEOUT_S))
-            except MeshError as exc:
-                errors[name] = str(exc)
+    replies, errors = ask_launchers(plan, selected_hosts(config, host), "status", "mesh-status",
+                                    STATUS_TIMEOUT_S)
+    reports = list(replies.values())
     if json_out:
         print_json({"hosts": reports, "not_running": list(errors), "errors": errors})
     elif reports:

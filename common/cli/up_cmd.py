@@ -27,6 +27,7 @@ from common.cli.hosts import (
     IGNORED_RUN_DIR,
     RUN_DIR_OPTION,
     ask_launcher,
+    ask_launchers,
     launcher_plan,
     load_plan,
     parse_addresses,
@@ -220,13 +221,10 @@ def down(host: str = HOST_OPTION, config: str = CONFIG_OPTION,
     process has exited, from another until it stops answering.  A launcher that does not
     answer is named on stderr: there is nothing to stop there (exit 0)."""
     plan = launcher_plan(config, address)
-    stopping = {}
+    stopping, errors = ask_launchers(plan, selected_hosts(config, host), "down", "mesh-down")
+    for message in errors.values():  # every host stops at once
+        typer.echo(message, err=True)
     with Client(source="mesh-down", breaker_threshold=10**9) as client:
-        for name in selected_hosts(config, host):  # every host stops at once
-            try:
-                stopping[name] = ask_launcher(client, plan, name, "down")
-            except MeshError as exc:
-                typer.echo(str(exc), err=True)
         deadline = time.monotonic() + timeout_s
         for name, reply in stopping.items():
             if reply.get("pid_space") == pid_space():  # the same machine: its pid is ours too
