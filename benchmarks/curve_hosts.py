@@ -1,5 +1,7 @@
 """Two hosts in curve mode, each from its own folder, as the security benchmarks start them.
 
+``echo_config(hosts)`` is their mesh: the registry and an echo agent ``A`` on MainPC, an echo
+agent ``B`` on PC2, heartbeats every 0.3 s.
 ``two_curve_hosts(work, config, hosts)`` writes the config into ``work/<host>/``, makes the
 ``intruder`` identity and PC2's bundle on MainPC (`mesh keys init`, `mesh keys bundle`), runs
 `mesh up --host H` in each folder and points this process's security at MainPC's keys; on exit
@@ -18,9 +20,30 @@ from typing import Any
 import yaml
 
 from common.base_agent import security
+from common.testing.mesh import free_ports
 from common.testing.processes import ProcessTracker
 
 MESH = [sys.executable, "-m", "common.cli.main"]
+ECHO = "common.testing.agents:EchoAgent"
+
+
+def echo_config(hosts: dict[str, str]) -> dict[str, Any]:
+    """The config (ports free now on MainPC's address): registry + A on MainPC, B on PC2."""
+    ports = free_ports(3, hosts["main_pc"])
+    launchers = free_ports(2, hosts["main_pc"])
+    return {"version": 1,
+            "global": {"heartbeat_interval_s": 0.3, "stop_timeout_s": 3, "log_dir": "logs",
+                       "security": "curve", "keys_dir": "keys"},
+            "hosts": {"main_pc": {"address": hosts["main_pc"], "roles": ["registry"],
+                                  "launcher_port": launchers[0]},
+                      "pc2": {"address": hosts["pc2"], "launcher_port": launchers[1]}},
+            "agents": [{"name": "ServiceRegistry", "host": "main_pc", "port": ports[0],
+                        "module": "service_registry.agent:ServiceRegistry",
+                        "service": "registry"},
+                       {"name": "A", "host": "main_pc", "port": ports[1], "module": ECHO,
+                        "dependencies": ["ServiceRegistry"]},
+                       {"name": "B", "host": "pc2", "port": ports[2], "module": ECHO,
+                        "dependencies": ["ServiceRegistry"]}]}
 
 
 @contextmanager

@@ -32,36 +32,16 @@ from zmq.utils.monitor import recv_monitor_message
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curve_hosts import two_curve_hosts  # noqa: E402
+from curve_hosts import echo_config, two_curve_hosts  # noqa: E402
 
 from common.base_agent import security  # noqa: E402
 from common.base_agent.client import Client  # noqa: E402
 from common.base_agent.keystore import KeyStore  # noqa: E402
-from common.testing.mesh import free_ports  # noqa: E402
 from common.testing.wait import wait_until  # noqa: E402
 
 HOSTS = {"main_pc": "127.0.17.1", "pc2": "127.0.17.2"}
 MESH = [sys.executable, "-m", "common.cli.main"]
 AFTER_S = 2.5  # watched after each revoke
-
-
-def mesh_config() -> dict[str, Any]:
-    ports = free_ports(3, HOSTS["main_pc"])
-    launchers = free_ports(2, HOSTS["main_pc"])
-    echo = "common.testing.agents:EchoAgent"
-    return {"version": 1,
-            "global": {"heartbeat_interval_s": 0.3, "stop_timeout_s": 3, "log_dir": "logs",
-                       "security": "curve", "keys_dir": "keys"},
-            "hosts": {"main_pc": {"address": HOSTS["main_pc"], "roles": ["registry"],
-                                  "launcher_port": launchers[0]},
-                      "pc2": {"address": HOSTS["pc2"], "launcher_port": launchers[1]}},
-            "agents": [{"name": "ServiceRegistry", "host": "main_pc", "port": ports[0],
-                        "module": "service_registry.agent:ServiceRegistry",
-                        "service": "registry"},
-                       {"name": "A", "host": "main_pc", "port": ports[1], "module": echo,
-                        "dependencies": ["ServiceRegistry"]},
-                       {"name": "B", "host": "pc2", "port": ports[2], "module": echo,
-                        "dependencies": ["ServiceRegistry"]}]}
 
 
 class _Subscriber:
@@ -128,7 +108,7 @@ def one_round(main: Path, keys: KeyStore, events: str) -> dict[str, Any]:
 
 
 def run(work: Path, rounds: int) -> list[dict[str, Any]]:
-    config = mesh_config()
+    config = echo_config(HOSTS)
     with two_curve_hosts(work, config, HOSTS) as (main, _pc2):
         registry = f"tcp://{HOSTS['main_pc']}:{config['agents'][0]['port']}"
         with Client(source="bench") as client:

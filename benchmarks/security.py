@@ -38,14 +38,14 @@ import zmq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curve_hosts import two_curve_hosts  # noqa: E402
+from curve_hosts import echo_config, two_curve_hosts  # noqa: E402
 
 from common.base_agent import protocol, security  # noqa: E402
 from common.base_agent.client import Client  # noqa: E402
 from common.base_agent.keystore import KeyStore  # noqa: E402
 from common.base_agent.sockets import bind, new_socket, recv_frames  # noqa: E402
 from common.base_agent.zap import ZapResponder  # noqa: E402
-from common.testing.mesh import MeshRun, free_ports  # noqa: E402
+from common.testing.mesh import MeshRun  # noqa: E402
 from common.testing.processes import ProcessTracker  # noqa: E402
 from common.testing.reference import reference_config  # noqa: E402
 from common.testing.wait import wait_until  # noqa: E402
@@ -220,23 +220,8 @@ def _cpu(proc: psutil.Process) -> float:
 
 
 def revocation(work: Path, rounds: int) -> dict[str, Any]:
-    ports = free_ports(3, HOSTS["main_pc"])
-    launchers = free_ports(2, HOSTS["main_pc"])
-    config = {"version": 1,
-              "global": {"heartbeat_interval_s": 0.3, "stop_timeout_s": 3, "log_dir": "logs",
-                         "security": "curve", "keys_dir": "keys"},
-              "hosts": {"main_pc": {"address": HOSTS["main_pc"], "roles": ["registry"],
-                                    "launcher_port": launchers[0]},
-                        "pc2": {"address": HOSTS["pc2"], "launcher_port": launchers[1]}},
-              "agents": [{"name": "ServiceRegistry", "host": "main_pc", "port": ports[0],
-                          "module": "service_registry.agent:ServiceRegistry",
-                          "service": "registry"},
-                         {"name": "A", "host": "main_pc", "port": ports[1],
-                          "module": "common.testing.agents:EchoAgent",
-                          "dependencies": ["ServiceRegistry"]},
-                         {"name": "B", "host": "pc2", "port": ports[2],
-                          "module": "common.testing.agents:EchoAgent",
-                          "dependencies": ["ServiceRegistry"]}]}
+    config = echo_config(HOSTS)
+    ports = [agent["port"] for agent in config["agents"]]
     with two_curve_hosts(work, config, HOSTS) as (main, pc2):
         return _revocations(main, pc2, ports, rounds)
 
