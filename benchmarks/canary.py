@@ -1,14 +1,15 @@
 """Canary benchmark: our judged traffic steps vs today's all-at-once switch vs a Flagger-like
 fixed-threshold analysis, on the same live instances under the same user load.
 
-    .venv/bin/python benchmarks/canary.py [--trials 20] [--step-bake 0.75]
+    .venv/bin/python benchmarks/canary.py [--trials 20] [--good-trials 50] [--step-bake 0.75]
         -> benchmarks/results/canary.json
 
 What is real: a mesh (launcher, registry) of real processes; the old ``Worker`` (TunableAgent,
 2 ms per ``echo``) and, per fault kind, a new instance started by the launcher beside it with
 the fault injected in its settings (good change; latency +20 % and +50 %; errors +1 and +5
 points; a crash on 1 % of requests, after which the launcher restarts it); users (two threads,
-WatchingClients that choose by the registry's weights, no retries) sending `mesh load`'s mix
+WatchingClients whose ``call`` chooses by the registry's weights and fails over once to
+another weighted instance within its retry budget; no other retries) sending `mesh load`'s mix
 as three payload sizes of ``echo`` at ``--rate``; the registry's weights; each instance's own
 record of the requests it served; the policies' decisions (ours is the executor's
 migration.canary code with the high band's steps and judge from migration/weights.yaml).
@@ -18,9 +19,9 @@ trial takes seconds, not minutes.  Not promoted means nothing: after every trial
 weight goes back to the old instance; the next trial starts from there.
 
 Per policy and kind: detection (rolled back, or for ours also stopped inconclusive) and false
-rollbacks on good changes, time to decision, requests users saw fail and requests served by
-the bad version within the trial, and for rollbacks the time from the decision to the first
-user request the old instance answered.
+rollbacks on good changes, time to decision, requests users saw fail (and on what), requests
+that failed over, requests that reached the bad version within the trial, and for rollbacks
+the time from the decision to the first user request the old instance answered.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -142,12 +144,16 @@ def trial(bench: Bench, pair: policies.Pair, policy: str, kind: str,
     calls = bench.load.window(t0, t1 + SETTLE_S)
     after = [c for c in bench.load.window(t1, time.monotonic())
              if c.ok and c.endpoint == bench.old_endpoint]
+    names = {bench.old_endpoint: "old", bench.new_endpoint: "new"}
+    failed = Counter(f"{names.get(c.endpoint, 'none')}: {c.error.split(':')[0]}"
+                     for c in calls if not c.ok)
     return {"kind": kind, "policy": policy, "decision": decision,
             "decision_s": round(t1 - t0, 3), "requests": len(calls),
-            "user_failures": sum(not c.ok for c in calls),
-            "served_by_new": sum(c.endpoint == bench.new_endpoint for c in calls),
+            "user_failures": sum(not c.ok for c in calls), "user_failures_by": dict(failed),
+            "failed_over": sum(bool(c.failed_on) for c in calls),
+            "served_by_new": sum(bench.new_endpoint in c.route for c in calls),
             "old_serving_after_s": round(after[0].at + after[0].seconds - t1, 4)
-            if after else None, **detail}
+            if after else None, "loadavg_1m": round(os.getloadavg()[0], 2), **detail}
 
 
 def run_kind(bench: Bench, kind: str, trials: int, step_bake_s: float,
@@ -181,6 +187,11 @@ def _mean(values: list[float]) -> float | None:
     return round(statistics.fmean(values), 3) if values else None
 
 
+def _spread(values: list[float]) -> dict[str, float] | None:
+    return {"min": min(values), "median": round(statistics.median(values), 2),
+            "max": max(values)} if values else None
+
+
 def summarize(trials: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for policy in policies.POLICIES:
@@ -197,6 +208,7 @@ def summarize(trials: list[dict[str, Any]]) -> dict[str, Any]:
                     round(len(stopped) / len(rows), 3) if rows else None,
                 "decision_s_mean": _mean([t["decision_s"] for t in rows]),
                 "user_failures": sum(t["user_failures"] for t in rows),
+                "failed_over": sum(t["failed_over"] for t in rows),
                 "served_by_bad_version": 0 if kind == "good" else sum(
                     t["served_by_new"] for t in rows),
                 "old_serving_after_rollback_p95_s": round(sorted(back)[min(
@@ -209,6 +221,9 @@ def summarize(trials: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=20, help="trials per kind and policy")
+    parser.add_argument("--good-trials", type=int, default=50,
+                        help="trials of the good change per policy (false rollbacks <= 2 %% "
+                             "needs 50 to be measurable)")
     parser.add_argument("--step-bake", type=float, default=0.75,
                         help="seconds per traffic step (and per Flagger interval)")
     parser.add_argument("--rate", type=float, default=200.0, help="user requests per second")
@@ -224,7 +239,8 @@ def main() -> None:
         try:
             bench.up()
             for kind in args.kinds.split(","):
-                run_kind(bench, kind, args.trials, args.step_bake, trials,
+                run_kind(bench, kind, args.good_trials if kind == "good" else args.trials,
+                         args.step_bake, trials,
                          tuple(args.policies.split(",")))
         finally:
             bench.close()
@@ -236,12 +252,18 @@ def main() -> None:
         "setup": {"band": BAND, "canary": canary, "all_at_once_gates": gates,
                   "flagger": policies.FLAGGER, "old_version": GOOD, "new_versions": KINDS,
                   "rate_per_s": args.rate, "step_bake_s": args.step_bake,
-                  "real": "processes, launcher, registry weights, user calls, each instance's "
-                          "request log, the executor's canary and judge code",
-                  "scaled": "bake per step and Flagger interval (--step-bake), all-at-once "
-                            "bake = 4 steps; the mix is echo at three payload sizes"},
+                  "real": "processes (launcher, registry, old and new Worker), registry "
+                          "weights, user calls through Client.call (weighted choice, fail-over "
+                          "to another weighted instance within the retry budget), each "
+                          "instance's request log, the executor's canary and judge code with "
+                          "the high band of migration/weights.yaml",
+                  "scaled": "bake per step and Flagger interval (--step-bake, the band says "
+                            "75 s), all-at-once bake = 4 steps; one agent (Worker, 2 ms per "
+                            "echo) stands for the mesh; `mesh load`'s mix (70/20/10 %) is echo "
+                            "at three payload sizes (a sentence, 2 KB, 16 KB) at --rate"},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "loadavg_1m": round(os.getloadavg()[0], 2),
+                    "loadavg_1m_during": _spread([t["loadavg_1m"] for t in trials]),
                     "benchmark_s": round(time.monotonic() - started, 1)},
         "per_trial": trials,
     }

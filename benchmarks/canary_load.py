@@ -2,10 +2,11 @@
 
 `mesh load`'s mix (70 % user requests, 20 % memory writes, 10 % inference) becomes three
 payload sizes of one agent's ``echo`` (a sentence, 2 KB, 16 KB), scheduled at ``rate`` per
-second over ``workers`` threads, each with its own WatchingClient: every call resolves the
-name as a user's client does (by the registry's weights, which the watch keeps fresh), is
-sent once with a deadline (no retries: a failure is what a user saw) and is logged with the
-endpoint that served it.
+second over ``workers`` threads, each with its own WatchingClient: every call goes through
+``Client.call`` as a user's does: the instance chosen by the registry's weights (which the
+watch keeps fresh), a deadline, no Lazy-Pirate retries, and the client's fail-over (a call
+that fails on one weighted instance is sent once to another, within the retry budget).  A
+call is logged with every endpoint it went to; a failure is what a user saw.
 """
 
 from __future__ import annotations
@@ -28,9 +29,15 @@ TIMEOUT_S = 1.0
 @dataclass(frozen=True)
 class Call:
     at: float  # monotonic time it was sent
-    endpoint: str
+    endpoint: str  # the one that answered (or last failed)
     ok: bool
     seconds: float
+    failed_on: tuple[str, ...] = ()  # endpoints it failed on before (the client failed over)
+    error: str = ""  # what the user saw, when not ok
+
+    @property
+    def route(self) -> tuple[str, ...]:
+        return (*self.failed_on, self.endpoint)
 
 
 class UserLoad:
@@ -78,14 +85,13 @@ class UserLoad:
 
     def _call(self, client: WatchingClient, payload: str) -> None:
         t0 = time.monotonic()
-        endpoint = ""
+        error = ""
         try:
-            endpoint = client.resolve(self.name, TIMEOUT_S)
-            client.call_endpoint(endpoint, "echo", payload, timeout_s=TIMEOUT_S, retries=0,
-                                 peer=endpoint)
-            ok = True
-        except MeshError:
-            ok = False
+            client.call(self.name, "echo", payload, timeout_s=TIMEOUT_S, retries=0)
+        except MeshError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:200]
             client.invalidate(self.name)
+        route = client.route or [""]
         with self.lock:
-            self.calls.append(Call(t0, endpoint, ok, time.monotonic() - t0))
+            self.calls.append(Call(t0, route[-1], not error, time.monotonic() - t0,
+                                   tuple(route[:-1]), error))

@@ -6,9 +6,10 @@
   probe gates of migration.gates (error ratio of the last 20 probes, p95 against a baseline
   of 20 probes measured before, ``latency_floor_ms``, the launcher's crash check) for the bake.
 - ``flagger``: Flagger's canary analysis with its documented defaults: ``stepWeight`` 10 up to
-  ``maxWeight`` 50, one check per interval of the new instance's requests as its users' client
-  saw them (as a mesh proxy would): request success rate >= 99 %, p99 <= 500 ms; ``threshold``
-  2 failed checks -> rollback; past maxWeight -> promote.
+  ``maxWeight`` 50, one check per interval of the requests that reached the new instance as its
+  users' client saw them (as a mesh proxy counts an upstream's attempts, failed-over ones too):
+  request success rate >= 99 %, p99 <= 500 ms; ``threshold`` 2 failed checks -> rollback; past
+  maxWeight -> promote.
 
 Each returns ``(decision, detail)``: ``promote`` or ``rollback`` (``inconclusive`` for ours
 when it stopped without promoting).  A rollback puts all of the weight back on the old one.
@@ -110,8 +111,8 @@ def flagger(pair: Pair, interval_s: float) -> tuple[str, dict[str, Any]]:
         t0 = time.monotonic()
         time.sleep(interval_s)  # Flagger's analysis interval
         calls = [c for c in pair.load.window(t0, time.monotonic())
-                 if c.endpoint == pair.new_endpoint]
-        ok = [c for c in calls if c.ok]
+                 if pair.new_endpoint in c.route]  # attempts on it, as its proxy counts them
+        ok = [c for c in calls if c.ok and c.endpoint == pair.new_endpoint]
         rate = len(ok) / len(calls) if calls else 1.0
         times = sorted(c.seconds for c in ok)
         p99 = times[min(len(times) - 1, int(0.99 * len(times)))] if times else 0.0
