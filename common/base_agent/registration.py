@@ -20,6 +20,12 @@ import zmq
 from common.base_agent import protocol
 from common.base_agent.health import CheckResult, Status
 from common.base_agent.heartbeat import Heartbeat
+from common.base_agent.key_switch import (
+    ServerKeyWatch,
+    key_stale,
+    record_failure,
+    watch_if_rotating,
+)
 from common.base_agent.protocol import ErrorCode, Request
 from common.base_agent.registries import RegistryRing
 from common.base_agent.sockets import connect, replies
@@ -45,6 +51,7 @@ class RegistryLink:
         self.last_error = ""
         self._ctx = ctx
         self._sock: zmq.Socket | None = None
+        self._key: ServerKeyWatch | None = None  # its handshakes, while the host key rotates
         self._pending: dict[str, str] = {}  # request id -> action
         self._retry_at = 0.0
         self._vouched_until = 0.0  # the launcher beats for us till then (common.base_agent.vouch)
@@ -57,9 +64,12 @@ class RegistryLink:
     def socket(self) -> zmq.Socket:
         if self._sock is None:
             self._sock = connect(self._ctx, zmq.DEALER, self.endpoint, hwm=100)
+            self._key = watch_if_rotating(self._sock, self.endpoint)
         return self._sock
 
     def _send(self, action: str, payload: Any) -> None:
+        if self._sock is not None and key_stale(self._key, self.endpoint):
+            self.close()  # the registry's host key rotates: one offering the key it serves
         req = Request(action=action, payload=payload, source=self.record["name"])
         if len(self._pending) > 64:  # a silent registry must not grow this without bound
             self._pending.clear()
@@ -160,6 +170,10 @@ class RegistryLink:
     def close(self, graceful: bool = False) -> None:
         if graceful:
             self.deregister()
+        record_failure(self._key, self.endpoint)  # the next socket offers the other key
+        if self._key is not None:
+            self._key.close()  # first: its monitor stops while the socket is open
+            self._key = None
         if self._sock is not None:
             self._sock.close(linger=0)
             self._sock = None

@@ -3,9 +3,11 @@
     start   sign ``hosts[H] = [current, next]``: every client accepts either key; wait until
             every host's launcher holds that version (the launchers carry it, 0.5 s rounds)
     switch  sign ``[next, current]``: H's processes rebind their server sockets in place onto
-            the next key (security.rebind_rotated); clients whose attempt times out retry with
-            the other key (Lazy Pirate); wait until every host holds it and every agent of H,
-            and H's launcher, answer a client that offers the next key only
+            the next key (security.rebind_rotated), between two requests, after answering what
+            they read (``rebinding`` if not served); clients whose handshake is refused, or who
+            are answered ``rebinding``, send again offering the other key
+            (common.base_agent.key_switch); wait until every host holds it and every agent of
+            H, and H's launcher, answer a client that offers the next key only
     finish  (``--finish``) only once all that holds: the next pair becomes H's pair and the
             list gives ``[next]``: a client offering the old key, or a server serving it, gets
             nothing; then wait for every host to hold the final version

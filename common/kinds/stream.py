@@ -21,6 +21,12 @@ import zmq
 from pydantic import Field
 
 from common.base_agent import MeshError, handler
+from common.base_agent.key_switch import (
+    ServerKeyWatch,
+    key_stale,
+    record_failure,
+    watch_if_rotating,
+)
 from common.base_agent.sockets import bind, connect, new_socket
 from common.kinds.base import MeshAgent
 
@@ -133,12 +139,17 @@ class StreamStage(_Publisher):
         self.received = 0
         self.rejected = 0  # messages that could not be decoded or processed
         self.sub: zmq.Socket | None = None
+        self._sub_key: ServerKeyWatch | None = None  # while the upstream's host key rotates
+        self._pub_endpoint = ""
         if self.settings.upstream is not None:
             self.upstream = self.settings.upstream
         self._connect_at = 0.0
 
     def on_tick(self) -> None:
-        """Subscribe once the upstream answers (ready is not yet registered: retry on a timer)."""
+        """Subscribe once the upstream answers (ready is not yet registered: retry on a timer);
+        again when the upstream's host key rotates (a refused handshake is not retried)."""
+        if self.sub is not None and key_stale(self._sub_key, self._pub_endpoint):
+            self._unsubscribe()
         if self.sub is None and self.upstream and time.monotonic() >= self._connect_at:
             try:
                 info = self.call(self.upstream, "stream_info", {}, timeout_s=0.5)
@@ -146,15 +157,26 @@ class StreamStage(_Publisher):
                 self._connect_at = time.monotonic() + CONNECT_RETRY_S
                 log.debug("%s: upstream %s not reachable yet: %s", self.name, self.upstream, exc)
                 return
-            self.sub = connect(self.ctx, zmq.SUB, info["pub_endpoint"])
+            self._pub_endpoint = info["pub_endpoint"]
+            self.sub = connect(self.ctx, zmq.SUB, self._pub_endpoint)
+            self._sub_key = watch_if_rotating(self.sub, self._pub_endpoint)
             for topic in self.topics:
                 self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
             self.watch_socket(self.sub, self._on_readable)
 
+    def _unsubscribe(self) -> None:
+        assert self.sub is not None
+        self.unwatch_socket(self.sub)
+        record_failure(self._sub_key, self._pub_endpoint)  # the next one offers the other key
+        if self._sub_key is not None:
+            self._sub_key.close()  # first: its monitor stops while the socket is open
+            self._sub_key = None
+        self.sub.close(linger=0)
+        self.sub = None
+
     def stop_kind(self) -> None:
         if self.sub is not None:
-            self.unwatch_socket(self.sub)
-            self.sub.close(linger=0)
+            self._unsubscribe()
         super().stop_kind()
 
     def _on_readable(self) -> None:

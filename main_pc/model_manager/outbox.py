@@ -3,7 +3,9 @@
 One DEALER per holder endpoint; sends never wait (a full queue drops the notice and logs it:
 the holder also polls ``lease``, and an unanswered unload is abandoned at its deadline).
 Replies are drained from ``on_tick`` and only logged: the manager waits for the ``release``,
-not for the acknowledgement.
+not for the acknowledgement.  While a holder's host key rotates, a socket whose handshake was
+refused is replaced by one offering the other key (common.base_agent.key_switch): a refused
+handshake is not retried, and the notices would queue behind it until dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +16,12 @@ from typing import Any
 import zmq
 
 from common.base_agent import protocol
+from common.base_agent.key_switch import (
+    ServerKeyWatch,
+    key_stale,
+    record_failure,
+    watch_if_rotating,
+)
 from common.base_agent.protocol import Request
 from common.base_agent.sockets import connect
 
@@ -29,13 +37,20 @@ class Outbox:
         self._ctx = ctx
         self._source = source
         self._socks: dict[str, zmq.Socket] = {}
+        self._keys: dict[str, ServerKeyWatch] = {}  # endpoint -> its handshakes, while rotating
         self.sent = 0
         self.dropped = 0
 
     def send(self, endpoint: str, action: str, payload: Any) -> bool:
         sock = self._socks.get(endpoint)
+        if sock is not None and key_stale(self._keys.get(endpoint), endpoint):
+            self._close(endpoint, 0)  # its host's key rotates: one offering the key it serves
+            sock = None
         if sock is None:
             sock = self._socks[endpoint] = connect(self._ctx, zmq.DEALER, endpoint, NOTICE_HWM)
+            watch = watch_if_rotating(sock, endpoint)
+            if watch is not None:
+                self._keys[endpoint] = watch
         try:
             sock.send_multipart(protocol.encode_request(
                 Request(action, payload, source=self._source)), zmq.NOBLOCK)
@@ -62,7 +77,14 @@ class Outbox:
         """Close the sockets of holders that no longer hold anything (a notice just queued to
         one still has linger_ms to leave)."""
         for endpoint in [e for e in self._socks if e not in endpoints]:
-            self._socks.pop(endpoint).close(linger=linger_ms)
+            self._close(endpoint, linger_ms)
+
+    def _close(self, endpoint: str, linger_ms: int) -> None:
+        watch = self._keys.pop(endpoint, None)
+        record_failure(watch, endpoint)  # the next socket there offers the other key
+        if watch is not None:
+            watch.close()  # first: its monitor stops while the socket is open
+        self._socks.pop(endpoint).close(linger=linger_ms)
 
     def close(self) -> None:
         self.keep_only(set(), linger_ms=0)
