@@ -21,6 +21,9 @@ __all__ = ["FORWARD", "ROLLBACK", "MigrationStep", "StepContext", "wait_for"]
 
 POLL_S = 0.02
 STOP_WAIT_S = 30.0  # above any stop_timeout_s: the launcher SIGKILLs by then
+DRAIN_QUIET_S = 0.3  # an instance that served nothing this long has no callers left
+DRAIN_MAX_S = 3.0  # a caller that does not follow the weights is not waited for longer
+DRAIN_POLL_S = 0.05
 
 
 @dataclass
@@ -135,12 +138,36 @@ def _prefer_old(ctx: StepContext) -> dict[str, Any]:
     return {"old_registered": old is not None}
 
 
+def _drain(mesh: MeshControl, endpoint: str) -> bool:
+    """Wait until callers have followed the weights away from endpoint: it served nothing
+    for DRAIN_QUIET_S by its own record (``traffic``), at most DRAIN_MAX_S.  False when it
+    did not go quiet in time or could not say."""
+    deadline = time.monotonic() + DRAIN_MAX_S
+    try:
+        now = mesh.traffic(endpoint, 1e18)["now"]
+        while time.monotonic() < deadline:
+            recent = mesh.traffic(endpoint, now - DRAIN_QUIET_S)
+            if not recent["ts"]:
+                return True
+            time.sleep(DRAIN_POLL_S)  # pacing of the poll
+            now = recent["now"]
+    except MeshError:
+        pass
+    return False
+
+
 def _stop_new(ctx: StepContext) -> dict[str, Any]:
+    """Stop the new instance once its callers have left it (prefer_old moved the weights):
+    a request in flight to a stopping instance is a user's failure or a retry."""
     host = ctx.agent["new"]["host"]
+    endpoint = ctx.agent["new_endpoint"]
+    found = ctx.mesh.instances(host, ctx.name).get(ctx.label)
+    drained = bool(found and found["ready"]) and not ctx.mesh.is_legacy(endpoint) \
+        and _drain(ctx.mesh, endpoint)
     ctx.mesh.launcher(host, "instance_stop", {"name": ctx.name, "instance": ctx.label})
     wait_for(f"new {ctx.name} stopped", lambda: ctx.label not in ctx.mesh.instances(
         host, ctx.name), STOP_WAIT_S)
-    return {}
+    return {"drained": drained}
 
 
 def _replace_with(which: str) -> Callable[[StepContext], dict[str, Any]]:

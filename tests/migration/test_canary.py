@@ -76,6 +76,10 @@ def test_a_slower_version_is_judged_high_and_rolled_back_as_watch_follows(worker
     assert last["decision"] == "rollback" and last["metrics"]["latency"]["verdict"] == "High"
     assert last["metrics"]["latency"]["effect"] > 1.0  # 5 ms -> 20 ms
     assert shown["state"] == "rolled_back"
+    # the new instance was stopped only once its callers had left it: users saw nothing fail
+    stop = [s for s in shown["steps"] if s["step"] == "rb:stop_new" and s["phase"] == "done"]
+    assert [s["data"]["drained"] for s in stop] == [True], stop
+    assert load.failed == 0 and load.ok > 100, load.errors[:3]
 
 
 def three_workers(tmp_path, ports):
