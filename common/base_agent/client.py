@@ -282,7 +282,7 @@ class Client:
         and, if the request is only queued (no connection: safe to send again until a
         handshake succeeds), the socket's count of successful handshakes at the send."""
         sock = self._socket(endpoint)
-        if key_stale(self._key_watch.get(sock), endpoint):  # (un)watched, or the other key
+        if key_stale(self._key_watch.get(sock), endpoint, sock):  # (un)watched, or the other key
             self._drop(endpoint)
             sock = self._socket(endpoint)
         watch = self._key_watch.get(sock)

@@ -21,7 +21,7 @@ import os
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
-from common.base_agent.security import rotating, server_key_failed, server_key_for
+from common.base_agent.security import listed, rotating, server_key_failed, server_key_for
 
 __all__ = ["ServerKeyWatch", "key_stale", "record_failure", "server_leaving",
            "watch_if_rotating"]
@@ -99,11 +99,15 @@ def server_leaving(watch: ServerKeyWatch | None, endpoint: str) -> None:
         server_key_failed(endpoint, watch.offered)
 
 
-def key_stale(watch: ServerKeyWatch | None, endpoint: str) -> bool:
+def key_stale(watch: ServerKeyWatch | None, endpoint: str,
+              sock: zmq.Socket | None = None) -> bool:
     """True when a socket to endpoint should be reopened: it was opened before its host's
-    key began rotating (unwatched), the rotation is over (watched: no longer needed), or its
-    last handshake failed (then the next socket offers the other key)."""
+    key began rotating (unwatched), the rotation is over (watched: no longer needed), its
+    last handshake failed (then the next socket offers the other key), or (given sock) it
+    offers a server key the list no longer has (opened before a rotation it slept through)."""
     now = rotating(endpoint)
+    if watch is None and not now:
+        return sock is not None and not listed(sock, endpoint)
     if watch is None or not now:
-        return (watch is None) == now  # unwatched while rotating, or watched after it
+        return True  # unwatched while rotating, or watched after it
     return record_failure(watch, endpoint)

@@ -68,7 +68,7 @@ class RegistryLink:
         return self._sock
 
     def _send(self, action: str, payload: Any) -> None:
-        if self._sock is not None and key_stale(self._key, self.endpoint):
+        if self._sock is not None and key_stale(self._key, self.endpoint, self._sock):
             self.close()  # the registry's host key rotates: one offering the key it serves
         req = Request(action=action, payload=payload, source=self.record["name"])
         if len(self._pending) > 64:  # a silent registry must not grow this without bound

@@ -41,7 +41,8 @@ from common.base_agent.allowlist import AllowListView
 from common.base_agent.keystore import KeyRing, KeyStore, KeyStoreError
 
 __all__ = ["ADDRESSES_ENV", "HOST_ENV", "IDENTITY_ENV", "KEYS_ENV", "OPERATOR", "allow_view",
-           "Rebinding", "bound", "child_env", "configure", "keyring", "keystore", "mode", "rebind",
+           "Rebinding", "bound", "child_env", "configure", "keyring", "keystore", "listed", "mode",
+           "rebind",
            "rebind_rotated", "rotating", "secure_client", "secure_server", "server_key_failed",
            "server_key_for"]
 
@@ -73,6 +74,8 @@ class _State:
         self.served_version: dict[int, int] = {}  # id(context) -> list version last checked
         # endpoint -> the key to offer there, after a handshake failed with the other one
         self.switched: dict[str, str] = {}
+        # connecting sockets of this process -> the server key each offers
+        self.offered: weakref.WeakKeyDictionary[zmq.Socket, str] = weakref.WeakKeyDictionary()
 
 
 _state = _State()
@@ -311,6 +314,20 @@ def rotating(endpoint: str) -> bool:
         return False
 
 
+def listed(sock: zmq.Socket, endpoint: str) -> bool:
+    """Whether a client socket to endpoint can still be answered: the server key it offers
+    is on the list for the endpoint's host (always, in plain mode or for a socket not
+    secured here)."""
+    with _state.lock:
+        offered = _state.offered.get(sock)
+    if offered is None or keyring() is None:
+        return True
+    try:
+        return offered in _server_keys(endpoint)
+    except KeyStoreError:
+        return True
+
+
 def server_key_failed(endpoint: str, offered: str) -> None:
     """A handshake at endpoint offering ``offered`` failed, or the server there answered that
     it is leaving that key: while its host's key rotates, the sockets opened there from now
@@ -329,7 +346,10 @@ def secure_client(sock: zmq.Socket, endpoint: str) -> None:
     ring = keyring() if endpoint.startswith("tcp://") else None
     if ring is None:
         return
-    sock.setsockopt(zmq.CURVE_SERVERKEY, server_key_for(endpoint).encode())
+    offered = server_key_for(endpoint)
+    sock.setsockopt(zmq.CURVE_SERVERKEY, offered.encode())
+    with _state.lock:
+        _state.offered[sock] = offered
     sock.setsockopt(zmq.CURVE_PUBLICKEY, ring.public)
     sock.setsockopt(zmq.CURVE_SECRETKEY, ring.secret)
     # a refused handshake is not retried by libzmq every RECONNECT_IVL with the same key: its

@@ -148,7 +148,7 @@ class StreamStage(_Publisher):
     def on_tick(self) -> None:
         """Subscribe once the upstream answers (ready is not yet registered: retry on a timer);
         again when the upstream's host key rotates (a refused handshake is not retried)."""
-        if self.sub is not None and key_stale(self._sub_key, self._pub_endpoint):
+        if self.sub is not None and key_stale(self._sub_key, self._pub_endpoint, self.sub):
             self._unsubscribe()
         if self.sub is None and self.upstream and time.monotonic() >= self._connect_at:
             try:

@@ -66,7 +66,7 @@ class _Peer:
         return self.endpoints[self.index]
 
     def send(self, action: str, payload: Any, source: str) -> None:
-        if self._sock is not None and key_stale(self._key, self.endpoint):
+        if self._sock is not None and key_stale(self._key, self.endpoint, self._sock):
             self.close()  # its host's key rotates: a socket offering the key it serves now
         if self._sock is None:
             self._sock = connect(self._ctx, zmq.DEALER, self.endpoint, hwm=4)

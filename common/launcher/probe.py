@@ -55,7 +55,8 @@ class Prober:
     def probe(self, key: str, endpoint: str, legacy: bool = False,
               payload: dict[str, Any] | None = None) -> None:
         target = self._targets.get(key)
-        if target is None or target.endpoint != endpoint or key_stale(target.watch, endpoint):
+        if target is None or target.endpoint != endpoint \
+                or key_stale(target.watch, endpoint, target.sock):
             sent_at = target.sent_at if target is not None else 0.0
             self.forget(key)
             target = self._open(key, endpoint, legacy)
@@ -82,9 +83,18 @@ class Prober:
         return target
 
     def outstanding_s(self, key: str) -> float:
-        """How long the oldest unanswered probe of key has waited (0 if none)."""
+        """How long the oldest unanswered probe of key has waited (0 if none).  A probe whose
+        socket's handshake then failed (its host key rotating: the agent serves the other
+        key) never reached the agent, which answers all it read before it rebinds: it is
+        dropped, not a miss, and the next probe goes on a socket offering the other key (a
+        hung agent fails no handshake: its ZAP answer just never comes)."""
         target = self._targets.get(key)
-        return time.monotonic() - target.sent_at if target and target.sent_at else 0.0
+        if target is None or not target.sent_at:
+            return 0.0
+        if target.watch is not None and target.watch.update().failed:
+            target.sent_at = 0.0
+            return 0.0
+        return time.monotonic() - target.sent_at
 
     def forget(self, key: str) -> None:
         """Drop key's socket: stale replies of a dead process must not count for its successor."""

@@ -43,7 +43,7 @@ class Outbox:
 
     def send(self, endpoint: str, action: str, payload: Any) -> bool:
         sock = self._socks.get(endpoint)
-        if sock is not None and key_stale(self._keys.get(endpoint), endpoint):
+        if sock is not None and key_stale(self._keys.get(endpoint), endpoint, sock):
             self._close(endpoint, 0)  # its host's key rotates: one offering the key it serves
             sock = None
         if sock is None:
