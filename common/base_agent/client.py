@@ -50,6 +50,7 @@ __all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT_S", "REGISTRY_PEER", "Client", "r
 DEFAULT_TIMEOUT_S = 2.0  # per attempt
 DEFAULT_RETRIES = 2
 RETRY_BACKOFF_S = 0.05  # doubles per retry
+CACHE_TTL_S = 1.0  # a client that does not watch the registry looks a name up again this often
 WAIT_SLICE_S = 0.1  # with on_wait: how long a wait for a reply goes without calling it
 KEY_SLICE_S = 0.01  # while the host's server key rotates: how often a wait checks handshakes
 KEY_RESENDS = 4  # resends of a request that was never delivered (the other server key)
@@ -65,8 +66,11 @@ class Client:
     def __init__(self, registry: str | None = None, *, ctx: zmq.Context | None = None,
                  source: str = "client",
                  breaker_threshold: int = 5, breaker_reset_s: float = 5.0,
-                 on_wait: Callable[[], None] | None = None) -> None:
+                 on_wait: Callable[[], None] | None = None,
+                 cache_ttl_s: float | None = CACHE_TTL_S) -> None:
         self.registry = registry_from_env(registry)
+        self.cache_ttl_s = cache_ttl_s  # None: only invalidate() forgets (a watching client)
+        self._fresh_until: dict[str, float] = {}  # name -> when its lookup is to be redone
         self.on_wait = on_wait
         self.source = source
         self._ctx = ctx or zmq.Context.instance()
@@ -87,13 +91,27 @@ class Client:
                 session_key: str | None = None) -> str:
         """The endpoint to call name at (cached): its preferred live instance, or, once the
         registry has weights for its instances, one chosen by weight; a session key always
-        reaches the same instance while the weights stand (common.base_agent.choice)."""
+        reaches the same instance while the weights stand (common.base_agent.choice).
+
+        A cached lookup is redone once it is ``cache_ttl_s`` old, so weights set for a canary
+        reach every client within that time, watching or not; if the registry does not answer
+        then, the cached instances go on serving."""
+        cached = name in self._choices or name in self._cache
+        if not cached or time.monotonic() >= self._fresh_until.get(name, 0.0):
+            try:
+                self._lookup(name, timeout_s)
+            except MeshError:
+                if not cached:
+                    raise
+                self._fresh_until[name] = time.monotonic() + (self.cache_ttl_s or 0.0)
         choice = self._choices.get(name)
         if choice is not None:
             return choice.pick(session_key)["endpoint"]
-        endpoint = self._cache.get(name)
-        if endpoint is not None:
-            return endpoint
+        return self._cache[name]
+
+    def _lookup(self, name: str, timeout_s: float) -> None:
+        """Ask the registry for name's live instances and cache them (a weighted choice keeps
+        its round-robin credit across lookups, so a light instance is not starved)."""
         if not self.registry:
             raise NotFoundError(name, "resolve", "not_found",
                                 "no registry given (--registry or MESH_REGISTRY)")
@@ -106,12 +124,17 @@ class Client:
                 self._legacy.add(record["endpoint"])
             else:
                 self._legacy.discard(record["endpoint"])
-        choice = Choice(found)
+        previous = self._choices.pop(name, None)
+        self._cache.pop(name, None)
+        choice = Choice(found, dict(previous.credit) if previous is not None else {})
         if choice.weighted:
             self._choices[name] = choice
-            return choice.pick(session_key)["endpoint"]
-        endpoint = self._cache[name] = found[0]["endpoint"]
-        return endpoint
+        else:
+            self._cache[name] = found[0]["endpoint"]
+        if self.cache_ttl_s is not None:
+            self._fresh_until[name] = time.monotonic() + self.cache_ttl_s
+        else:
+            self._fresh_until[name] = float("inf")
 
     def call_registry(self, action: str, payload: Any = None, *,
                       timeout_s: float = DEFAULT_TIMEOUT_S, retries: int = DEFAULT_RETRIES) -> Any:
@@ -126,9 +149,11 @@ class Client:
         if name is None:
             self._cache.clear()
             self._choices.clear()
+            self._fresh_until.clear()
         else:
             self._cache.pop(name, None)
             self._choices.pop(name, None)
+            self._fresh_until.pop(name, None)
 
     # -- calls -------------------------------------------------------------------------------
     def call(self, name: str, action: str, payload: Any = None, *,
@@ -137,11 +162,13 @@ class Client:
         """Call action on the agent called name; retries only idempotent calls.
         ``session_key``: calls with the same key reach the same instance of a weighted name.
 
-        An idempotent call to a weighted name (a canary in progress) that times out or is
-        answered ``internal`` / ``unavailable`` is sent once more at once to another instance
-        with a weight, the heaviest (Envoy's retry with previous-host exclusion), within the
-        client's retry budget (common.base_agent.retry_budget); that instance's own record still
-        holds the failure, so the judge sees it.  ``route``: the endpoints the call went to."""
+        An idempotent call that times out or is answered ``internal`` / ``unavailable`` is
+        sent once more at once to another instance: of a weighted name (a canary in progress)
+        the heaviest other one with a weight (Envoy's retry with previous-host exclusion), of
+        any name the one the registry lists now if it moved (an old instance stopping after a
+        migration answers ``unavailable``); within the client's retry budget
+        (common.base_agent.retry_budget).  The failing instance's own record still holds the
+        failure, so the judge sees it.  ``route``: the endpoints the call went to."""
         self.route = []
         breaker = self.breaker(name)
         breaker.before_call()
@@ -149,7 +176,7 @@ class Client:
         attempts = 1 + (retries if idempotent else 0)
         attempt = 0
         endpoint = self.resolve(name, timeout_s, session_key)
-        failed_over = not idempotent or name not in self._choices  # once, weighted names only
+        failed_over = not idempotent  # at most once
         while True:
             self.route.append(endpoint)
             reply = self._attempt(endpoint, action, payload, timeout_s, idempotent)
@@ -178,17 +205,21 @@ class Client:
                                timeout_s, idempotent)
 
     def _other_instance(self, name: str, failed: str, timeout_s: float) -> str | None:
-        """The endpoint of name's heaviest weighted instance other than failed, if any (as
-        the registry has them now, if they changed while the call waited: a crash, a
-        rollback)."""
+        """Where else to send a call that failed at ``failed``, as the registry has name now
+        (if it changed while the call waited: a crash, a rollback, an instance stopping): the
+        heaviest other weighted instance; for a name without weights, its instance if that is
+        no longer ``failed``."""
         if name not in self._choices:
+            self.invalidate(name)
             try:
-                self.resolve(name, timeout_s)
+                fresh = self.resolve(name, timeout_s)
             except MeshError:
                 return None
-        choice = self._choices.get(name)
+            if name not in self._choices:
+                return fresh if fresh != failed else None
+        choice = self._choices[name]
         others = [r for r in choice.records if r["endpoint"] != failed
-                  and float(r.get("weight") or 0) > 0] if choice is not None else []
+                  and float(r.get("weight") or 0) > 0]
         return max(others, key=lambda r: float(r["weight"]))["endpoint"] if others else None
 
     def call_endpoint(self, endpoint: str, action: str, payload: Any = None, *,

@@ -199,7 +199,7 @@ class WatchingClient(Client):
     restarted agent is called at its new endpoint at once, not after a timeout."""
 
     def __init__(self, registry: str | None = None, **kwargs: Any) -> None:
-        super().__init__(registry, **kwargs)
+        super().__init__(registry, **{"cache_ttl_s": None, **kwargs})  # events invalidate
         self.view: RegistryView | None = None
         if self.registry:
             self.view = RegistryView(self.registry, ctx=self._ctx, on_change=self.invalidate)

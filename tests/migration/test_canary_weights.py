@@ -6,6 +6,7 @@ from collections import Counter
 import pytest
 
 from common.base_agent.choice import Choice
+from common.base_agent.client import CACHE_TTL_S
 from common.base_agent.discovery import WatchingClient
 from common.base_agent.errors import RemoteError
 from common.base_agent.retry_budget import RetryBudget
@@ -48,6 +49,29 @@ def test_weights_are_honoured_within_3_points_over_2000_calls(registry, two_inst
     counts = {a.instance_id: action_stats(a.metrics)["echo"]["count"] for a in two_instances}
     assert sum(counts.values()) == CALLS
     assert abs(100 * counts[green.instance_id] / CALLS - share) <= 3, counts
+
+
+def test_a_client_that_does_not_watch_the_registry_follows_weights_within_its_cache_ttl(
+        registry, two_instances, client_factory):
+    """`mesh load` and the agents' own clients do not watch the registry: a canary's weights
+    must still reach them (they look a name up again every cache_ttl_s)."""
+    blue, green = two_instances
+    client = client_factory(registry.endpoint, source="test")
+    first = client.call("Canary", "echo", "cached")  # one instance cached, no weights yet
+    assert first == "cached"
+    _set(client, registry, {blue.instance_id: 90, green.instance_id: 10})
+    wait_until(lambda: client.resolve("Canary") == green.endpoint, 2 * CACHE_TTL_S + 1,
+               interval_s=0.01, what="green chosen after a lookup")
+    def served_so_far():
+        return {a.instance_id: action_stats(a.metrics).get("echo", {}).get("count", 0)
+                for a in two_instances}
+
+    before = served_so_far()
+    for i in range(1000):
+        assert client.call("Canary", "echo", i, timeout_s=2.0) == i
+    served = {iid: count - before[iid] for iid, count in served_so_far().items()}
+    assert sum(served.values()) == 1000
+    assert abs(100 * served[green.instance_id] / 1000 - 10) <= 3, served
 
 
 def test_a_session_key_always_reaches_the_same_instance(registry, two_instances):
