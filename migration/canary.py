@@ -7,8 +7,9 @@ record of the requests it served in that window (its ``traffic`` action) goes to
 (migration.judge); latency within the step's window, errors over every step's requests so far
 (an error rate does not depend on the share of traffic, so more samples give more power).
 Where the new instance served fewer than ``min_samples`` real requests the
-executor probes old and new alike (``probe.action``, timed the same way) and the judge compares
-the probes instead; the decision says so (``source``).  At 100 % the old instance serves
+executor probes old and new alike (``probe.action``, timed the same way): latency is compared
+on the probes, errors on the real requests with the probes added (a few real requests that all
+failed still count); the decision says so (``source``).  At 100 % the old instance serves
 nothing: latency is not compared there (an idle instance against one under the whole load
 measures the load, not the version: on a busy machine that rolled good changes back), so its
 verdict is the one of the last step both served; the full step judges errors over every step's
@@ -33,7 +34,7 @@ from migration.gates import STATUS_INTERVAL_S, GateBreach, Target
 from migration.judge import Sample, judge
 from migration.mesh import MeshControl
 
-__all__ = ["Arm", "Inconclusive", "run_canary"]
+__all__ = ["Arm", "Inconclusive", "run_canary", "thin_errors"]
 
 Record = Callable[[str, dict[str, Any]], None]  # (agent, decision)
 
@@ -117,6 +118,16 @@ FULL_STEP = ("at 100 % the old instance serves nothing: latency was judged at th
              "both served")
 
 
+Samples = tuple[list[Sample], list[Sample]]  # (old, new)
+
+
+def thin_errors(real: Samples, probes: Samples) -> Samples:
+    """The (old, new) samples errors are judged on where real traffic is too thin: the real
+    requests with the probes added, never the probes alone (a new instance that failed the
+    few real requests it served must not pass on probes of its health)."""
+    return real[0] + probes[0], real[1] + probes[1]
+
+
 def _decide(mesh: MeshControl, arm: Arm, step: int, extension: int,
             window_s: float) -> dict[str, Any]:
     arm.target.check_process(mesh)  # a crashed instance is a breach, not a source of samples
@@ -142,7 +153,8 @@ def _decide(mesh: MeshControl, arm: Arm, step: int, extension: int,
         source = (f"probes: {why}; {len(new)} `{arm.target.probe['action']}` probes to each "
                   "instance")
         if min(len(arm.all_old), len(arm.all_new)) < t["min_samples"]:
-            errors = (old, new)
+            errors = thin_errors((arm.all_old, arm.all_new), (old, new))
+            source += "; errors: every step's requests so far and the probes"
     verdict = judge(old, new, t, errors, latency_skipped=FULL_STEP if full else None)
     source += "; errors: every step's requests so far" if errors[0] is arm.all_old else ""
     source += "; latency: not at 100 %" if full else ""

@@ -5,6 +5,7 @@ import random
 import pytest
 import yaml
 
+from migration.canary import thin_errors
 from migration.judge import JUDGE_DEFAULTS, judge
 from migration.risk import DEFAULT_WEIGHTS, load_weights
 
@@ -81,3 +82,15 @@ def test_at_the_full_step_latency_is_not_compared_and_errors_still_decide():
                                                         samples(400, 0.005, 0.05, 15)),
                 latency_skipped="full step")
     assert bad["decision"] == "rollback" and bad["metrics"]["errors"]["verdict"] == "High"
+
+
+def test_thin_real_traffic_that_all_failed_is_not_outvoted_by_passing_probes():
+    """Found live: at 10 % a new instance served 29 real requests, all failed; the judge,
+    finding traffic too thin, counted 40 passing health probes instead and promoted it."""
+    real = ([(0.02, True)] * 549, [(0.02, False)] * 29)
+    probes = ([(0.0002, True)] * 40, [(0.0002, True)] * 40)
+    errors = thin_errors(real, probes)
+    got = judge(*probes, T, errors)
+    assert got["metrics"]["errors"]["verdict"] == "High", got
+    assert got["decision"] == "rollback"
+    assert judge(*probes, T, probes)["decision"] != "rollback"  # the probes alone passed it
