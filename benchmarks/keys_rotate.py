@@ -7,8 +7,10 @@ the workdir), `mesh keys init`, starts `mesh load` for the whole run, and after 
 `mesh keys rotate --host H` then `--finish` for main_pc and then pc2.  A 20 s load
 without rotation runs first, as the baseline.  Writes
 benchmarks/results/keys_rotate.json: both loads' results (requests, failures, latency
-percentiles), each step's seconds, agents the launchers took for hung (restarts), whether
-every agent is ready afterwards, and whether the old keys are refused.
+percentiles), each step's seconds, agents the launchers took for hung (restarts), the
+requests servers refused as ``rebinding`` (never served; their clients send them again) and
+dropped at a rebind (never served nor answered), the load average, whether every agent is
+ready afterwards, and whether the old keys are refused.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ HOSTS = {"main_pc": "127.0.16.1", "pc2": "127.0.16.2"}
 MESH = [sys.executable, "-m", "common.cli.main"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # run from the workdir: its run/ folder
 RESULT = ROOT / "benchmarks" / "results" / "keys_rotate.json"
+STAGES = ("FusedAudioPreprocessor",)  # a stream subscriber (of AudioCapture, every frame)
 
 
 def mesh(work: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -46,6 +49,28 @@ def ready(work: Path) -> tuple[int, int]:
         return 0, -1
     agents = [a for h in json.loads(out.stdout)["hosts"] for a in h["agents"]]
     return sum(bool(a["ready"]) for a in agents), len(agents)
+
+
+def received(work: Path, stage: str) -> int:
+    out = mesh(work, "call", stage, "stream_stats", timeout=30)
+    return int(json.loads(out.stdout)["received"]) if out.returncode == 0 else -1
+
+
+def flowing(work: Path, stage: str) -> bool:
+    """The stream stage still gets frames from its upstream (subscribed again after the
+    upstream's host key changed)."""
+    before = received(work, stage)
+    try:
+        return before >= 0 and bool(wait_until(lambda: received(work, stage) > before, 10,
+                                               interval_s=0.5, what=f"{stage} receiving"))
+    except TimeoutError:
+        return False
+
+
+def _counted(lines: list[str], phrase: str) -> int:
+    """The sum of the counts the agents logged in lines saying phrase (`: N <phrase>`)."""
+    return sum(int(line.split(phrase)[0].rsplit(":", 1)[-1].split()[-1])
+               for line in lines if phrase in line)
 
 
 def main() -> None:
@@ -77,6 +102,7 @@ def main() -> None:
                                 cwd=work, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
         started = time.monotonic()
+        out["load_avg_before"] = [round(x, 2) for x in os.getloadavg()]
         time.sleep(8)  # the load's warm-up before the first rotation: pacing, not sync
         for host in HOSTS:
             for finish in (False, True):
@@ -92,9 +118,13 @@ def main() -> None:
         new = json.loads((work / "keys" / "allowlist.json").read_text())["hosts"]
         out["keys_changed"] = {h: old[h] != new[h] and len(new[h]) == 1 for h in HOSTS}
         logs = [*(work / "logs").rglob("*.log"), *(work / "run").rglob("*.log")]  # launchers
-        out["taken_for_hung"] = [line for log in logs for line in log.read_text(
-            errors="replace").splitlines() if "killing it as hung" in line]
+        lines = [line for log in logs for line in log.read_text(errors="replace").splitlines()]
+        out["taken_for_hung"] = [line for line in lines if "killing it as hung" in line]
+        out["refused_as_rebinding"] = _counted(lines, "requests not served, refused")
+        out["dropped_at_rebind"] = _counted(lines, "requests arrived as the old")
+        out["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
         out["ready_after"] = ready(work)
+        out["streams_flowing_after"] = {stage: flowing(work, stage) for stage in STAGES}
     finally:
         mesh(work, "down", timeout=180)
     RESULT.parent.mkdir(exist_ok=True)
