@@ -93,7 +93,7 @@ def judge_latency(old: list[float], new: list[float], t: dict[str, Any]) -> Metr
         verdict = Verdict.LOW
     else:
         verdict = Verdict.PASS
-    suspect = verdict == Verdict.PASS and over and greater.pvalue < t["alpha_suspect"]
+    suspect = bool(verdict == Verdict.PASS and over and greater.pvalue < t["alpha_suspect"])
     return MetricResult("latency", verdict, suspect, numbers)
 
 

@@ -1,5 +1,6 @@
 """The judge on seeded samples: verdicts, decisions and the numbers behind them."""
 
+import json
 import random
 
 import pytest
@@ -94,3 +95,15 @@ def test_thin_real_traffic_that_all_failed_is_not_outvoted_by_passing_probes():
     assert got["metrics"]["errors"]["verdict"] == "High", got
     assert got["decision"] == "rollback"
     assert judge(*probes, T, probes)["decision"] != "rollback"  # the probes alone passed it
+
+
+def test_a_suspect_pass_is_journaled_as_plain_json():
+    """Found live: a Pass whose p-value was under alpha_suspect came back as numpy's bool, and
+    the journal could not write the decision (the migration crashed at its first step)."""
+    r = random.Random(3)
+    old = [(r.gauss(0.010, 0.003), True) for _ in range(100)]
+    new = [(r.gauss(0.0112, 0.003), True) for _ in range(40)]
+    got = judge(old, new, JUDGE_DEFAULTS)
+    latency = got["metrics"]["latency"]
+    assert latency["verdict"] == "Pass" and latency["suspect"] is True
+    assert json.loads(json.dumps(got))["metrics"]["latency"]["suspect"] is True
