@@ -35,8 +35,8 @@ from common.base_agent.errors import (
 )
 from common.base_agent.key_switch import (
     ServerKeyWatch,
+    close_watched,
     key_stale,
-    record_failure,
     server_leaving,
     watch_if_rotating,
 )
@@ -300,11 +300,7 @@ class Client:
         sock = self._socks.pop(endpoint, None)
         if sock is not None:
             self._rcvtimeo.pop(sock, None)
-            watch = self._key_watch.pop(sock, None)
-            record_failure(watch, endpoint)  # a socket dropped at a timeout keeps its lesson
-            if watch is not None:
-                watch.close()  # first: its monitor stops while the socket is open
-            sock.close(linger=0)
+            close_watched(sock, self._key_watch.pop(sock, None), endpoint)
 
     def _send_switching(self, endpoint: str,
                         frames: list[bytes]) -> tuple[zmq.Socket, int | None]:

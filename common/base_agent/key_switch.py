@@ -23,7 +23,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from common.base_agent.security import listed, rotating, server_key_failed, server_key_for
 
-__all__ = ["ServerKeyWatch", "key_stale", "record_failure", "server_leaving",
+__all__ = ["ServerKeyWatch", "close_watched", "key_stale", "record_failure", "server_leaving",
            "watch_if_rotating"]
 
 _EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
@@ -90,6 +90,19 @@ def record_failure(watch: ServerKeyWatch | None, endpoint: str) -> bool:
         return False
     server_key_failed(endpoint, watch.offered)
     return True
+
+
+def close_watched(sock: zmq.Socket | None, watch: ServerKeyWatch | None, endpoint: str,
+                  linger_ms: int = 0) -> None:
+    """Close a socket to endpoint and its key watch, in the one safe order: the watch's lesson
+    (a failed handshake) is kept for the next socket there, then its monitor stops while the
+    socket is still open (libzmq's I/O thread sends monitor events blocking: a socket closing
+    after its monitor froze the whole context), then the socket closes."""
+    record_failure(watch, endpoint)
+    if watch is not None:
+        watch.close()
+    if sock is not None:
+        sock.close(linger=linger_ms)
 
 
 def server_leaving(watch: ServerKeyWatch | None, endpoint: str) -> None:

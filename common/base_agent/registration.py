@@ -22,8 +22,8 @@ from common.base_agent.health import CheckResult, Status
 from common.base_agent.heartbeat import Heartbeat
 from common.base_agent.key_switch import (
     ServerKeyWatch,
+    close_watched,
     key_stale,
-    record_failure,
     watch_if_rotating,
 )
 from common.base_agent.protocol import ErrorCode, Request
@@ -170,11 +170,6 @@ class RegistryLink:
     def close(self, graceful: bool = False) -> None:
         if graceful:
             self.deregister()
-        record_failure(self._key, self.endpoint)  # the next socket offers the other key
-        if self._key is not None:
-            self._key.close()  # first: its monitor stops while the socket is open
-            self._key = None
-        if self._sock is not None:
-            self._sock.close(linger=0)
-            self._sock = None
+        close_watched(self._sock, self._key, self.endpoint)
+        self._key = self._sock = None
         self._pending.clear()

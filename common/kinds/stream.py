@@ -23,8 +23,8 @@ from pydantic import Field
 from common.base_agent import MeshError, handler
 from common.base_agent.key_switch import (
     ServerKeyWatch,
+    close_watched,
     key_stale,
-    record_failure,
     watch_if_rotating,
 )
 from common.base_agent.sockets import bind, connect, new_socket
@@ -167,12 +167,8 @@ class StreamStage(_Publisher):
     def _unsubscribe(self) -> None:
         assert self.sub is not None
         self.unwatch_socket(self.sub)
-        record_failure(self._sub_key, self._pub_endpoint)  # the next one offers the other key
-        if self._sub_key is not None:
-            self._sub_key.close()  # first: its monitor stops while the socket is open
-            self._sub_key = None
-        self.sub.close(linger=0)
-        self.sub = None
+        close_watched(self.sub, self._sub_key, self._pub_endpoint)
+        self._sub_key = self.sub = None
 
     def stop_kind(self) -> None:
         if self.sub is not None:

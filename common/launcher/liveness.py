@@ -30,8 +30,8 @@ import zmq
 from common.base_agent import protocol
 from common.base_agent.key_switch import (
     ServerKeyWatch,
+    close_watched,
     key_stale,
-    record_failure,
     server_leaving,
     watch_if_rotating,
 )
@@ -103,12 +103,8 @@ class _Peer:
     def close(self) -> None:
         if self._sock is not None:
             self._unwatch(self._sock)
-            record_failure(self._key, self.endpoint)  # the next socket offers the other key
-            if self._key is not None:
-                self._key.close()  # first: its monitor stops while the socket is open
-                self._key = None
-            self._sock.close(linger=0)
-            self._sock = None
+            close_watched(self._sock, self._key, self.endpoint)
+            self._key = self._sock = None
         self.pending = None
 
 

@@ -19,8 +19,8 @@ import zmq
 from common.base_agent import protocol
 from common.base_agent.key_switch import (
     ServerKeyWatch,
+    close_watched,
     key_stale,
-    record_failure,
     watch_if_rotating,
 )
 from common.base_agent.protocol import Request
@@ -101,10 +101,7 @@ class Prober:
         target = self._targets.pop(key, None)
         if target is not None:
             self._unwatch(target.sock)
-            record_failure(target.watch, target.endpoint)  # a probe lost to the other key
-            if target.watch is not None:
-                target.watch.close()  # first: its monitor stops while the socket is open
-            target.sock.close(linger=0)
+            close_watched(target.sock, target.watch, target.endpoint)
 
     def close(self) -> None:
         for key in list(self._targets):

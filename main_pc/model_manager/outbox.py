@@ -18,8 +18,8 @@ import zmq
 from common.base_agent import protocol
 from common.base_agent.key_switch import (
     ServerKeyWatch,
+    close_watched,
     key_stale,
-    record_failure,
     watch_if_rotating,
 )
 from common.base_agent.protocol import Request
@@ -80,11 +80,8 @@ class Outbox:
             self._close(endpoint, linger_ms)
 
     def _close(self, endpoint: str, linger_ms: int) -> None:
-        watch = self._keys.pop(endpoint, None)
-        record_failure(watch, endpoint)  # the next socket there offers the other key
-        if watch is not None:
-            watch.close()  # first: its monitor stops while the socket is open
-        self._socks.pop(endpoint).close(linger=linger_ms)
+        close_watched(self._socks.pop(endpoint), self._keys.pop(endpoint, None), endpoint,
+                      linger_ms)
 
     def close(self) -> None:
         self.keep_only(set(), linger_ms=0)
