@@ -10,6 +10,7 @@ import yaml
 from common.config import load_config
 from common.launcher import HostPlan
 from common.testing.loopback_hosts import host_names, n_host_config
+from common.testing.wait import wait_registered
 from common.vram import LeaseClient
 from main_pc.model_manager import ModelManagerAgent
 
@@ -27,6 +28,7 @@ def test_vram_pool_places_on_the_gpus_of_four_hosts(agents, registry, client_fac
                                        "hosts": {h: _gpu(mb) for h, mb in GPUS.items()},
                                        "reserve_mb": 0, "load_grace_s": 0.0}))
     assert [s.gpu for s in mgr.pool.slots] == ["main_pc:0", "pc2:0", "pc3:0", "pc4:0"]
+    wait_registered(client_factory(registry.endpoint), "ModelManagerAgent")
     client = LeaseClient(client_factory(registry.endpoint),
                          holder={"name": "Big", "instance_id": "big-1", "host": "pc3"})
     big = client.acquire("big-model", 40000)  # fits pc3's 48 GB only
