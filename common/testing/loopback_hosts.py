@@ -3,9 +3,9 @@
 
 ``n_host_config(workdir, hosts, agents)``: hosts ``main_pc``, ``pc2``, ``pc3``, ... at
 ``PREFIX.1``, ``PREFIX.2``, ... (each launcher on a port free now), the registry and central hub
-roles on the first, the edge hub role on the second; ``echo_agents(count, hosts)`` spreads echo
-agents over them, each depending on the registry.  Nothing else differs from a shipped config:
-every service derives its view from it.
+roles on the first, the edge hub role on the second; ``echo_agents(count, hosts, ports)``
+spreads echo agents over them, each depending on the registry.  Nothing else differs from a
+shipped config: every service derives its view from it.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ def host_names(hosts: int) -> list[str]:
     return ["main_pc", "pc2", *[f"pc{i + 1}" for i in range(2, hosts)]]
 
 
-def mesh_services(hosts: list[str], address: str) -> list[dict[str, Any]]:
-    """The registry and central hub on hosts[0], the edge hub on hosts[1], on free ports."""
-    p = free_ports(5, address)
+def mesh_services(hosts: list[str], p: list[int]) -> list[dict[str, Any]]:
+    """The registry and central hub on hosts[0], the edge hub on hosts[1], on ports p (5)."""
     return [
         {"name": "ServiceRegistry", "host": hosts[0], "service": "registry",
          "module": "service_registry.agent:ServiceRegistry", "port": p[0]},
@@ -38,9 +37,8 @@ def mesh_services(hosts: list[str], address: str) -> list[dict[str, Any]]:
          "ports": {"http_port": p[4]}}]
 
 
-def echo_agents(count: int, hosts: list[str], address: str) -> list[dict[str, Any]]:
-    """count echo agents, round robin over hosts, each depending on the registry."""
-    ports = free_ports(count, address)
+def echo_agents(count: int, hosts: list[str], ports: list[int]) -> list[dict[str, Any]]:
+    """count echo agents, round robin over hosts, each depending on the registry, on ports."""
     return [{"name": f"Echo{i:03d}", "host": hosts[i % len(hosts)], "module": ECHO,
              "port": ports[i], "dependencies": ["ServiceRegistry"]} for i in range(count)]
 
@@ -51,7 +49,10 @@ def n_host_config(workdir: Path | str, hosts: int, agents: int, *, prefix: str,
     agents; heartbeats every interval_s, health probes every probe_s (interval_s if None),
     each probe's timeout interval_s."""
     names = host_names(hosts)
-    launchers = free_ports(hosts, f"{prefix}.1")
+    # one draw: ports released between two draws can come back, and the config's port space
+    # is one for every host (a collision is a config error)
+    ports = free_ports(hosts + 5 + agents, f"{prefix}.1")
+    launchers, services, echoes = ports[:hosts], ports[hosts:hosts + 5], ports[hosts + 5:]
     host_cfg: dict[str, Any] = {
         name: {"address": f"{prefix}.{i + 1}", "launcher_port": launchers[i],
                "env": {"MESH_STATE_DIR": str(Path(workdir) / "state" / name)}}
@@ -65,5 +66,4 @@ def n_host_config(workdir: Path | str, hosts: int, agents: int, *, prefix: str,
                                   "timeout_s": interval_s,
                                   "retries": 3, "start_period_s": 20}},
             "hosts": host_cfg,
-            "agents": [*mesh_services(names, f"{prefix}.1"),
-                       *echo_agents(agents, names, f"{prefix}.1")]}
+            "agents": [*mesh_services(names, services), *echo_agents(agents, names, echoes)]}
