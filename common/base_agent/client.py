@@ -324,13 +324,12 @@ class Client:
         the host's server key rotates, a request never delivered because the handshake failed
         is sent again at once offering the other key (common.base_agent.key_switch)."""
         frames = protocol.encode_request(req)
-        try:
-            sock, queued = self._send_switching(endpoint, frames)
-        except zmq.Again:  # high-water mark reached: the peer is not reading
+        sent = self._send(endpoint, frames)
+        if sent is None:  # high-water mark reached: the peer is not reading
             self._drop(endpoint)
             return None
+        sock, queued, drops = sent
         resends = 0
-        drops = self._drops(sock)
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
             watch = self._key_watch.get(sock)
@@ -342,11 +341,9 @@ class Client:
                 if watch is not None and queued is not None and resends < KEY_RESENDS \
                         and watch.update().failed and watch.successes == queued:
                     resends += 1  # never delivered: the handshake failed before any success
-                    try:
-                        sock, queued = self._send_switching(endpoint, frames)
-                    except zmq.Again:
+                    if (sent := self._send(endpoint, frames)) is None:
                         break
-                    drops = self._drops(sock)
+                    sock, queued, drops = sent
                     continue
                 if watch is not None and resends < KEY_RESENDS and watch.update().drops > drops \
                         and (idempotent or watch.failed):
@@ -356,11 +353,9 @@ class Client:
                     # rebinds (as `rebinding` what it did not serve), so this was not served
                     resends += 1
                     self._drop(endpoint)
-                    try:
-                        sock, queued = self._send_switching(endpoint, frames)
-                    except zmq.Again:
+                    if (sent := self._send(endpoint, frames)) is None:
                         break
-                    drops = self._drops(sock)
+                    sock, queued, drops = sent
                     continue
                 if self.on_wait is None:
                     if watch is None or time.monotonic() >= deadline:
@@ -376,16 +371,25 @@ class Client:
                 server_leaving(self._key_watch.get(sock), endpoint)
                 self._drop(endpoint)
                 time.sleep(RETRY_BACKOFF_S)  # backoff: the server binds again meanwhile
-                try:
-                    sock, queued = self._send_switching(endpoint, frames)
-                except zmq.Again:
+                if (sent := self._send(endpoint, frames)) is None:
                     break
-                drops = self._drops(sock)
+                sock, queued, drops = sent
                 continue
             if reply.id == req.id:
                 return reply
         self._drop(endpoint)
         return None
+
+    def _send(self, endpoint: str,
+              frames: list[bytes]) -> tuple[zmq.Socket, int | None, int] | None:
+        """_send_switching, with the drops the socket has seen so far: (socket, its
+        successful handshakes at the send if the request is only queued, drops), or None at
+        the high-water mark."""
+        try:
+            sock, queued = self._send_switching(endpoint, frames)
+        except zmq.Again:
+            return None
+        return sock, queued, self._drops(sock)
 
     def _drops(self, sock: zmq.Socket) -> int:
         watch = self._key_watch.get(sock)
