@@ -75,9 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=False)
-    config = reference_config(work)
-    for host, address in HOSTS.items():
-        config["hosts"][host]["address"] = address
+    config = reference_config(work, addresses=HOSTS)
     (work / "startup_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     up = subprocess.Popen([*MESH, "up"], cwd=work, env=ENV, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)

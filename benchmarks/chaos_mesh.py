@@ -38,10 +38,7 @@ DOWN_TIMEOUT_S = 90.0
 
 
 def soak_config(workdir: Path, addresses: tuple[str, str]) -> dict[str, Any]:
-    config = reference_config(workdir, OFFSET)
-    for host, address in zip(HOSTS, addresses, strict=True):
-        config["hosts"][host]["address"] = address  # as an operator moves it; nothing else
-    return config
+    return reference_config(workdir, OFFSET, addresses=dict(zip(HOSTS, addresses, strict=True)))
 
 
 class SoakMesh:

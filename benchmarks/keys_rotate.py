@@ -80,9 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=False)
-    config = reference_config(work)
-    for host, address in HOSTS.items():
-        config["hosts"][host]["address"] = address
+    config = reference_config(work, addresses=HOSTS)
     config["global"].update(security="curve", keys_dir=str(work / "keys"))
     (work / "mesh.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     made = mesh(work, "keys", "init")

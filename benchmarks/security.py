@@ -175,9 +175,7 @@ def check_cost(store: KeyStore, n: int = 50_000) -> dict[str, Any]:
 
 
 def start_reference(mode: str, work: Path) -> dict[str, Any]:
-    config = reference_config(work, OFFSET)
-    for host, address in HOSTS.items():
-        config["hosts"][host]["address"] = address
+    config = reference_config(work, OFFSET, addresses=HOSTS)
     if mode == "curve":
         config["global"].update(security="curve", keys_dir=str(work / "keys"))
     (work / "mesh.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
