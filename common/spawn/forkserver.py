@@ -80,13 +80,17 @@ class ForkServer:
         self._send({"op": "spawn", "id": rid, "spec": spec.to_wire()})
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            answer = None
             for msg in self._unabandoned(self._read(deadline - time.monotonic())):
-                if msg.get("id") != rid:
+                if msg.get("id") == rid:
+                    answer = msg
+                else:  # read in the same batch as the answer: kept, never dropped
                     self._events.append(msg)
-                elif msg["op"] == "spawned":
-                    return int(msg["pid"])
-                else:
-                    raise RuntimeError(f"cannot start {spec.name}: {msg.get('error')}")
+            if answer is None:
+                continue
+            if answer["op"] == "spawned":
+                return int(answer["pid"])
+            raise RuntimeError(f"cannot start {spec.name}: {answer.get('error')}")
         self._abandoned.add(rid)
         raise TimeoutError(f"fork server did not answer spawn of {spec.name} "
                            f"within {timeout_s:g} s")

@@ -95,11 +95,19 @@ class MeshRun:
     def wait(self, hosts: tuple[str, ...], predicate, timeout_s: float = 20.0,
              what: str = "agents") -> dict[str, dict[str, Any]]:
         """Poll the launchers until predicate(agents by name) holds; returns the agents."""
+        last: dict[str, dict[str, Any]] = {}
+
         def check() -> dict[str, dict[str, Any]] | None:
             agents = self.agents(*hosts)
+            last.update(agents)
             return agents if agents and predicate(agents) else None
 
-        return wait_until(check, timeout_s, interval_s=0.02, what=what)
+        try:
+            return wait_until(check, timeout_s, interval_s=0.02, what=what)
+        except TimeoutError as exc:
+            seen = "; ".join(f"{n} {a.get('state')} pid {a.get('pid')} ready {a.get('ready')}"
+                             for n, a in sorted(last.items()))
+            raise TimeoutError(f"{exc}; last seen: {seen or 'no launcher answered'}") from None
 
     def wait_ready(self, hosts: tuple[str, ...] = ("main_pc", "pc2"),
                    timeout_s: float = 20.0) -> dict[str, dict[str, Any]]:

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import time
 
 import psutil
@@ -51,6 +52,24 @@ def test_spawn_answered_after_its_timeout_leaves_no_orphan(tmp_path):
         assert psutil.Process(server.pid).children() == []
     finally:
         server.close()
+
+
+def test_an_exit_read_with_a_spawn_answer_is_kept(tmp_path):
+    """A flaky `mesh reload` test: A and D were stopped together; D's exit reached the
+    launcher in the same read as the answer to A's new spawn, spawn() returned on the answer
+    and dropped the rest, and D stayed "stopping" for ever.  The server's side is scripted
+    here (its two lines in one send) so that the batch is certain."""
+    server = ForkServer()
+    ours, theirs = socket.socketpair()
+    server._sock = ours  # the launcher's end; the test plays the fork server on the other
+    try:
+        theirs.sendall(b'{"op": "spawned", "id": "1", "pid": 101}\n'
+                       b'{"op": "exited", "pid": 99, "code": 0}\n')
+        assert server.spawn(echo_spec(tmp_path, 7000), timeout_s=5) == 101
+        assert server.events() == [{"op": "exited", "pid": 99, "code": 0}]
+    finally:
+        ours.close()
+        theirs.close()
 
 
 def test_the_spec_crosses_the_socketpair_as_plain_data(tmp_path):
