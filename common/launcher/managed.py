@@ -33,6 +33,7 @@ class Managed:
     health_text: str = ""  # why its last health answer did not make it ready; "" if it did
     port_issues: list[str] = field(default_factory=list)  # common.launcher.port_audit
     replaced: bool = False  # `mesh reload` changed its entry: once stopped, start it again
+    kill_at: float = 0.0  # while STOPPING: when a SIGTERM it ignored turns into SIGKILL
     short_runs: int = 0  # starts in a row that stayed up less than restart.stable_s
 
     def move(self, event: Event) -> None:

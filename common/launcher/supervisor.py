@@ -171,10 +171,15 @@ class Supervisor:
             elif (m.state is AgentState.READY and now >= m.due_at) or (
                     m.state is AgentState.STARTING and now >= m.next_probe_at):
                 self._probe(m, now)  # each ready agent only when due: O(due) per step
+            elif m.state is AgentState.STOPPING and m.pid and now >= m.kill_at:
+                log.warning("%s did not stop in time: SIGKILL", m.key)
+                self.control.signal(m.pid, signal.SIGKILL)
+                m.kill_at = float("inf")  # the exit event moves it on
         return busy
 
     def _reap(self, now: float) -> None:
-        """Forget discarded instances once stopped; SIGKILL those past their deadline."""
+        """Forget discarded instances once stopped; the rest are SIGKILLed by their deadline
+        (step(), with every other stop that outlives its time)."""
         for key, deadline in list(self.discarded.items()):
             m = self.agents.get(key)
             if m is None or m.state is AgentState.STOPPED:
@@ -182,10 +187,9 @@ class Supervisor:
                 del self.discarded[key]
                 if key == _base(key):
                     self.plan.agents.pop(key, None)
-            elif m.pid and now >= deadline:
-                log.warning("%s did not stop in time: SIGKILL", key)
-                self.control.signal(m.pid, signal.SIGKILL)
-                self.discarded[key] = float("inf")
+            elif m.state is AgentState.STOPPING and deadline < float("inf"):
+                m.kill_at = min(m.kill_at, deadline)  # a fence kills at once
+                self.discarded[key] = float("inf")  # handed over to kill_at
 
     def timing(self, cfg: AgentConfig) -> HealthProbe:
         """cfg's probe timings: ``global.health`` with the agent's own ``health:`` over it."""
@@ -331,7 +335,10 @@ class Supervisor:
                 self.on_exit_of(m, -signal.SIGKILL, now)
 
     def stop_one(self, m: Managed) -> None:
+        """SIGTERM m; step() SIGKILLs it once stop_timeout_s passed (an agent ignoring SIGTERM
+        would otherwise stay "stopping" and a reload never start its new entry)."""
         m.move(Event.STOP)
+        m.kill_at = time.monotonic() + self.plan.config.global_.stop_timeout_s
         if m.pid:
             self.control.signal(m.pid, signal.SIGTERM)
 

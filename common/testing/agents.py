@@ -20,7 +20,7 @@ from common.base_agent.protocol import ErrorCode
 from common.base_agent.settings import AgentSettings, parse_settings
 from common.hub.link import hub_link
 
-__all__ = ["MAX_SLEEP_S", "CrashingAgent", "EchoAgent", "HubEchoAgent", "SigningAgent"]
+__all__ = ["MAX_SLEEP_S", "CrashingAgent", "DeafAgent", "EchoAgent", "HubEchoAgent", "SigningAgent"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,13 @@ class CrashingAgent(EchoAgent):
 
     def on_tick(self) -> None:
         raise SystemExit(3)
+
+
+class DeafAgent(EchoAgent):
+    """Ignores SIGTERM, as some legacy scripts do: only SIGKILL stops it."""
+
+    def request_stop(self) -> None:
+        log.info("%s: SIGTERM ignored", self.name)
 
 
 class SigningAgent(EchoAgent):

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -87,5 +88,27 @@ def test_reload_restarts_exactly_what_changed(mesh, ports):
         run.config_path.write_text(good)
         same = _mesh(run, "reload")
         assert same.returncode == 0 and "pc2: nothing changed" in same.stdout
+    finally:
+        assert _mesh(run, "down").returncode == 0
+
+
+def test_reload_kills_an_agent_that_ignores_sigterm(mesh, ports):
+    """A replaced agent deaf to SIGTERM once stayed "stopping" for good, its new entry never
+    started; it is SIGKILLed after global.stop_timeout_s like any other stop."""
+    run = mesh([agent("ServiceRegistry", "main_pc", ports[0],
+                      module="service_registry.agent:ServiceRegistry", service="registry"),
+                agent("Deaf", "main_pc", ports[1], ["ServiceRegistry"],
+                      module="common.testing.agents:DeafAgent")], stop_timeout_s=1)
+    assert _mesh(run, "up", "--detach").returncode == 0
+    try:
+        run.wait_ready()
+        before = _pids(run)
+        _edit(run, lambda a: a["Deaf"].update(settings={"greeting": "v2"}))
+        assert _mesh(run, "reload").returncode == 0
+        _settled(run, before, {"Deaf"})
+        got = run.client.call_endpoint(f"tcp://127.0.0.1:{ports[1]}", "settings")
+        assert got["settings"]["greeting"] == "v2"
+        log = Path(run.run_dir, "launcher-main_pc.log").read_text()
+        assert "Deaf did not stop in time: SIGKILL" in log
     finally:
         assert _mesh(run, "down").returncode == 0
