@@ -56,8 +56,9 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 5.0
 POLL_MS = 50  # the default tick of an agent with on_tick; a stop wakes the loop at once
-IDLE_POLL_S = 5.0  # an agent without on_tick wakes only for input, its links, a stop, or
-# (under a launcher) the fork server's SIGUSR1 when the launcher is stuck (common.spawn.stall)
+IDLE_POLL_S = 60.0  # an agent without on_tick wakes only for input, its links' timers, a stop,
+# or (under a launcher) the fork server's SIGUSR1 when the launcher is stuck (common.spawn.stall);
+# this bound is a safety net, not a timer anything waits for
 DRAIN_MAX = 256  # requests handled per wake-up before timers get a turn
 DRAIN_BUDGET_S = 0.1  # ... or this long: heartbeats and acks must not wait behind a queue
 

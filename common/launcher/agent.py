@@ -286,7 +286,11 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Fai
 
     def _on_fork_events(self) -> None:
         for event in self.forks.events():
-            if event.get("op") == "exited":
+            op = event.get("op")
+            if op in ("stopped", "continued"):
+                self.stamps.stopped(event["pid"], op == "stopped")
+            elif op == "exited":
+                self.stamps.stopped(event["pid"], False)
                 self.supervisor.on_exit(event["pid"], event["code"], time.monotonic())
                 self._step_now = True  # a restart due at once is not held for a tick
 

@@ -3,7 +3,8 @@
 ``assign(key)`` gives key a slot (the same one across its restarts) and clears it; ``age_s``
 says how long the agent's loop has been turning without waiting for input again (0 while it
 waits in its poll and its process runs; infinity before its first turn, or while its process
-is stopped: ``/proc/PID/stat`` says ``T``, a SIGSTOP or a debugger); ``beat``
+is stopped: SIGSTOP or SIGTSTP, which the fork server reports as it reaps, so no ``/proc``
+is read per agent; a debugger's stop is not reported, its health probe finds it); ``beat``
 stamps the launcher's own slot (0), which its agents read to know its vouches hold.  The file
 lives on /dev/shm when the machine has it (memory only), else in the run folder, and is removed
 when the launcher stops; a launcher starting removes the files of its host's launchers that
@@ -18,21 +19,10 @@ from pathlib import Path
 
 from common.base_agent.stamp import LAUNCHER_SLOT, SLOT
 
-__all__ = ["MAX_SLOTS", "StampBoard", "running"]
+__all__ = ["MAX_SLOTS", "StampBoard"]
 
 MAX_SLOTS = 16_384  # agents and instances one launcher stamps (128 KiB)
 SHM = Path("/dev/shm")
-
-
-def running(pid: int) -> bool:
-    """Whether pid exists and is neither stopped nor a zombie (its /proc state)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    state = stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3]
-    return state not in (b"T", b"t", b"Z", b"X", b"x", b"")
 
 
 def _remove_orphans(folder: Path, host: str) -> None:
@@ -60,6 +50,14 @@ class StampBoard:
         finally:
             os.close(fd)
         self._slots: dict[str, int] = {}
+        self._stopped: set[int] = set()  # pids the fork server reported stopped
+
+    def stopped(self, pid: int, stopped: bool = True) -> None:
+        """pid stopped (SIGSTOP) or, with stopped=False, continued or exited."""
+        if stopped:
+            self._stopped.add(pid)
+        else:
+            self._stopped.discard(pid)
 
     def assign(self, key: str) -> int | None:
         """key's slot, cleared for a new process; None when every slot is taken."""
@@ -82,7 +80,7 @@ class StampBoard:
         stamp = SLOT.unpack_from(self._map, slot * SLOT.size)[0]
         if stamp > 0:  # turning since then
             return now - stamp
-        return 0.0 if stamp < 0 and running(pid) else float("inf")
+        return 0.0 if stamp < 0 and pid not in self._stopped else float("inf")
 
     def close(self) -> None:
         self._map.close()

@@ -12,6 +12,7 @@ The launcher talks to it over a socketpair, one JSON object per line:
     server -> launcher  {"op": "spawned", "id": str, "pid": int}
                         {"op": "spawn_failed", "id": str, "error": str}
                         {"op": "exited", "pid": int, "code": int}   (negative: killed by signal)
+                        {"op": "stopped" | "continued", "pid": int}  (SIGSTOP/SIGTSTP, SIGCONT)
 
 If the launcher dies, the socketpair closes; the server then stops every child (SIGTERM, then
 SIGKILL) and exits, and each child also has PR_SET_PDEATHSIG, so no agent is orphaned.
@@ -96,7 +97,7 @@ class ForkServer:
                            f"within {timeout_s:g} s")
 
     def events(self) -> list[dict[str, Any]]:
-        """Exit events received so far (non-blocking)."""
+        """Exit, stop and continue events received so far (non-blocking)."""
         out, self._events = self._events + self._unabandoned(self._read(0)), []
         return out
 
@@ -208,13 +209,19 @@ class _Server:
         self._send({"op": "spawned", "id": msg["id"], "pid": pid})
 
     def _reap(self) -> None:
+        """Report each child that exited, stopped or continued (SIGCHLD woke us for each):
+        the launcher learns of a stopped agent here, at once, instead of reading /proc."""
         while self.children:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status = os.waitpid(-1, os.WNOHANG | os.WUNTRACED | os.WCONTINUED)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
+            if os.WIFSTOPPED(status) or os.WIFCONTINUED(status):
+                self._send({"op": "stopped" if os.WIFSTOPPED(status) else "continued",
+                            "pid": pid})
+                continue
             self.children.discard(pid)
             self.stall.discard(pid)
             self._send({"op": "exited", "pid": pid, "code": os.waitstatus_to_exitcode(status)})

@@ -72,6 +72,30 @@ def test_an_exit_read_with_a_spawn_answer_is_kept(tmp_path):
         theirs.close()
 
 
+@pytest.mark.timeout(60)
+def test_a_child_stopped_and_continued_is_reported(tmp_path):
+    """The launcher learns of a SIGSTOP from the fork server (no /proc read per agent per
+    interval): stopped, continued, then the exit, in order."""
+    server = ForkServer(("common.testing.agents",))
+    server.start()
+    try:
+        pid = server.spawn(echo_spec(tmp_path, free_ports(1)[0]))
+        seen: list[dict] = []
+
+        def reported(op):
+            seen.extend(server.events())
+            return any(e.get("op") == op and e.get("pid") == pid for e in seen)
+
+        for sig, op in ((signal.SIGSTOP, "stopped"), (signal.SIGCONT, "continued"),
+                        (signal.SIGKILL, "exited")):
+            os.kill(pid, sig)
+            wait_until(lambda op=op: reported(op), 10, interval_s=0.02, what=f"{op} reported")
+        assert [e["op"] for e in seen if e.get("pid") == pid] == ["stopped", "continued",
+                                                                   "exited"]
+    finally:
+        server.close()
+
+
 def test_the_spec_crosses_the_socketpair_as_plain_data(tmp_path):
     spec = echo_spec(tmp_path, 7000, settings={"n": 1}, hub_endpoints=("tcp://h:1",),
                      secrets={"API_KEY": True}, log_level="DEBUG")
