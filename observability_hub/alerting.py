@@ -1,7 +1,7 @@
 """Alert state: pending -> firing -> resolved with ``for`` durations; silences and acks.
 
-Evaluated by the hub every EVAL_INTERVAL_S.  Only the active hub notifies (log file and
-webhook through :class:`~observability_hub.notify.Notifier`).
+Evaluated by the hub once per heartbeat interval (ObservabilityHub._eval_interval_s).  Only the
+active hub notifies (log file and webhook through :class:`~observability_hub.notify.Notifier`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from typing import Any, Protocol
 
 from observability_hub.rules import RULES, Rule
 
-__all__ = ["EVAL_INTERVAL_S", "AlertBook", "Sink"]
+__all__ = ["AlertBook", "Sink"]
 
-EVAL_INTERVAL_S = 0.5
 RESOLVED_KEPT = 50
 SILENCE_MAX_S = 7 * 86400
 

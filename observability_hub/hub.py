@@ -28,7 +28,7 @@ from common.hub import protocol as hp
 from common.hub.protocol import ProcessEvent, Role
 from common.hub.report import build_report
 from observability_hub.aggregate import Aggregator
-from observability_hub.alerting import EVAL_INTERVAL_S, AlertBook
+from observability_hub.alerting import AlertBook
 from observability_hub.alertmanager import AlertmanagerSink
 from observability_hub.anomaly import ANOMALY_RULE
 from observability_hub.batch import ALIVE, ReportBatchApi
@@ -152,7 +152,7 @@ class ObservabilityHub(ReportBatchApi, HistoryApi, HubPagesMixin, BaseAgent):
             with self.lock:
                 self._take("report", body, now)
         if now >= self._next_eval:
-            self._next_eval = now + EVAL_INTERVAL_S
+            self._next_eval = now + self._eval_interval_s()
             with self.lock:
                 self.signals.forget(self.aggregator.prune(now))
                 view = self._view()
@@ -164,6 +164,12 @@ class ObservabilityHub(ReportBatchApi, HistoryApi, HubPagesMixin, BaseAgent):
                 sink = self.sinks if self.failover.active else None
                 self.alerts.evaluate(view, sink)
                 self._evaluated(view)
+
+    def _eval_interval_s(self) -> float:
+        """Once per heartbeat interval, the pace at which an agent's state changes (a report,
+        or its silence measured in intervals), and at least once per anomaly step: each
+        evaluation builds the view of every agent."""
+        return min(self.heartbeat_interval_s, self.signals.cfg.step_s)
 
     def _evaluated(self, view: dict[str, Any]) -> None:
         """The event log and Alertmanager after an evaluation (lock held)."""
