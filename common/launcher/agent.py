@@ -48,6 +48,7 @@ from common.launcher.stamps import StampBoard
 from common.launcher.state import AgentState
 from common.launcher.supervisor import Supervisor
 from common.spawn.forkserver import ForkServer
+from common.spawn.spec import AgentSpec
 
 __all__ = ["DEFAULT_PRELOAD", "Launcher"]
 
@@ -186,7 +187,14 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Fai
         self.lock.release()
 
     # -- ProcessControl, for the supervisor ----------------------------------------------------
-    def spawn(self, cfg: AgentConfig, key: str) -> int:
+    def spawn_many(self, agents: list[tuple[AgentConfig, str]]) -> list[int | Exception]:
+        results = self.forks.spawn_many([self._spec(cfg, key) for cfg, key in agents])
+        for (cfg, _), pid in zip(agents, results, strict=True):
+            if not isinstance(pid, Exception):
+                log.info("started %s (pid %d) on %s", cfg.name, pid, self.plan.endpoint(cfg))
+        return results
+
+    def _spec(self, cfg: AgentConfig, key: str) -> AgentSpec:
         spec = self.plan.spec(cfg)
         spec = dataclasses.replace(spec, env={**spec.env, **security.child_env(cfg.name)})  # CURVE
         if key != cfg.name:  # a second instance: its own log file
@@ -194,9 +202,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Fai
         slot = None if cfg.script_path else self.stamps.assign(key)
         if slot is not None:  # its loop stamps its liveness (common.base_agent.stamp)
             spec = dataclasses.replace(spec, stamps=self.stamps.path, stamp_slot=slot)
-        pid = self.forks.spawn(spec)
-        log.info("started %s (pid %d) on %s", cfg.name, pid, self.plan.endpoint(cfg))
-        return pid
+        return spec
 
     @staticmethod
     def signal(pid: int, sig: int) -> None:

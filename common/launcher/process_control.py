@@ -14,8 +14,9 @@ __all__ = ["ProcessControl"]
 
 
 class ProcessControl(Protocol):
-    def spawn(self, cfg: AgentConfig, key: str) -> int:
-        """Start the agent ``cfg`` as ``key``; its pid.  Raises when it cannot start."""
+    def spawn_many(self, agents: list[tuple[AgentConfig, str]]) -> list[int | Exception]:
+        """Start each agent ``cfg`` as ``key``, together; for each, its pid or why it
+        could not start."""
         ...
 
     def signal(self, pid: int, sig: int) -> None:

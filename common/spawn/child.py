@@ -122,10 +122,23 @@ def _exec_script(spec: AgentSpec, script: str) -> NoReturn:
               script_environment(spec, os.environ))
 
 
-def enter(spec: AgentSpec, close_fds: Iterable[int] = ()) -> NoReturn:
-    """Become the agent described by spec; never returns."""
+def _pass_gate(gate: tuple[int, int] | None) -> None:
+    """Wait until the fork server closed the gate's write end: its whole batch is forked."""
+    if gate is None:
+        return
+    gate_r, gate_w = gate
+    os.close(gate_w)  # our copy: the end of file comes once the server closes its own
+    while os.read(gate_r, 1):
+        pass
+    os.close(gate_r)
+
+
+def enter(spec: AgentSpec, close_fds: Iterable[int] = (),
+          gate: tuple[int, int] | None = None) -> NoReturn:
+    """Become the agent described by spec, once the gate (a pipe) opens; never returns."""
     code = 1
     try:
+        _pass_gate(gate)
         _detach(spec.name, close_fds)
         if spec.cwd:
             os.chdir(spec.cwd)

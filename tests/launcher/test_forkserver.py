@@ -1,5 +1,6 @@
 """The fork server under a real stall: SIGSTOP of the server process while a spawn waits."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -92,6 +93,26 @@ def test_a_child_stopped_and_continued_is_reported(tmp_path):
             wait_until(lambda op=op: reported(op), 10, interval_s=0.02, what=f"{op} reported")
         assert [e["op"] for e in seen if e.get("pid") == pid] == ["stopped", "continued",
                                                                    "exited"]
+    finally:
+        server.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_batch_of_spawns_answers_each_spec(tmp_path, client_factory):
+    """spawn_many: the batch in one write, each spec's pid in the spec's place."""
+    server = ForkServer(("common.testing.agents",))
+    server.start()
+    try:
+        ports = free_ports(3)
+        specs = [dataclasses.replace(echo_spec(tmp_path, port), name=f"Echo{i}")
+                 for i, port in enumerate(ports)]
+        pids = server.spawn_many(specs)
+        assert {p.pid for p in psutil.Process(server.pid).children()} == set(pids)
+        client = client_factory(breaker_threshold=10**6)
+        for port, pid in zip(ports, pids, strict=True):
+            wait_until(lambda port=port: _answers(client, port), 20, what="Echo serving")
+            got = client.call_endpoint(f"tcp://127.0.0.1:{port}", "settings")
+            assert got["pid"] == pid
     finally:
         server.close()
 

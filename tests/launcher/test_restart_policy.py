@@ -23,8 +23,8 @@ class NoProcesses:
     def __init__(self):
         self.pids = iter(range(1000, 2000))
 
-    def spawn(self, cfg, key):
-        return next(self.pids)
+    def spawn_many(self, agents):
+        return [next(self.pids) for _ in agents]
 
     def signal(self, pid, sig):
         pass

@@ -17,8 +17,8 @@ class Recorder:
         self.pids = iter(range(1000, 2000))
         self.events = []
 
-    def spawn(self, cfg, key):
-        return next(self.pids)
+    def spawn_many(self, agents):
+        return [next(self.pids) for _ in agents]
 
     def signal(self, pid, sig):
         pass
