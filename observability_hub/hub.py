@@ -257,17 +257,17 @@ class ObservabilityHub(ReportBatchApi, HistoryApi, HubPagesMixin, BaseAgent):
             self._take("report", body, time.monotonic() if seen_at is None else seen_at)
             return self._reply()
 
-    @handler(hp.ACTION_PROCESS_EVENT)
-    def on_process_event(self, payload: Any) -> dict[str, Any]:
-        require(payload, "agent", str)
-        try:
-            ProcessEvent(require(payload, "event", str))
-        except ValueError:
-            raise BadRequest(f"payload.event must be one of "
-                             f"{[e.value for e in ProcessEvent]}") from None
+    @handler(hp.ACTION_PROCESS_EVENTS)
+    def on_process_events(self, payload: Any) -> dict[str, Any]:
+        events = require(payload, "events", list)
+        failover = bool(payload.get("failover"))
+        bodies = [{**_process_event(event, f"payload.events[{i}]"), "failover": failover}
+                  for i, event in enumerate(events)]  # all checked before any is taken
         with self.lock:
             self.failover.vote(payload)
-            self._take("event", dict(payload), time.monotonic())
+            now = time.monotonic()
+            for body in bodies:
+                self._take("event", body, now)
             return self._reply()
 
     @handler(hp.ACTION_PEER)
@@ -329,3 +329,17 @@ def _events_path(settings: HubSettings, name: str) -> str:
         return os.path.join(state_dir, f"{name}.events.db")
     log.warning("hub %s: no events_db and no MESH_STATE_DIR: the event log is in memory", name)
     return ":memory:"
+
+
+def _process_event(event: Any, where: str) -> dict[str, Any]:
+    """One launcher process event, checked: a dict with ``agent`` and a known ``event``."""
+    if not isinstance(event, dict):
+        raise BadRequest(f"{where} must be an object")
+    if not isinstance(event.get("agent"), str):
+        raise BadRequest(f"{where}.agent must be a string")
+    try:
+        ProcessEvent(event.get("event"))
+    except ValueError:
+        raise BadRequest(f"{where}.event must be one of "
+                         f"{[e.value for e in ProcessEvent]}") from None
+    return dict(event)

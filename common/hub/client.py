@@ -5,6 +5,7 @@ Both try the home hub first and the other hub second, each call with its own dea
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -22,24 +23,27 @@ from common.hub.protocol import (
     ACTION_ALERTS,
     ACTION_EVENT,
     ACTION_EVENTS_QUERY,
-    ACTION_PROCESS_EVENT,
+    ACTION_PROCESS_EVENTS,
     ACTION_SNAPSHOT,
     ProcessEvent,
 )
 
-__all__ = ["EVENT_QUEUE_MAX", "HubEventClient", "HubReader", "ProcessEventClient"]
+__all__ = ["EVENT_BATCH_MAX", "EVENT_QUEUE_MAX", "HubEventClient", "HubReader",
+           "ProcessEventClient"]
 
 log = logging.getLogger(__name__)
 
 EVENT_TIMEOUT_S = 0.5
 EVENT_QUEUE_MAX = 1000
+EVENT_BATCH_MAX = 256  # process events a request at most
 READ_TIMEOUT_S = 2.0
 
 
 class ProcessEventClient:
-    """For launchers: ``push(agent, pid, event, code)``.  Never raises for an unreachable hub:
-    an event no hub acknowledged is queued (bounded, oldest dropped and counted) and sent
-    first on the next push or ``flush()``.  Blocks at most EVENT_TIMEOUT_S per hub tried."""
+    """For launchers: ``push(agent, pid, event, code)``, or ``add`` several then ``flush()``.
+    Never raises for an unreachable hub: events no hub acknowledged stay queued (bounded,
+    oldest dropped and counted) and go first on the next flush, up to EVENT_BATCH_MAX a
+    request.  Blocks at most EVENT_TIMEOUT_S per hub tried."""
 
     def __init__(self, endpoints: Sequence[str], host: str, *, ctx: zmq.Context | None = None,
                  timeout_s: float = EVENT_TIMEOUT_S) -> None:
@@ -55,31 +59,39 @@ class ProcessEventClient:
     def push(self, agent: str, pid: int, event: ProcessEvent | str, code: int | None = None,
              ts: float | None = None) -> bool:
         """Queue one event and send what is queued; True if everything was acknowledged."""
-        ProcessEvent(event)  # raises ValueError on an unknown event
+        self.add(agent, pid, event, code, ts)
+        return self.flush()
+
+    def add(self, agent: str, pid: int, event: ProcessEvent | str, code: int | None = None,
+            ts: float | None = None) -> None:
+        """Queue one event for the next flush; ValueError on an unknown event."""
+        ProcessEvent(event)
         if len(self.queue) >= EVENT_QUEUE_MAX:
             self.queue.popleft()
             self.dropped_total += 1
         self.queue.append({"host": self.host, "agent": agent, "pid": pid, "event": str(event),
                            "code": code, "ts": ts if ts is not None else time.time()})
-        return self.flush()
 
     def flush(self) -> bool:
         while self.queue:
-            if not self._send(self.queue[0]):
+            batch = list(itertools.islice(self.queue, EVENT_BATCH_MAX))
+            if not self._send(batch):
                 return False
-            self.queue.popleft()
+            for _ in batch:
+                self.queue.popleft()
         return True
 
-    def _send(self, event: dict[str, Any]) -> bool:
+    def _send(self, events: list[dict[str, Any]]) -> bool:
         for _ in range(len(self.endpoints)):
             endpoint = self.endpoints[self.index]
             try:
-                self._client.call_endpoint(endpoint, ACTION_PROCESS_EVENT,
-                                           {**event, "failover": self.index != 0},
+                self._client.call_endpoint(endpoint, ACTION_PROCESS_EVENTS,
+                                           {"events": events, "failover": self.index != 0},
                                            timeout_s=self.timeout_s, retries=0)
                 return True
             except MeshError as exc:
-                log.warning("hub %s did not take event %s: %s", endpoint, event["event"], exc)
+                log.warning("hub %s did not take %d process event(s): %s", endpoint,
+                            len(events), exc)
                 self.index = (self.index + 1) % len(self.endpoints)
         return False
 

@@ -26,9 +26,11 @@ none of their own while their launcher vouches for them; see common.hub.link)::
     {host, reports: [hub_report body + {host_name, age_s}]}
     reply: {hub, role, state, peer_state, accepted, rejected}
 
-``hub_process_event``  launcher -> hub, at once when a process changes::
+``hub_process_events``  launcher -> hub, at once when processes change (what changed since
+the last request, in one: a launcher starting 500 agents sends a few dozen, not 500)::
 
-    {host, agent, pid, event: started|exited|restarted|hung|crash_loop, code, ts, failover}
+    {events: [{host, agent, pid, event: started|exited|restarted|hung|crash_loop, code, ts}],
+     failover}
     reply: {hub, role, state, peer_state}
 
 ``hub_peer``  hub <-> hub every PEER_INTERVAL_S: ``{hub, role, state}``; reply the same.
@@ -59,7 +61,7 @@ __all__ = [
     "ACTION_FORWARD",
     "ACTION_INFO",
     "ACTION_PEER",
-    "ACTION_PROCESS_EVENT",
+    "ACTION_PROCESS_EVENTS",
     "ACTION_REPORT",
     "ACTION_REPORT_BATCH",
     "ACTION_SNAPSHOT",
@@ -77,7 +79,7 @@ __all__ = [
 
 ACTION_REPORT = "hub_report"
 ACTION_REPORT_BATCH = "hub_report_batch"
-ACTION_PROCESS_EVENT = "hub_process_event"
+ACTION_PROCESS_EVENTS = "hub_process_events"
 ACTION_PEER = "hub_peer"
 ACTION_FORWARD = "hub_forward"
 ACTION_SYNC = "hub_sync"

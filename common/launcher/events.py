@@ -63,16 +63,33 @@ class EventSink:
         hub = ProcessEventClient(self.hub_endpoints, self.host) if self.hub_endpoints else None
         manager = Client(source=f"launcher@{self.host}", breaker_threshold=2**31)
         try:
-            while (event := self._queue.get()) is not None:
-                if hub is not None:
-                    hub.push(event["agent"], event.get("pid") or 0, event["event"],
-                             event.get("code"), event.get("ts"))
-                if event["event"] in EXIT_EVENTS and event.get("pid"):
-                    self._reclaim(manager, event)
+            stopping = False
+            while not stopping:
+                taken = self._take()
+                stopping = taken[-1] is None
+                events = [e for e in taken if e is not None]
+                if hub is not None:  # what came meanwhile, in one request
+                    for event in events:
+                        hub.add(event["agent"], event.get("pid") or 0, event["event"],
+                                event.get("code"), event.get("ts"))
+                    hub.flush()
+                for event in events:
+                    if event["event"] in EXIT_EVENTS and event.get("pid"):
+                        self._reclaim(manager, event)
         finally:
             manager.close()
             if hub is not None:
                 hub.close()
+
+    def _take(self) -> list[dict[str, Any] | None]:
+        """The next event (waiting for it) and every one queued behind it; None: stop."""
+        events = [self._queue.get()]
+        while events[-1] is not None:
+            try:
+                events.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return events
 
     def _reclaim(self, manager: Client, event: dict[str, Any]) -> None:
         if not self.manager_endpoint:

@@ -6,7 +6,9 @@ import time
 import pytest
 from hub_helpers import FAST_S, agent_state, get_json
 
+from common.base_agent.errors import MeshError
 from common.hub.client import ProcessEventClient
+from common.hub.protocol import ACTION_PROCESS_EVENTS
 from common.testing.wait import wait_until
 from observability_hub.hub import ObservabilityHub
 
@@ -67,3 +69,25 @@ def test_sigstop_is_critical_within_three_heartbeat_intervals(procs, hub):
     assert agent["reasons"][0].startswith("no heartbeat for")
     wait_until(lambda: agent_state(get_json(hub.http.url + "/api/health"), "Sleeper")["state"]
                == "passing", 5, what="Sleeper back to passing after SIGCONT")
+
+
+def test_process_events_go_in_one_request_and_a_bad_one_refuses_the_batch(hub, zmq_ctx,
+                                                                           client_factory):
+    """A launcher starting hundreds of agents sends what changed meanwhile in one request;
+    the hub checks every event before it takes any, and names the bad one."""
+    launcher = ProcessEventClient([hub.endpoint], host="pc2", ctx=zmq_ctx)
+    try:
+        for i in range(300):
+            launcher.add(f"Echo{i:03d}", 1000 + i, "started")
+        assert launcher.flush() and not launcher.queue
+    finally:
+        launcher.close()
+    doc = get_json(hub.http.url + "/api/health")
+    assert {e["agent"] for e in doc["events"]} <= {f"Echo{i:03d}" for i in range(300)}
+    assert agent_state(doc, "Echo299")["pid"] == 1299
+    bad = {"events": [{"host": "pc2", "agent": "Late", "pid": 1, "event": "started"},
+                      {"host": "pc2", "agent": "Odd", "pid": 2, "event": "exploded"}]}
+    client = client_factory()
+    with pytest.raises(MeshError, match=r"payload.events\[1\].event must be one of"):
+        client.call_endpoint(hub.endpoint, ACTION_PROCESS_EVENTS, bad, retries=0)
+    assert agent_state(get_json(hub.http.url + "/api/health"), "Late") is None
