@@ -43,10 +43,7 @@ def targets(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ready = [r for r in runs if r.get("all_ready_s") is not None]
     thousand = [r for r in ready if r["agents"] >= 1000]
     return {
-        "idle_mcores_per_agent_le_0.3": {
-            "met": bool(ready) and all(r["mcores_per_agent"] <= TARGET_MCORES_PER_AGENT
-                                       for r in ready),
-            "values": {r["agents"]: r["mcores_per_agent"] for r in ready}},
+        "idle_mcores_per_agent_le_0.3": idle_target(ready),
         "all_ready_1000_le_15s": {
             "met": bool(thousand) and all(r["all_ready_s"] <= TARGET_READY_1000_S
                                           for r in thousand),
@@ -63,6 +60,25 @@ def targets(runs: list[dict[str, Any]]) -> dict[str, Any]:
                                        and r["hang_detect_s"] <= TARGET_HANG_S for r in ready),
             "values": {r["agents"]: r.get("hang_detect_s") for r in runs}},
     }
+
+
+def idle_target(ready: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's "0.3 mcores per agent (1,000 idle agents ≤ 0.3 cores)": the whole mesh at
+    1,000 agents within 0.3 cores, and what each agent adds (the slope from the smallest size
+    to the largest, the registry, hubs and launchers' fixed cost apart) within 0.3 mcores.
+    ``per_size`` divides the whole mesh by its agents, fixed cost included."""
+    sizes = sorted(ready, key=lambda r: r["agents"])
+    thousand = [r for r in sizes if r["agents"] >= 1000]
+    slope = None
+    if len(sizes) >= 2 and sizes[-1]["agents"] > sizes[0]["agents"]:
+        slope = round(1000 * (sizes[-1]["idle_cores"] - sizes[0]["idle_cores"])
+                      / (sizes[-1]["agents"] - sizes[0]["agents"]), 3)
+    met = (bool(thousand) and slope is not None and slope <= TARGET_MCORES_PER_AGENT
+           and all(r["idle_cores"] <= TARGET_MCORES_PER_AGENT * r["agents"] / 1000
+                   for r in thousand))
+    return {"met": met, "mcores_per_added_agent": slope,
+            "cores_at_1000": {r["agents"]: r["idle_cores"] for r in thousand},
+            "per_size": {r["agents"]: r["mcores_per_agent"] for r in sizes}}
 
 
 def etcd_half(skip: bool) -> dict[str, Any]:
@@ -82,7 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, nargs="+", default=[80, 300, 600, 1000])
     parser.add_argument("--hosts", type=int, default=2)
-    parser.add_argument("--idle-s", type=float, default=10.0)
+    parser.add_argument("--idle-s", type=float, default=20.0)
     parser.add_argument("--probe-s", type=float, default=5.0,
                         help="global.health.interval_s (5 s, the schema's default; the "
                         "heartbeat interval is 1 s)")

@@ -169,14 +169,26 @@ def tree(root: int) -> list[psutil.Process]:
 
 
 def cpu_s(procs: list[psutil.Process]) -> dict[int, float]:
+    """Each process's CPU seconds so far, every thread's, from the scheduler's own count
+    (``/proc/PID/task/TID/schedstat``, nanoseconds).  user+system times are sampled at the
+    clock tick (10 ms) and an idle agent runs well under a millisecond at a time: read that
+    way, one run gave 600 idle echo agents 0.004 cores and 1,000 of them 0.13."""
     out = {}
     for p in procs:
         try:
-            t = p.cpu_times()
-            out[p.pid] = t.user + t.system
-        except psutil.NoSuchProcess:
+            tasks = os.listdir(f"/proc/{p.pid}/task")
+            out[p.pid] = sum(_task_ns(p.pid, tid) for tid in tasks) / 1e9
+        except FileNotFoundError:
             pass
     return out
+
+
+def _task_ns(pid: int, tid: str) -> int:
+    try:
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            return int(f.read().split()[0])
+    except (FileNotFoundError, ProcessLookupError):
+        return 0  # a thread that ended between the listing and the read
 
 
 def idle_cpu(root: int, pids: dict[str, int], window_s: float) -> dict[str, Any]:
