@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,26 @@ from common.testing.wait import wait_until
 __all__ = ["MeshRun", "free_ports", "two_host_config"]
 
 
+_HANDED_OUT: deque[int] = deque(maxlen=4096)  # this process's recent answers, never repeated
+
+
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Ports free right now on host (bound and released; fine for tests on loopback)."""
-    socks = [socket.socket() for _ in range(count)]
+    """Ports free right now on host (bound and released; fine for tests on loopback), none
+    that an earlier call in this process gave: a port released by one call could come back
+    from the next, and a test that draws twice (a config's launchers, then its agents) got
+    the same port for two things."""
+    socks: list[socket.socket] = []
+    ports: list[int] = []
     try:
-        for sock in socks:
+        while len(ports) < count:
+            sock = socket.socket()
+            socks.append(sock)  # held bound till the end: the kernel cannot give it again
             sock.bind((host, 0))
-        return [sock.getsockname()[1] for sock in socks]
+            port = sock.getsockname()[1]
+            if port not in _HANDED_OUT:
+                ports.append(port)
+        _HANDED_OUT.extend(ports)
+        return ports
     finally:
         for sock in socks:
             sock.close()

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import socket
 import urllib.request
 from typing import Any
 
 from common.base_agent.client import Client
 from common.hub.protocol import ACTION_INFO
+from common.testing.mesh import free_ports
 
 FAST_S = 0.2  # heartbeat interval in these tests
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    return free_ports(1, host)[0]
 
 
 def get_json(url: str, timeout_s: float = 2.0) -> Any:
