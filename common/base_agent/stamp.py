@@ -6,10 +6,10 @@ just before it waits for input (``idle``: "waiting in poll since t"), positive a
 wait ends (``beat``: "turning since t").  No timer, no wake-up: an idle agent sleeps until
 input, a probe, or one of its own timers.  The launcher reads every slot once per heartbeat
 interval (common.launcher.stamps): an agent waiting for input is live if its process runs
-(not stopped: /proc), a turning one if its turn began within the interval; the live ones go
-in its batched liveness report, and an agent whose loop hangs (a handler that never returns,
-a stopped process) drops out of the batches and is probed at once.  CLOCK_MONOTONIC is one
-clock for every process of a machine.
+(the fork server did not report it stopped), a turning one if its turn began within the
+interval; the live ones go in its batched liveness report, and an agent whose loop hangs (a
+handler that never returns, a stopped process) drops out of the batches and is probed at
+once.  CLOCK_MONOTONIC is one clock for every process of a machine.
 
 Slot 0 is the launcher's own stamp, written every turn of its loop (every 0.2 s at most once
 settled).  While it is older than ``stale_s`` (half a heartbeat interval) the launcher is
