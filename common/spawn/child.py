@@ -138,8 +138,11 @@ def enter(spec: AgentSpec, close_fds: Iterable[int] = (),
     """Become the agent described by spec, once the gate (a pipe) opens; never returns."""
     code = 1
     try:
+        parent = os.getppid()
         _pass_gate(gate)
         _detach(spec.name, close_fds)
+        if os.getppid() != parent:  # the fork server died before PR_SET_PDEATHSIG was set:
+            raise SystemExit(1)  # no agent runs on without it
         if spec.cwd:
             os.chdir(spec.cwd)
         _setup_logging(spec)

@@ -5,6 +5,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 
 import psutil
@@ -148,3 +150,42 @@ def _answers(client, port):
                                     retries=0)
     except MeshError:
         return None
+
+
+ORPHAN = """
+import os, sys
+from common.spawn import child
+from common.spawn.spec import AgentSpec
+spec = AgentSpec.from_wire(__import__("json").loads(sys.argv[1]))
+gate = os.pipe()
+pid = os.fork()
+if pid == 0:
+    child.enter(spec, gate=gate)
+print(pid, flush=True)  # then this "fork server" dies with the child still at the gate
+"""
+
+
+@pytest.mark.timeout(60)
+def test_an_orphan_at_the_gate_does_not_run(tmp_path, client_factory):
+    """The gate holds a batch's children; a fork server that dies meanwhile closes it, and a
+    child passing it then would run with no parent to stop it (PR_SET_PDEATHSIG is set after
+    the gate, for the parent of that moment): it exits instead."""
+    port = free_ports(1)[0]
+    spec = echo_spec(tmp_path, port)
+    out = subprocess.run([sys.executable, "-c", ORPHAN, json.dumps(spec.to_wire())],
+                         capture_output=True, text=True, timeout=30, cwd=os.getcwd())
+    pid = int(out.stdout.split()[0])
+    try:
+        wait_until(lambda: _ended(pid), 20, interval_s=0.02, what="the orphaned child ended")
+        assert _answers(client_factory(breaker_threshold=10**6), port) is None
+    finally:
+        if not _ended(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _ended(pid):
+    """Gone, or a zombie its new parent has not reaped (PID 1 of a container may never)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
