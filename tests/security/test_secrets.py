@@ -75,7 +75,7 @@ def check_processes(secrets: Secrets, run: MeshRun, up_pid: int,
     launchers = {run.status(host)["pid"] for host in ("main_pc", "pc2")}
     forked = {a["pid"] for a in agents.values()}  # agents are forks: the server's argv
     assert forked | launchers <= tree.keys()
-    fork_servers = {pid for pid, argv in tree.items() if b"common.spawn.forkserver" in argv}
+    fork_servers = {pid for pid, argv in tree.items() if b"common.spawn.server" in argv}
     assert len(fork_servers - forked) == 2, tree
     for pid, argv in tree.items():
         assert_absent(secrets, f"/proc/{pid}/cmdline", argv)
