@@ -99,29 +99,43 @@ class MeshRun:
             return None
 
     def agents(self, *hosts: str) -> dict[str, dict[str, Any]]:
-        out = {}
+        return self.heard(hosts)[0]
+
+    def heard(self, hosts: tuple[str, ...]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """The agents of hosts by name, and the hosts whose launcher did not answer."""
+        agents: dict[str, dict[str, Any]] = {}
+        silent = set()
         for host in hosts:
             report = self.status(host)
+            if report is None:
+                silent.add(host)
             for agent in (report or {}).get("agents", []):
-                out[agent["name"]] = agent
-        return out
+                agents[agent["name"]] = agent
+        return agents, silent
 
     def wait(self, hosts: tuple[str, ...], predicate, timeout_s: float = 20.0,
              what: str = "agents") -> dict[str, dict[str, Any]]:
-        """Poll the launchers until predicate(agents by name) holds; returns the agents."""
+        """Poll the launchers until every one of hosts answers and predicate(agents by name)
+        holds; returns the agents.  A launcher that misses one status poll (a busy machine)
+        is asked again: its agents are never judged by their absence."""
         last: dict[str, dict[str, Any]] = {}
+        silent: set[str] = set()
 
         def check() -> dict[str, dict[str, Any]] | None:
-            agents = self.agents(*hosts)
+            agents, unheard = self.heard(hosts)
+            silent.clear()
+            silent.update(unheard)
             last.update(agents)
-            return agents if agents and predicate(agents) else None
+            return agents if agents and not silent and predicate(agents) else None
 
         try:
             return wait_until(check, timeout_s, interval_s=0.02, what=what)
         except TimeoutError as exc:
             seen = "; ".join(f"{n} {a.get('state')} pid {a.get('pid')} ready {a.get('ready')}"
                              for n, a in sorted(last.items()))
-            raise TimeoutError(f"{exc}; last seen: {seen or 'no launcher answered'}") from None
+            unheard = f"; no answer from {', '.join(sorted(silent))}" if silent else ""
+            raise TimeoutError(f"{exc}; last seen: {seen or 'no launcher answered'}"
+                               f"{unheard}") from None
 
     def wait_ready(self, hosts: tuple[str, ...] = ("main_pc", "pc2"),
                    timeout_s: float = 20.0) -> dict[str, dict[str, Any]]:
