@@ -297,9 +297,9 @@ class TorchModelAgent(BaseAgent):
             self.store.keep(self.model)
             offered = int(param_bytes(self.model) / self.scale)  # what the lease accounted
         self.model = None
-        gc.collect()
-        if device.startswith("cuda"):
-            torch.cuda.empty_cache()
+        if device.startswith("cuda"):  # the caching allocator gives back only what is freed:
+            gc.collect()  # a full collection stalls the loop in proportion to the heap, so
+            torch.cuda.empty_cache()  # only where it frees VRAM (refcounts free host RAM)
         self.state = next_state(self.state, ModelState.UNLOADED)
         if lease is not None:
             self._guard(lambda: self._release(lease["lease_id"], offered))

@@ -9,7 +9,6 @@ cold load builds).
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import time
@@ -52,6 +51,4 @@ class WeightStore:
         self.warm = weights.offload(model)
 
     def drop(self) -> None:
-        if self.warm is not None:
-            self.warm = None
-            gc.collect()
+        self.warm = None  # its tensors are freed with the last reference
