@@ -1,12 +1,12 @@
 """Client: call an agent by name.
 
 ``Client.call(name, action, payload, timeout_s=...)`` resolves the name through the registry
-(a local cache; :class:`~common.base_agent.discovery.WatchingClient` invalidates it on the
-registry's change events), sends the request on a DEALER kept per endpoint, and waits with a
-deadline.  Idempotent calls are retried Lazy-Pirate style: on a timeout the socket is closed
-and a new one opened, with a short doubling backoff.  A circuit breaker per peer opens after
-repeated failures.  Errors are typed: ``MeshTimeoutError`` names the peer and the action,
-``RemoteError`` carries the remote code.
+(common.base_agent.resolver: a local cache; :class:`~common.base_agent.discovery.WatchingClient`
+invalidates it on the registry's change events), sends the request on a DEALER kept per
+endpoint, and waits with a deadline.  Idempotent calls are retried Lazy-Pirate style: on a
+timeout the socket is closed and a new one opened, with a short doubling backoff.  A circuit
+breaker per peer opens after repeated failures.  Errors are typed: ``MeshTimeoutError`` names
+the peer and the action, ``RemoteError`` carries the remote code.
 An agent's own Client gets ``on_wait=agent.pump``: called every WAIT_SLICE_S while a reply is
 awaited, it keeps the waiting agent's heartbeats and health answers going.
 
@@ -25,12 +25,8 @@ import zmq
 from common.base_agent import protocol
 from common.base_agent.batch import BATCH_HEADER, MAX_BATCH, decode_batch_replies, encode_batch
 from common.base_agent.breaker import Breaker
-from common.base_agent.choice import Choice
 from common.base_agent.errors import (
-    MeshError,
     MeshTimeoutError,
-    NoInstanceError,
-    NotFoundError,
     remote_error,
 )
 from common.base_agent.key_switch import (
@@ -41,11 +37,11 @@ from common.base_agent.key_switch import (
     watch_if_rotating,
 )
 from common.base_agent.protocol import ErrorCode, Reply, Request
-from common.base_agent.registries import RegistryRing
+from common.base_agent.resolver import Resolver
 from common.base_agent.retry_budget import RetryBudget
 from common.base_agent.sockets import NOBLOCK, connect, readable, recv_frames, send_frames
 
-__all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT_S", "REGISTRY_PEER", "Client", "registry_from_env"]
+__all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT_S", "Client", "registry_from_env"]
 
 DEFAULT_TIMEOUT_S = 2.0  # per attempt
 DEFAULT_RETRIES = 2
@@ -54,7 +50,6 @@ CACHE_TTL_S = 1.0  # a client that does not watch the registry looks a name up a
 WAIT_SLICE_S = 0.1  # with on_wait: how long a wait for a reply goes without calling it
 KEY_SLICE_S = 0.01  # while the host's server key rotates: how often a wait checks handshakes
 KEY_RESENDS = 4  # resends of a request that was never delivered (the other server key)
-REGISTRY_PEER = "ServiceRegistry"
 FAIL_OVER_CODES = (ErrorCode.INTERNAL, ErrorCode.UNAVAILABLE)  # answers worth another instance
 
 
@@ -69,24 +64,20 @@ class Client:
                  on_wait: Callable[[], None] | None = None,
                  cache_ttl_s: float | None = CACHE_TTL_S) -> None:
         self.registry = registry_from_env(registry)
-        self.cache_ttl_s = cache_ttl_s  # None: only invalidate() forgets (a watching client)
-        self._fresh_until: dict[str, float] = {}  # name -> when its lookup is to be redone
+        # cache_ttl_s None: only invalidate() forgets (a watching client)
+        self.names = Resolver(self.registry, self.call_endpoint, cache_ttl_s, DEFAULT_RETRIES)
         self.on_wait = on_wait
         self.source = source
         self._ctx = ctx or zmq.Context.instance()
         self._socks: dict[str, zmq.Socket] = {}
         self._rcvtimeo: dict[zmq.Socket, int] = {}
         self._key_watch: dict[zmq.Socket, ServerKeyWatch] = {}  # while a host key rotates
-        self._cache: dict[str, str] = {}  # name -> endpoint: names without weights
-        self._choices: dict[str, Choice] = {}  # names whose instances have weights
-        self._legacy: set[str] = set()  # endpoints of legacy scripts (one JSON frame each way)
         self._breakers: dict[str, Breaker] = {}
         self._breaker_args = (breaker_threshold, breaker_reset_s)
-        self._registries: RegistryRing | None = None
         self.budget = RetryBudget()  # fail-over retries to another instance (call)
         self.route: list[str] = []  # the endpoints the last call() went to, in order
 
-    # -- resolution --------------------------------------------------------------------------
+    # -- resolution (common.base_agent.resolver) --------------------------------------------
     def resolve(self, name: str, timeout_s: float = DEFAULT_TIMEOUT_S,
                 session_key: str | None = None) -> str:
         """The endpoint to call name at (cached): its preferred live instance, or, once the
@@ -96,64 +87,16 @@ class Client:
         A cached lookup is redone once it is ``cache_ttl_s`` old, so weights set for a canary
         reach every client within that time, watching or not; if the registry does not answer
         then, the cached instances go on serving."""
-        cached = name in self._choices or name in self._cache
-        if not cached or time.monotonic() >= self._fresh_until.get(name, 0.0):
-            try:
-                self._lookup(name, timeout_s)
-            except MeshError:
-                if not cached:
-                    raise
-                self._fresh_until[name] = time.monotonic() + (self.cache_ttl_s or 0.0)
-        choice = self._choices.get(name)
-        if choice is not None:
-            return choice.pick(session_key)["endpoint"]
-        return self._cache[name]
-
-    def _lookup(self, name: str, timeout_s: float) -> None:
-        """Ask the registry for name's live instances and cache them (a weighted choice keeps
-        its round-robin credit across lookups, so a light instance is not starved)."""
-        if not self.registry:
-            raise NotFoundError(name, "resolve", "not_found",
-                                "no registry given (--registry or MESH_REGISTRY)")
-        found = self.call_registry(protocol.ACTION_LOOKUP, {"name": name}, timeout_s=timeout_s)
-        if not found:
-            raise NoInstanceError(name, "resolve", "not_found", f"no live instance of {name!r}")
-        for record in found:
-            metadata = record.get("metadata") or {}
-            if metadata.get(protocol.METADATA_PROTOCOL) == protocol.PROTOCOL_LEGACY:
-                self._legacy.add(record["endpoint"])
-            else:
-                self._legacy.discard(record["endpoint"])
-        previous = self._choices.pop(name, None)
-        self._cache.pop(name, None)
-        choice = Choice(found, dict(previous.credit) if previous is not None else {})
-        if choice.weighted:
-            self._choices[name] = choice
-        else:
-            self._cache[name] = found[0]["endpoint"]
-        if self.cache_ttl_s is not None:
-            self._fresh_until[name] = time.monotonic() + self.cache_ttl_s
-        else:
-            self._fresh_until[name] = float("inf")
+        return self.names.resolve(name, timeout_s, session_key)
 
     def call_registry(self, action: str, payload: Any = None, *,
                       timeout_s: float = DEFAULT_TIMEOUT_S, retries: int = DEFAULT_RETRIES) -> Any:
         """Call the registry, failing over along its endpoints (common.base_agent.registries)."""
-        if self._registries is None:
-            self._registries = RegistryRing(self.registry)
-        return self._registries.call(self.call_endpoint, REGISTRY_PEER, action, payload,
-                                     timeout_s=timeout_s, retries=retries)
+        return self.names.call_registry(action, payload, timeout_s=timeout_s, retries=retries)
 
     def invalidate(self, name: str | None = None) -> None:
         """Forget name's endpoint (all names when None); called on registry change events."""
-        if name is None:
-            self._cache.clear()
-            self._choices.clear()
-            self._fresh_until.clear()
-        else:
-            self._cache.pop(name, None)
-            self._choices.pop(name, None)
-            self._fresh_until.pop(name, None)
+        self.names.invalidate(name)
 
     # -- calls -------------------------------------------------------------------------------
     def call(self, name: str, action: str, payload: Any = None, *,
@@ -181,7 +124,7 @@ class Client:
             self.route.append(endpoint)
             reply = self._attempt(endpoint, action, payload, timeout_s, idempotent)
             if not failed_over and (reply is None or reply.code in FAIL_OVER_CODES):
-                other = self._other_instance(name, endpoint, timeout_s)
+                other = self.names.other_instance(name, endpoint, timeout_s)
                 if other is not None and self.budget.withdraw():
                     failed_over, endpoint = True, other
                     continue
@@ -199,28 +142,10 @@ class Client:
 
     def _attempt(self, endpoint: str, action: str, payload: Any, timeout_s: float,
                  idempotent: bool) -> Reply | None:
-        if endpoint in self._legacy:
+        if self.names.is_legacy(endpoint):
             return self._legacy_roundtrip(endpoint, action, payload, timeout_s)
         return self._roundtrip(endpoint, Request(action, payload, source=self.source),
                                timeout_s, idempotent)
-
-    def _other_instance(self, name: str, failed: str, timeout_s: float) -> str | None:
-        """Where else to send a call that failed at ``failed``, as the registry has name now
-        (if it changed while the call waited: a crash, a rollback, an instance stopping): the
-        heaviest other weighted instance; for a name without weights, its instance if that is
-        no longer ``failed``."""
-        if name not in self._choices:
-            self.invalidate(name)
-            try:
-                fresh = self.resolve(name, timeout_s)
-            except MeshError:
-                return None
-            if name not in self._choices:
-                return fresh if fresh != failed else None
-        choice = self._choices[name]
-        others = [r for r in choice.records if r["endpoint"] != failed
-                  and float(r.get("weight") or 0) > 0]
-        return max(others, key=lambda r: float(r["weight"]))["endpoint"] if others else None
 
     def call_endpoint(self, endpoint: str, action: str, payload: Any = None, *,
                       timeout_s: float = DEFAULT_TIMEOUT_S, retries: int = DEFAULT_RETRIES,

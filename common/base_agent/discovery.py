@@ -21,10 +21,11 @@ from typing import Any
 import zmq
 
 from common.base_agent import protocol
-from common.base_agent.client import REGISTRY_PEER, Client
+from common.base_agent.client import Client
 from common.base_agent.errors import MeshError, MeshTimeoutError
 from common.base_agent.heartbeat import HEARTBEAT_LIVENESS
 from common.base_agent.registries import RegistryRing
+from common.base_agent.resolver import REGISTRY_PEER
 from common.base_agent.sockets import connect
 
 __all__ = ["OP_ADMIT", "OP_TICK", "RegistryView", "WatchingClient"]

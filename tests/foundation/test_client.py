@@ -75,14 +75,14 @@ def test_cached_endpoint_is_invalidated_by_registry_events(registry, agents, zmq
                                  heartbeat_interval_s=INTERVAL_S))
         wait_registered(client, "Mover")
         assert client.call("Mover", "echo", 1) == 1
-        assert client._cache["Mover"] == first.endpoint
+        assert client.names.cached("Mover") == first.endpoint
         first.stop()
-        wait_until(lambda: "Mover" not in client._cache, 5, what="cache invalidated")
+        wait_until(lambda: client.names.cached("Mover") is None, 5, what="cache invalidated")
         second = agents(EchoAgent("Mover", registry=registry.endpoint,
                                   heartbeat_interval_s=INTERVAL_S))
         wait_registered(client, "Mover")
         assert client.call("Mover", "echo", 2, retries=0) == 2
-        assert client._cache["Mover"] == second.endpoint != first.endpoint
+        assert client.names.cached("Mover") == second.endpoint != first.endpoint
 
 
 def test_unknown_name_is_a_not_found_error(registry, client_factory):
