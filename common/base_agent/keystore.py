@@ -16,11 +16,14 @@ files must not be readable by group or others: :func:`check_secret_file` refuses
 ``bundle(host)`` copies what one host needs: its own secrets, every public key, the list.
 
 A host's server key rotates in three signed versions of the list (``mesh keys rotate --host``,
-common.cli.keys_rotate, drives them): ``rotate_host`` makes the next pair and lists
-``[current, next]`` (clients accept both, servers keep the current), ``serve_next`` lists
-``[next, current]`` (the host's sockets serve the next key, clients still accept both),
-``finish_host_rotation`` makes the next pair the host's only one and lists ``[next]``: a client
-or server holding the old key gets nothing.
+common.cli.keys_rotate, drives them).  The host makes its next pair itself, in its own folder
+(``make_next_pair``, its launcher's ``server_key_next`` action), and gives out only the public
+key: its next secret never leaves it.  Where the operator signs, ``rotate_host`` files that
+public key and lists ``[current, next]`` (clients accept both, servers keep the current),
+``serve_next`` lists ``[next, current]`` (the host's sockets serve the next key, clients still
+accept both), ``finish_host_rotation`` makes the next key the host's only one and lists
+``[next]``: a client or server holding the old key gets nothing.  The host, once it holds that
+list, makes its next pair its own (``settle_host``).
 """
 
 from __future__ import annotations
@@ -272,16 +275,29 @@ class KeyStore:
         return self.publish(AllowList(current.version + 1, current.clients,
                                       {**current.hosts, host: keys}))
 
-    def rotate_host(self, host: str) -> AllowList:
-        """Phase 1: a next server pair for host; the list gives ``[current, next]``."""
+    def make_next_pair(self, host: str) -> str:
+        """On host: its next server pair (made once; again it is the same), the public key."""
+        path = self.hosts / f"{host}.next.key"
+        if path.with_name(path.name + "_secret").exists():
+            return _load(path.with_name(path.name + "_secret"), secret=True)[0].decode()
+        self.hosts.mkdir(parents=True, exist_ok=True)
+        return self._new_pair(path, f"next server of {host}")
+
+    def rotate_host(self, host: str, public: str) -> AllowList:
+        """Phase 1: public is host's next server key (host made the pair); the list gives
+        ``[current, next]``."""
         current, keys = self._host_keys(host)
         if len(keys) > 1:
             raise KeyStoreError(f"{host}: its server key is already rotating (list version "
                                 f"{current.version}); finish it with `mesh keys rotate --host "
                                 f"{host} --finish`")
-        self.signer()  # refuse before making keys where the list cannot be signed
-        new = self._new_pair(self.hosts / f"{host}.next.key", f"next server of {host}")
-        return self._with_host(current, host, [keys[0], new])
+        if public in keys:
+            raise KeyStoreError(f"{host}: the next key offered is its current one")
+        self.signer()  # refuse before filing a key where the list cannot be signed
+        path = self.hosts / f"{host}.next.key"
+        if not path.is_file() or _load(path, secret=False)[0].decode() != public:
+            _write(path, f"next server of {host}", public.encode(), None)
+        return self._with_host(current, host, [keys[0], public])
 
     def serve_next(self, host: str) -> AllowList:
         """Phase 2: the list gives ``[next, current]``: host's sockets serve the next key."""
@@ -295,15 +311,37 @@ class KeyStore:
         return self._with_host(current, host, [new, next(k for k in keys if k != new)])
 
     def finish_host_rotation(self, host: str) -> AllowList:
-        """The next pair becomes host's pair; the list gives ``[next]`` only."""
+        """The next key becomes host's key; the list gives ``[next]`` only."""
         current, keys = self._host_keys(host)
         new = self._next_public(host)
         if new not in keys:
             raise KeyStoreError(f"{host}: the next key on file is not on the allow-list")
-        nxt = self.hosts / f"{host}.next.key"
-        os.replace(nxt.with_name(nxt.name + "_secret"), self.hosts / f"{host}.key_secret")
-        os.replace(nxt, self.hosts / f"{host}.key")
+        self._promote_next(host)
         return self._with_host(current, host, [new])
+
+    def settle_host(self, host: str) -> bool:
+        """On host, given a list that holds only host's next key: the next pair becomes its
+        pair (the rotation finished where the operator signs).  True if it did."""
+        nxt = self.hosts / f"{host}.next.key_secret"
+        keys = self.allow_list().hosts.get(host)
+        if not nxt.exists() or not keys or len(keys) != 1:
+            return False
+        if _load(nxt, secret=True)[0].decode() != keys[0]:
+            return False
+        self._promote_next(host)
+        return True
+
+    def _promote_next(self, host: str) -> None:
+        """hosts/host.next.key(_secret) -> hosts/host.key(_secret).  Where only the next
+        public key is here (host made the pair), the old secret goes: it serves nothing now."""
+        nxt = self.hosts / f"{host}.next.key"
+        secret = nxt.with_name(nxt.name + "_secret")
+        if secret.exists():
+            os.replace(secret, self.hosts / f"{host}.key_secret")
+        else:
+            (self.hosts / f"{host}.key_secret").unlink(missing_ok=True)
+        if nxt.exists():
+            os.replace(nxt, self.hosts / f"{host}.key")
 
     def _next_public(self, host: str) -> str:
         path = self.hosts / f"{host}.next.key"
@@ -317,7 +355,11 @@ class KeyStore:
         """Copy into dest what host needs: its server pair, the client pairs of identities
         (its agents, its launcher, the CLI), every public key, the verify key and the list.
         No other host's secret and not the signing key.  Returns the files written."""
-        self.server_secret(host)  # it exists and is private
+        if not (self.hosts / f"{host}.key_secret").exists():
+            raise KeyStoreError(f"{self.hosts / host}.key_secret: not here: {host} made its "
+                                f"server key pair itself at its last `mesh keys rotate --host "
+                                f"{host}` and holds the only copy of the secret")
+        self.server_secret(host)  # it is private
         for name in identities:
             check_secret_file(self.clients / f"{name}.key_secret")
         if dest.exists() and any(dest.iterdir()):

@@ -176,7 +176,8 @@ def rotate(identity: Annotated[str | None, typer.Option(
                "--identity", help="The identity whose key pair to replace.")] = None,
            host: Annotated[str | None, typer.Option(
                "--host", help="The host whose server key pair to replace, with no failed "
-                              "request: every client accepts old and new, the host's sockets "
+                              "request: its launcher makes the new pair (the secret stays on "
+                              "it), every client accepts old and new, the host's sockets "
                               "switch to the new key in place; --finish then drops the "
                               "old key everywhere.")] = None,
            finish: Annotated[bool, typer.Option(

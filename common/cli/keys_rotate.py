@@ -13,9 +13,9 @@
             nothing; then wait for every host to hold the final version
 
 Each step is idempotent, so running the command again after a timeout (a host away) goes on
-from where it stopped.  The next secret is made where the operator's keys are; when H is
-another machine, copy ``hosts/H.next.key_secret`` into H's keys folder (mode 0600) before the
-switch can complete: the command says so and waits for it.
+from where it stopped.  H makes its next pair itself: start asks H's launcher for the public
+key (``server_key_next``), so the next secret never leaves H, and H makes the pair its own
+when the finished list reaches it.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from common.base_agent.errors import MeshError
 from common.base_agent.keystore import KeyStore, KeyStoreError
 from common.cli.hosts import LauncherUnreachable, ask_launcher
 from common.launcher import HostPlan
+from common.launcher.allowlist_sync import ACTION_SERVER_KEY_NEXT
 
 __all__ = ["HostRotation", "RotationStalled"]
 
@@ -56,7 +57,7 @@ class HostRotation:
         """Phases 1 and 2; returns the list that has H serve the next key."""
         keys = self._keys()
         if len(keys) == 1:
-            self._step("start", self.store.rotate_host(self.host))
+            self._step("start", self.store.rotate_host(self.host, self._next_public()))
         self._wait_versions(self.store.allow_list().version)
         self._step("switch", self.store.serve_next(self.host))
         signed = self.store.allow_list()
@@ -78,6 +79,19 @@ class HostRotation:
         self._step("finish", signed)
         self._wait_versions(signed.version)
         return signed
+
+    def _next_public(self) -> str:
+        """H's next server key, from H's launcher (it makes the pair in its own folder)."""
+        with Client(source="mesh-keys-rotate", breaker_threshold=2**31) as client:
+            try:
+                reply = ask_launcher(client, self.plan, self.host, ACTION_SERVER_KEY_NEXT,
+                                     timeout_s=self.wait_s)
+            except LauncherUnreachable as exc:
+                raise RotationStalled(f"{exc}; {self.host} makes its next key pair itself: "
+                                      f"rerun once its launcher is up") from None
+            except MeshError as exc:
+                raise KeyStoreError(str(exc)) from None
+        return reply["public"]
 
     # -- checks ----------------------------------------------------------------------------
     def _keys(self) -> list[str]:
@@ -159,9 +173,8 @@ class HostRotation:
                     if pending and time.monotonic() >= deadline:
                         raise RotationStalled(
                             f"{', '.join(sorted(pending))} on {self.host} still not serving the "
-                            f"next key after {self.wait_s:g} s: does {self.host} have "
-                            f"hosts/{self.host}.next.key_secret in its keys folder? (copy it "
-                            f"there from {self.store.hosts}, mode 0600), then rerun")
+                            f"next key after {self.wait_s:g} s (its log says why); rerun to "
+                            f"go on")
         finally:
             ctx.destroy(linger=0)
 

@@ -96,7 +96,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Fai
                                    - {s.name for s in plan.config.services})
         store = security.keystore()  # curve: the signed allow-list, to and from each peer
         if store is not None:
-            self.allowlist_sync = AllowListSync(store, {
+            self.allowlist_sync = AllowListSync(store, plan.host, {
                 h: plan.launcher_endpoint(h) for h in plan.config.hosts if h != plan.host})
 
     def setup(self) -> None:

@@ -9,6 +9,11 @@ new version into that host's keys folder) reaches every other host within about 
 a host that was away catches up at its first exchange after it returns, and an unsigned,
 forged or older list is refused on both sides.  The agents of a host see the new file within
 ``allowlist.REFRESH_S``.
+
+A host's server key rotation (common.cli.keys_rotate) asks the host's launcher for its next
+key: ``server_key_next`` makes the pair in the host's own keys folder and answers the public
+key only.  A list that then gives only that key (the rotation finished) makes the pair the
+host's own as soon as the launcher installs it (``KeyStore.settle_host``).
 """
 
 from __future__ import annotations
@@ -19,23 +24,25 @@ from typing import Any
 
 from common.base_agent.allowlist import AllowList, load_verify_key
 from common.base_agent.client import Client
-from common.base_agent.errors import MeshError
+from common.base_agent.errors import BadRequest, MeshError
 from common.base_agent.handlers import handler
 from common.base_agent.keystore import KeyStore, KeyStoreError
 
-__all__ = ["ACTION_ALLOWLIST_SYNC", "AllowListControl", "AllowListSync"]
+__all__ = ["ACTION_ALLOWLIST_SYNC", "ACTION_SERVER_KEY_NEXT", "AllowListControl", "AllowListSync"]
 
 log = logging.getLogger(__name__)
 
 ACTION_ALLOWLIST_SYNC = "allowlist_sync"
+ACTION_SERVER_KEY_NEXT = "server_key_next"  # {} -> {public}: this host's next server key
 INTERVAL_S = 0.5
 CALL_TIMEOUT_S = 1.0
 
 
 class AllowListSync:
-    def __init__(self, store: KeyStore, peers: dict[str, str],
+    def __init__(self, store: KeyStore, host: str, peers: dict[str, str],
                  interval_s: float = INTERVAL_S) -> None:
         self.store = store
+        self.host = host
         self.peers = dict(peers)  # host -> launcher endpoint
         self.interval_s = interval_s
         self.installed = 0  # lists taken from other hosts
@@ -76,6 +83,8 @@ class AllowListSync:
         with self._lock:
             try:
                 fresh = self.store.install(offered)
+                if fresh and self.store.settle_host(self.host):
+                    log.info("%s: the next server key pair is now its own", self.host)
             except (OSError, KeyStoreError) as exc:
                 log.error("allow-list version %d from %s not written: %s", offered.version,
                           source, exc)
@@ -108,7 +117,8 @@ class AllowListSync:
 
 
 class AllowListControl:
-    """The launcher's ``allowlist_sync {list}`` action (a mixin; plain mode: None)."""
+    """The launcher's ``allowlist_sync {list}`` and ``server_key_next`` actions (a mixin;
+    plain mode: None)."""
 
     allowlist_sync: AllowListSync | None = None
 
@@ -120,3 +130,15 @@ class AllowListControl:
             return {"list": None}
         offered = payload.get("list") if isinstance(payload, dict) else None
         return self.allowlist_sync.offer(offered, "a peer launcher")
+
+    @handler(ACTION_SERVER_KEY_NEXT)
+    def on_server_key_next(self, payload: Any = None) -> dict[str, str]:
+        """Request ``server_key_next {}``; reply ``{public}``: this host's next server key,
+        its pair made here (once) for ``mesh keys rotate --host``; the secret stays here."""
+        if self.allowlist_sync is None:
+            raise BadRequest("this mesh runs without curve: no server key to rotate")
+        sync = self.allowlist_sync
+        try:
+            return {"public": sync.store.make_next_pair(sync.host)}
+        except (OSError, KeyStoreError) as exc:
+            raise MeshError(f"{sync.host}: no next server key pair made: {exc}") from None

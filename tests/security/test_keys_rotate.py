@@ -95,7 +95,7 @@ def test_a_host_key_rotation_under_calls_fails_none_and_the_old_key_is_refused_a
     load = Load(agent.endpoint)
     try:
         wait_until(lambda: load.ok >= 20, 10, what="the load getting answers")
-        listed = store.rotate_host("pc2")
+        listed = store.rotate_host("pc2", store.make_next_pair("pc2"))
         new = listed.hosts["pc2"][1]
         assert listed.hosts["pc2"] == [pc2, new] and new != pc2
         wait_until(lambda: load.ok >= 40, 10, what="calls after phase 1")
@@ -174,7 +174,7 @@ def test_a_busy_agent_rebinds_at_once_and_no_call_that_is_not_idempotent_fails(s
     calls = Calls(busy.endpoint, 4)
     try:
         wait_until(lambda: calls.ok >= 20, 10, what="answers before the rotation")
-        new = store.rotate_host("pc2").hosts["pc2"][1]
+        new = store.rotate_host("pc2", store.make_next_pair("pc2")).hosts["pc2"][1]
         done = calls.ok
         wait_until(lambda: calls.ok >= done + 20, 10, what="calls after phase 1")
         switched_at = time.monotonic()
@@ -199,11 +199,15 @@ def test_rotation_steps_refuse_out_of_order_and_the_bundle_holds_only_its_own_ne
     with pytest.raises(KeyStoreError, match="no next server key"):
         store.serve_next("pc2")
     with pytest.raises(KeyStoreError, match="no server key on the allow-list"):
-        store.rotate_host("nowhere")
-    store.rotate_host("pc2")
-    store.rotate_host("main_pc")
+        store.rotate_host("nowhere", "x" * 40)
+    with pytest.raises(KeyStoreError, match="the next key offered is its current one"):
+        store.rotate_host("pc2", store.host_public("pc2"))
+    nxt = store.make_next_pair("pc2")
+    assert store.make_next_pair("pc2") == nxt  # made once
+    store.rotate_host("pc2", nxt)
+    store.rotate_host("main_pc", store.make_next_pair("main_pc"))
     with pytest.raises(KeyStoreError, match="already rotating"):
-        store.rotate_host("pc2")
+        store.rotate_host("pc2", nxt)
     mid = store.bundle("pc2", ["Beta", "launcher-pc2", "operator"], tmp_path / "mid")
     assert "hosts/pc2.next.key_secret" in mid and "hosts/main_pc.next.key" in mid
     assert not [f for f in mid if f.startswith("hosts/main_pc") and f.endswith("_secret")]
@@ -215,6 +219,31 @@ def test_rotation_steps_refuse_out_of_order_and_the_bundle_holds_only_its_own_ne
     assert (tmp_path / "after" / "hosts/pc2.key_secret").read_bytes() == \
         (store.hosts / "pc2.key_secret").read_bytes()
     assert KeyStore(tmp_path / "after").host_public("pc2") == store.allow_list().hosts["pc2"][0]
+
+
+def test_a_host_in_its_own_folder_makes_its_next_pair_and_settles_it_from_the_list(
+        store, tmp_path):
+    """PC2 holds only its bundle: it makes the next pair, the operator files the public key
+    only; the finished list makes the pair PC2's own there, and the operator's folder keeps
+    no PC2 secret (the old one serves nothing)."""
+    store.bundle("pc2", ["Beta", "launcher-pc2"], tmp_path / "pc2")
+    pc2 = KeyStore(tmp_path / "pc2")
+    old = pc2.host_public("pc2")
+    new = pc2.make_next_pair("pc2")
+    store.rotate_host("pc2", new)
+    assert not (store.hosts / "pc2.next.key_secret").exists()
+    assert pc2.install(store.allow_list()) and not pc2.settle_host("pc2")  # [old, new]
+    store.serve_next("pc2")
+    assert store.finish_host_rotation("pc2").hosts["pc2"] == [new]
+    assert store.host_public("pc2") == new and not (store.hosts / "pc2.key_secret").exists()
+    with pytest.raises(KeyStoreError, match="holds the only copy of the secret"):
+        store.bundle("pc2", ["Beta"], tmp_path / "again")
+    assert pc2.server_secret_for("pc2", new) is not None
+    assert pc2.install(store.allow_list()) and pc2.settle_host("pc2")
+    assert pc2.host_public("pc2") == new != old
+    assert pc2.server_secret_for("pc2", new) == pc2.server_secret("pc2")
+    assert not list(pc2.hosts.glob("pc2.next.*"))
+    assert not pc2.settle_host("pc2")  # done once
 
 
 def test_rotate_cli_names_what_is_wrong(tmp_path):

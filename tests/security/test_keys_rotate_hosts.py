@@ -3,7 +3,8 @@ its own folder with its own keys (PC2 holds only its bundle), while clients call
 agent and registry without retries, as `mesh load` does: no call fails; PC2, down when the
 rotation starts, catches up when it returns (the command stops naming it, and goes on when run
 again); after `--finish` a client offering MainPC's old server key gets nothing, every host
-holds the final list, and PC2's agent still reaches MainPC's registry."""
+holds the final list, and PC2's agent still reaches MainPC's registry.  Then PC2's own key,
+from MainPC's folder: PC2 makes the pair, no secret is copied by hand."""
 
 from __future__ import annotations
 
@@ -60,8 +61,8 @@ def machines(procs, tmp_path):
     security.configure(main / "keys", "operator", None, HOSTS)
     try:
         wait_until(lambda: ready(main) == 3, 60, interval_s=0.5, what="the mesh ready")
-        yield folders, f"tcp://{HOSTS['main_pc']}:{ports[0]}", f"tcp://{HOSTS['main_pc']}:" \
-            f"{ports[1]}"
+        yield folders, f"tcp://{HOSTS['main_pc']}:{ports[0]}", {
+            "A": f"tcp://{HOSTS['main_pc']}:{ports[1]}", "B": f"tcp://{HOSTS['pc2']}:{ports[2]}"}
     finally:
         security.configure(None)
         for host, folder in folders.items():
@@ -80,23 +81,23 @@ def version(folder: Path) -> int:
 
 
 class Callers:
-    """Threads calling A by name and the registry, without retries (as `mesh load`)."""
+    """Threads calling an agent by name and the registry, without retries (as `mesh load`)."""
 
-    def __init__(self, registry: str) -> None:
+    def __init__(self, registry: str, name: str = "A") -> None:
         self.ok = 0
         self.failed: list[str] = []
         self._stop = threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(registry, kind), daemon=True)
-                        for kind in ("agent", "registry")]
+        self.threads = [threading.Thread(target=self._run, args=(registry, kind, name),
+                                         daemon=True) for kind in ("agent", "registry")]
         for thread in self.threads:
             thread.start()
 
-    def _run(self, registry: str, kind: str) -> None:
+    def _run(self, registry: str, kind: str, name: str) -> None:
         with Client(registry, source="load", breaker_threshold=10**6) as client:
             while not self._stop.wait(0.005):
                 try:
                     if kind == "agent":
-                        client.call("A", "health", timeout_s=2.0, retries=0, idempotent=False)
+                        client.call(name, "health", timeout_s=2.0, retries=0, idempotent=False)
                     else:
                         client.call_registry(protocol.ACTION_LOOKUP, {"name": "B"},
                                              timeout_s=2.0, retries=0)
@@ -128,7 +129,8 @@ def offers(endpoint: str, server_key: str, keys: KeyStore) -> bool:
 
 def test_rotating_main_pc_key_under_calls_fails_none_a_returning_host_catches_up(
         machines, procs):
-    folders, registry, a_endpoint = machines
+    folders, registry, endpoints = machines
+    a_endpoint = endpoints["A"]
     main, pc2 = folders["main_pc"], folders["pc2"]
     keys = KeyStore(main / "keys")
     old = keys.allow_list().hosts["main_pc"][0]
@@ -173,3 +175,33 @@ def test_rotating_main_pc_key_under_calls_fails_none_a_returning_host_catches_up
         ["hosts/pc2.key_secret"]
     wait_until(lambda: ready(main) == 3, 20, interval_s=0.5,
                what="every agent ready after the rotation (PC2's B reaches the registry)")
+
+
+def test_pc2_in_its_own_folder_makes_its_next_key_and_takes_it_with_no_copy_by_hand(machines):
+    """`mesh keys rotate --host pc2` from MainPC's folder while B on PC2 is called without
+    retries: PC2's launcher makes the next pair in PC2's folder, only its public key reaches
+    MainPC, and the finished list makes it PC2's own pair there."""
+    folders, registry, endpoints = machines
+    main, pc2 = folders["main_pc"], folders["pc2"]
+    keys, theirs = KeyStore(main / "keys"), KeyStore(pc2 / "keys")
+    old = keys.allow_list().hosts["pc2"][0]
+    callers = Callers(registry, "B")
+    try:
+        wait_until(lambda: callers.ok >= 50, 15, what="calls to B answered before the rotation")
+        rotated = cli(main, "keys", "rotate", "--host", "pc2", "--json", "--wait", "20")
+        assert rotated.returncode == 0, rotated.stderr
+        new = json.loads(rotated.stdout)["server_keys"][0]
+        assert new != old and not (keys.hosts / "pc2.next.key_secret").exists()
+        assert theirs.server_secret_for("pc2", new) is not None  # made on PC2
+        finished = cli(main, "keys", "rotate", "--host", "pc2", "--finish", "--json")
+        assert finished.returncode == 0, finished.stderr
+        wait_until(lambda: theirs.host_public("pc2") == new, 10, interval_s=0.1,
+                   what="PC2 taking its next pair as its own")
+        done = callers.ok
+        wait_until(lambda: callers.ok >= done + 50, 15, what="calls to B after the finish")
+    finally:
+        callers.stop()
+    assert callers.failed == []
+    assert not list(theirs.hosts.glob("pc2.next.*"))
+    assert keys.host_public("pc2") == new and not (keys.hosts / "pc2.key_secret").exists()
+    assert offers(endpoints["B"], new, keys) and not offers(endpoints["B"], old, keys)
