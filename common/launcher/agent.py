@@ -255,6 +255,11 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Fai
         self.prober.forget(key)
         self.liveness.forget(key)
 
+    def exited(self, key: str) -> None:
+        self.prober.forget(key)
+        self.liveness.exited(key)
+        self._step_now = True  # this turn's round sends the registry batch that says so
+
     def remote_ready(self, name: str) -> bool:
         if name in self.external.services:  # services: checked by the ServiceWatch
             return self.external.ready(name)

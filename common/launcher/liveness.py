@@ -9,9 +9,11 @@ launcher sends ``heartbeat_batch {instance_ids}`` to the registry and ``hub_repo
 HubLink does: same ack timeout, same return home), with the agents whose probe answered or
 whose stamp is fresher than one interval.  An agent that hangs stops stamping and answering,
 so it drops out of the next batch and falls silent at the registry and hub as if it beat on
-its own (its stamp's age dates it at the hub); an agent that dies is out of the next batch.
-Ids the registry does not know come back in its reply; the next probe of that agent says so
-and the agent registers again.
+its own (its stamp's age dates it at the hub).  An agent whose process exits is named in the
+registry batch's ``gone`` at once (the batch goes out early): the registry deregisters it and
+tells every watching client, instead of expiring it 2.5 intervals later while callers time
+out on it (a batch that is lost leaves it to that expiry).  Ids the registry does not know
+come back in its reply; the next probe of that agent says so and the agent registers again.
 
 Three messages per agent per heartbeat interval (probe, registry heartbeat, hub report)
 become one probe per agent per health interval plus two messages per host per heartbeat
@@ -126,6 +128,7 @@ class LivenessBatch:
         self._reports: dict[str, tuple[float, dict[str, Any]]] = {}  # key -> (got at, report)
         self._owner: dict[str, str] = {}  # instance id -> key, for the registry's `unknown`
         self._unregistered: set[str] = set()  # keys to tell on their next probe
+        self._gone: list[str] = []  # instance ids whose process exited, for the next batch
         self._next_batch = 0.0
         self._away_since = 0.0
         self.batches_sent = 0
@@ -151,8 +154,16 @@ class LivenessBatch:
         if isinstance(report, dict):
             self._reports[key] = (time.monotonic(), {**report, "host_name": self.host})
 
+    def exited(self, key: str) -> None:
+        """key's process exited: the registry hears it in a batch sent now."""
+        known = self._known.get(key)
+        if known is not None and known[2]:
+            self._gone.append(known[1])
+            self._next_batch = 0.0
+        self.forget(key)
+
     def forget(self, key: str) -> None:
-        """key's process is gone: nothing of it goes in the next batch."""
+        """Nothing of key goes in the next batch (its process is gone, or silent)."""
         self._ids.pop(key, None)
         self._known.pop(key, None)
         self._reports.pop(key, None)
@@ -184,11 +195,13 @@ class LivenessBatch:
             if key not in self._reports:
                 alive.append({"agent": known[0], "instance_id": known[1],
                               "age_s": round(age, 3)})
-        if self._registry is not None and self._ids:
+        if self._registry is not None and (self._ids or self._gone):
             if self._registry.pending is not None:  # the last one unanswered: a fresh socket,
                 self._registry.switch(self._next_registry())  # the next of a registry pair
             self._registry.send(protocol.ACTION_HEARTBEAT_BATCH,
-                                {"instance_ids": list(self._ids.values())}, self.source)
+                                {"instance_ids": list(self._ids.values()),
+                                 "gone": self._gone}, self.source)
+            self._gone = []
         if self._hub is not None and (self._reports or alive) and self._hub.pending is None:
             away = self._hub.index != 0
             reports = [{**r, "failover": away, "age_s": round(now - at, 3)}

@@ -39,6 +39,10 @@ class ProcessControl(Protocol):
         """Drop ``key``'s probe in flight and its socket: no stale answer counts later."""
         ...
 
+    def exited(self, key: str) -> None:
+        """``key``'s process exited: forget it, and tell the registry its instance is gone."""
+        ...
+
     def remote_ready(self, name: str) -> bool:
         """Whether the agent ``name`` on another host answers its health probe."""
         ...

@@ -118,7 +118,7 @@ class Supervisor:
 
     def on_exit_of(self, m: Managed, code: int, now: float) -> None:
         pid, m.last_exit_code, m.pid = m.pid, code, 0
-        self.control.forget(m.key)
+        self.control.exited(m.key)
         was_stopping = m.state is AgentState.STOPPING
         m.move(Event.EXIT)
         if was_stopping:

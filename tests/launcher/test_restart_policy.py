@@ -41,6 +41,9 @@ class NoProcesses:
     def forget(self, key):
         pass
 
+    def exited(self, key):
+        pass
+
     def remote_ready(self, name):
         return True
 

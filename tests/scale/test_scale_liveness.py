@@ -78,10 +78,20 @@ def test_three_hosts_batched_liveness_keeps_detection_bounds(procs, tmp_path):
         assert max(r["heartbeat_age_s"] for r in echoes.values()) < 2.5 * INTERVAL_S
         view = _view(client, config)
         assert all(view[n]["state"] == "passing" for n in names), view
-        # crash: the launcher's exit event (hub critical, or already restarted) in 0.5 s
+        # crash: the launcher's exit event (hub critical, or already restarted) in 0.5 s, and
+        # the registry drops the instance at once (its expiry would take 2.5 intervals)
         on_pc3 = [n for n in names if hosts[n] == "pc3"]
+        crashed = echoes[on_pc3[0]]["instance_id"]
+        t_crash = time.monotonic()
         crash_s = _detect(client, config, on_pc3[0], agents[on_pc3[0]]["pid"], signal.SIGKILL)
         assert crash_s <= 0.5, crash_s
+        wait_until(lambda: crashed not in {r["instance_id"] for r in client.call_endpoint(
+            _endpoint(config, "ServiceRegistry"), ACTION_LIST, timeout_s=2.0)}, 5,
+            interval_s=0.02, what="the crashed instance out of the registry")
+        gone_s = time.monotonic() - t_crash
+        assert gone_s < 1.2 * INTERVAL_S, gone_s  # expiry: 2.5 intervals after its last beat,
+        # which was at most one interval before the kill
+        print(f"crash at the hub {crash_s:.3f} s, out of the registry {gone_s:.3f} s")
         # hang: silent in the batches; the hub says critical within 3 intervals
         hung = on_pc3[1]
         t_hang = time.time()

@@ -35,6 +35,9 @@ class Recorder:
     def forget(self, key):
         pass
 
+    def exited(self, key):
+        pass
+
     def remote_ready(self, name):
         return True
 
