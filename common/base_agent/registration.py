@@ -106,7 +106,7 @@ class RegistryLink:
         if request["unregistered"] and self.registered:
             log.info("the registry no longer knows %s (its launcher says): registering again",
                      self.record["instance_id"])
-            self.registered = False
+            self._register_again()
         return {"registry": {"instance_id": self.record["instance_id"],
                              "registered": self.registered}}
 
@@ -147,10 +147,15 @@ class RegistryLink:
         if reply.code == ErrorCode.PASSIVE:
             self._reconnect("passive")
         elif reply.code == ErrorCode.NOT_FOUND:  # the registry expired us; register again
-            self.registered = False
+            self._register_again()
         elif action == protocol.ACTION_REGISTER:
             log.error("registration refused: %s", self.last_error)
             self._retry_at = time.monotonic() + self.heartbeat.interval_s
+
+    def _register_again(self) -> None:
+        """Register at once, not at the next beat: callers cannot find us till then."""
+        self.registered = False
+        self.heartbeat.reset()
 
     def deregister(self) -> None:
         """Best effort, bounded by DEREGISTER_TIMEOUT_S; called once at stop."""

@@ -125,7 +125,7 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Fai
         self.liveness = LivenessBatch(
             self.ctx, self.plan.host, self.plan.registry_endpoint, self.plan.hub_endpoints,
             self.plan.config.global_.heartbeat_interval_s, self.watch_socket,
-            self.unwatch_socket)
+            self.unwatch_socket, self._probe_now)
         self.watch_socket(self.forks.fileno(), self._on_fork_events)
         self.remote.start()
         if self.failover is not None:
@@ -254,6 +254,10 @@ class Launcher(LogControl, InstanceControl, ReloadControl, AllowListControl, Fai
     def forget(self, key: str) -> None:
         self.prober.forget(key)
         self.liveness.forget(key)
+
+    def _probe_now(self, key: str) -> None:
+        self.supervisor.probe_now(key, time.monotonic())
+        self._step_now = True  # the probe goes out in this turn's round
 
     def exited(self, key: str) -> None:
         self.prober.forget(key)

@@ -13,7 +13,10 @@ its own (its stamp's age dates it at the hub).  An agent whose process exits is 
 registry batch's ``gone`` at once (the batch goes out early): the registry deregisters it and
 tells every watching client, instead of expiring it 2.5 intervals later while callers time
 out on it (a batch that is lost leaves it to that expiry).  Ids the registry does not know
-come back in its reply; the next probe of that agent says so and the agent registers again.
+come back in its reply; each such agent is probed at once (not at its next probe), the probe
+says so, and the agent registers again at once: after a partition that outlasted the
+registry's expiry, within about one batch interval of the heal (it took up to a probe
+interval and a heartbeat interval more).
 
 Three messages per agent per heartbeat interval (probe, registry heartbeat, hub report)
 become one probe per agent per health interval plus two messages per host per heartbeat
@@ -114,8 +117,10 @@ class LivenessBatch:
     """Gathers probe replies (``answered``) and sends the host's batches (``tick``)."""
 
     def __init__(self, ctx: zmq.Context, host: str, registry: str | None, hubs: list[str],
-                 interval_s: float, watch: Watch, unwatch: Callable[[zmq.Socket], None]) -> None:
+                 interval_s: float, watch: Watch, unwatch: Callable[[zmq.Socket], None],
+                 probe_now: Callable[[str], None]) -> None:
         self.host, self.interval_s = host, interval_s
+        self._probe_now = probe_now  # an agent the registry does not know: tell it now
         self.source = f"Launcher-{host}"
         self.ack_timeout_s = ack_timeout_s(interval_s)
         self.home_hold_s = max(1.0, 2 * interval_s)
@@ -227,6 +232,7 @@ class LivenessBatch:
             key = self._owner.pop(iid, None)
             if key is not None:
                 self._unregistered.add(key)
+                self._probe_now(key)
 
     def _hub_failover(self) -> None:
         assert self._hub is not None and self._hub.pending is not None

@@ -92,6 +92,21 @@ def test_three_hosts_batched_liveness_keeps_detection_bounds(procs, tmp_path):
         assert gone_s < 1.2 * INTERVAL_S, gone_s  # expiry: 2.5 intervals after its last beat,
         # which was at most one interval before the kill
         print(f"crash at the hub {crash_s:.3f} s, out of the registry {gone_s:.3f} s")
+        # forgotten, as after a partition that outlasted its expiry: the launcher's next batch
+        # hears the registry does not know it, probes it at once (not in PROBE_S), and it
+        # registers again at once (not at its next beat)
+        forgotten = echoes[next(n for n in echoes if hosts[n] == "pc2")]
+        registry = _endpoint(config, "ServiceRegistry")
+        t_forgot = time.monotonic()
+        client.call_endpoint(registry, "deregister", {"instance_id": forgotten["instance_id"]},
+                             timeout_s=2.0)
+        wait_until(lambda: forgotten["instance_id"] in {r["instance_id"] for r in
+                                                        client.call_endpoint(
+                   registry, ACTION_LIST, timeout_s=2.0)}, 10, interval_s=0.02,
+                   what="the forgotten agent registered again")
+        again_s = time.monotonic() - t_forgot
+        print(f"registered again {again_s:.3f} s after the registry forgot it")
+        assert again_s < 2 * INTERVAL_S, again_s  # the next batch, then at once
         # hang: silent in the batches; the hub says critical within 3 intervals
         hung = on_pc3[1]
         t_hang = time.time()
