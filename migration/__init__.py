@@ -1,6 +1,7 @@
 """Migrations: change files, risk scores, staged plans, blue/green executor, journal."""
 
-from migration.change import AgentChange, ChangeFile, load_change, parse_change
+from migration.change import AgentChange, ChangeFile
+from migration.change_check import load_change, parse_change
 from migration.executor import Executor, current_definitions, reverse_plan
 from migration.gates import GateBreach
 from migration.journal import Journal, JournalBusy

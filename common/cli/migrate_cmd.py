@@ -33,7 +33,7 @@ from common.cli.output import fail, print_json, print_table
 from common.config import ConfigError, load_config
 from common.hub.client import HubEventClient
 from migration import Executor, Journal, MeshControl, build_plan, current_definitions
-from migration.change import load_change
+from migration.change_check import load_change
 from migration.journal import JournalBusy
 from migration.risk import load_weights
 from migration.writeback import PROMOTE_STEP, RESTORE_STEP, WritebackError, check_editable

@@ -37,7 +37,7 @@ def test_registry_and_model_manager_score_high_and_a_leaf_low(ref):
 
 def test_plan_orders_low_risk_first_and_groups_independent_low_agents(ref):
     names = ["ServiceRegistry", "ActiveLearningMonitor", "AdvancedCommandHandler"]
-    change = parse_change({"version": 1, "changes": [{"agent": n, "settings": {"x": 1}}
+    change = parse_change({"version": 1, "changes": [{"agent": n, "env": {"X": "1"}}
                                                       for n in names]}, ref)
     def untaken(host, start, taken):
         return next(p for p in range(start, 65536) if p not in taken)
@@ -64,6 +64,25 @@ def test_bad_change_file_lists_every_issue(ref):
     text = str(err.value)
     for path in ("changes[0].agent", "changes[1].prot", "changes[2].port", "changes[3]"):
         assert path in text, text
+
+
+def test_a_change_the_agents_class_refuses_is_refused_before_anything_starts(ref):
+    """Checked as `mesh config check` checks the config: the merged settings against the
+    kind's settings model, the module importable (the chaos soak's change of a setting its
+    kind does not take once crashed every new instance on start, and rolled back)."""
+    bad = {"version": 1, "changes": [
+        {"agent": "ActiveLearningMonitor", "settings": {"chaos_generation": 3}},
+        {"agent": "NLUAgent", "settings": {"call_timeout_s": "slow"}},
+        {"agent": "ChitchatAgent", "module": "no_such_pkg.mod:Agent"}]}
+    with pytest.raises(ConfigError) as err:
+        parse_change(bad, ref)
+    text = str(err.value)
+    assert "changes[0].settings.chaos_generation: unknown setting" in text, text
+    assert "changes[1].settings.call_timeout_s" in text, text
+    assert "changes[2].module" in text and "no_such_pkg" in text, text
+    good = parse_change({"version": 1, "changes": [
+        {"agent": "ActiveLearningMonitor", "settings": {"call_timeout_s": 2.5}}]}, ref)
+    assert good.changes[0].settings == {"call_timeout_s": 2.5}
 
 
 def test_bad_change_file_from_the_cli_touches_nothing(tmp_path):
