@@ -1,7 +1,8 @@
 """The chaos soak's migration workload, and the check that its journal lost nothing.
 
-Every ``every_s`` a harmless change to one MainPC leaf agent (a ``chaos_generation`` setting
-its kind ignores) is applied blue/green by the migration executor (benchmarks/migration_driver:
+Every ``every_s`` a harmless change to one MainPC leaf agent (its ``call_timeout_s``, 2.5 s
+and 2.0 s in turn: a setting its kind takes, so the new instance starts and is judged) is
+applied blue/green by the migration executor (benchmarks/migration_driver:
 the library behind ``mesh migrate apply``, in this process), while the faults go on: a fault
 may roll it back, which is fine.  A migration left running or rolling back is resumed, as an
 operator would.  After each one the journal's rows are noted; at the end a fresh read-only
@@ -31,6 +32,7 @@ __all__ = ["MigrationWorkload"]
 GATES = {"error_rate_max": 0.2, "latency_p95_ratio_max": 10.0, "latency_floor_ms": 200,
          "ready_timeout_s": 30}
 BAKE_S = 2.0
+CALL_TIMEOUTS_S = (2.0, 2.5)  # generation 1 gets 2.5 s (the kind's default is 2.0 s)
 
 
 class MigrationWorkload:
@@ -64,7 +66,8 @@ class MigrationWorkload:
             migrator.close()
 
     def _one(self, migrator: Migrator, generation: int) -> None:
-        change = [{"agent": self.agent, "settings": {"chaos_generation": generation},
+        change = [{"agent": self.agent, "settings": {"call_timeout_s": CALL_TIMEOUTS_S[
+                       generation % len(CALL_TIMEOUTS_S)]},
                    "bake_s": BAKE_S, "gates": GATES}]
         try:
             record = migrator.apply(change, f"chaos generation {generation}")
