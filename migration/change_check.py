@@ -8,7 +8,6 @@ start and the migration rolling back.  Every issue is reported at once (`ConfigE
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -122,13 +121,8 @@ def _port_reuse(changes: list[tuple[int, AgentChange]]) -> list[ConfigIssue]:
 
 def _class_issues(changes: list[tuple[int, AgentChange]],
                   config: MeshConfig) -> list[ConfigIssue]:
-    """Each changed agent's definition after the change, checked against its class; paths
-    moved from ``agents[i]`` to the change's ``changes[i]``."""
+    """Each changed agent's definition after the change, checked against its class (paths
+    under the change's ``changes[i]``)."""
     names = {a.name: a for a in config.agents}
-    issues = []
-    for i, change in changes:
-        old = names[change.agent]
-        for issue in class_issues([(i, apply_change(old, change, old.port))]):
-            path = re.sub(r"^agents\[\d+\]", f"changes[{i}]", issue.path)
-            issues.append(ConfigIssue(path, issue.message, issue.value))
-    return issues
+    after = [(i, apply_change(names[c.agent], c, names[c.agent].port)) for i, c in changes]
+    return class_issues(after, at="changes")

@@ -25,30 +25,32 @@ from common.config.issues import NO_VALUE, REDACTED, ConfigIssue, format_path, l
 __all__ = ["class_issues"]
 
 
-def class_issues(agents: Sequence[tuple[int, AgentConfig]]) -> list[ConfigIssue]:
+def class_issues(agents: Sequence[tuple[int, AgentConfig]],
+                 at: str = "agents") -> list[ConfigIssue]:
     """Every problem of the (index, agent) entries with their classes, paths under
-    ``agents[index]``."""
+    ``{at}[index]`` (a change file's entries: ``changes``)."""
     issues: list[ConfigIssue] = []
     for index, agent in agents:
         if agent.module is None:
             continue
+        entry = f"{at}[{index}]"
         try:
             cls = load_agent_class(agent.module)
         except ValueError as exc:
-            issues.append(ConfigIssue(f"agents[{index}].module", str(exc)))
+            issues.append(ConfigIssue(f"{entry}.module", str(exc)))
             continue
         except Exception as exc:  # the module itself fails while importing
             module = agent.module.partition(":")[0]
-            issues.append(ConfigIssue(f"agents[{index}].module",
+            issues.append(ConfigIssue(f"{entry}.module",
                                       f"cannot import {module!r}: {type(exc).__name__}: {exc}"))
             continue
-        issues.extend(_service(index, agent, cls))
-        issues.extend(_settings(index, agent, cls))
+        issues.extend(_service(entry, agent, cls))
+        issues.extend(_settings(entry, agent, cls))
     return issues
 
 
-def _service(index: int, agent: AgentConfig, cls: type[BaseAgent]) -> Iterator[ConfigIssue]:
-    path = f"agents[{index}].service"
+def _service(entry: str, agent: AgentConfig, cls: type[BaseAgent]) -> Iterator[ConfigIssue]:
+    path = f"{entry}.service"
     value = NO_VALUE if agent.service is None else agent.service
     if cls.service is not None and agent.service != cls.service:
         yield ConfigIssue(path, f"{cls.__name__} provides the {cls.service} service; add "
@@ -58,14 +60,14 @@ def _service(index: int, agent: AgentConfig, cls: type[BaseAgent]) -> Iterator[C
                           "service; remove service: or name the class that does", value)
 
 
-def _settings(index: int, agent: AgentConfig, cls: type[BaseAgent]) -> Iterator[ConfigIssue]:
+def _settings(entry: str, agent: AgentConfig, cls: type[BaseAgent]) -> Iterator[ConfigIssue]:
     derived = DERIVED_SETTINGS.get(cls.service or "", {})
     data = {key: value for key, value in agent.settings.items() if key not in derived}
     try:
         cls.Settings.model_validate(data)
     except ValidationError as exc:
         for loc, message, value in problems(cls.Settings, exc):
-            yield ConfigIssue(format_path(loc, f"agents[{index}].settings"), message,
+            yield ConfigIssue(format_path(loc, f"{entry}.settings"), message,
                               _shown(loc, value))
 
 
